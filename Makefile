@@ -1,0 +1,61 @@
+# Every target sets itself up: a fresh clone needs only `make reproduce` or `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Notebooks run in this order; each reads what the previous one wrote.
+NOTEBOOKS := 01-preprocess
+# A local copy of mitdb 1.0.0 to use instead of downloading (verified, never modified).
+MITDB_DIR ?=
+export MITDB_DIR
+
+## help: list the targets
+.PHONY: help
+help:
+	@awk 'BEGIN {FS = ": "} /^## / {sub(/^## /, ""); split($$0, a, ": "); printf "  %-10s %s\n", a[1], substr($$0, length(a[1]) + 3)}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+## setup: create .venv and install requirements.txt (and ecg_utils, editable)
+.PHONY: setup
+setup: $(VENV)/.installed
+
+## data: download mitdb 1.0.0 from PhysioNet and verify its checksums (MITDB_DIR=path verifies a local copy instead)
+.PHONY: data
+data: setup
+	$(PY) -m ecg_utils.mitdb
+
+## reproduce: run every notebook in order with papermill and the full parameters in params/ (outputs in reports/)
+.PHONY: reproduce
+reproduce: data
+	@mkdir -p reports/notebooks
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb"; \
+		$(PY) -m papermill --cwd notebooks -f params/$$nb.yaml notebooks/$$nb.ipynb reports/notebooks/$$nb.ipynb; \
+	done
+
+## test: unit tests, integration tests on the real database, and nbval over every notebook
+.PHONY: test
+test: data
+	$(PY) -m pytest --nbval-lax tests notebooks
+
+## bench: print the speed figures (data pipeline; later training and inference)
+.PHONY: bench
+bench: data
+	$(PY) -m ecg_utils.bench
+
+## lint: ruff over the package and tests
+.PHONY: lint
+lint: setup
+	$(VENV)/bin/ruff check ecg_utils tests
+
+## clean: delete generated datasets, runs and executed notebooks (keeps the raw records and .venv)
+.PHONY: clean
+clean:
+	rm -rf data/processed data/smoke runs reports/notebooks

@@ -1,0 +1,9 @@
+"""Tested helpers behind the notebooks: MIT-BIH data I/O, preprocessing, splits and plots."""
+
+import warnings
+
+# wfdb 4.3.1 calls a pandas API that pandas 3.1 deprecates, warning on every import; the
+# warning is about wfdb's code, not ours, and would otherwise clutter every notebook.
+warnings.filterwarnings("ignore", message="The inplace keyword", module=r"wfdb\.")
+
+__version__ = "0.1.0"

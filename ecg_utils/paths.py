@@ -1,0 +1,20 @@
+"""Project paths, resolved from this file so notebooks and tests agree from any folder."""
+
+from pathlib import Path
+
+PROJ_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJ_ROOT / "data"
+RAW_DIR = DATA_DIR / "raw"
+PROCESSED_DIR = DATA_DIR / "processed"
+REPORTS_DIR = PROJ_ROOT / "reports"
+FIGURES_DIR = REPORTS_DIR / "figures"
+RUNS_DIR = PROJ_ROOT / "runs"
+
+DEFAULT_MITDB_DIR = RAW_DIR / "mitdb"
+DEFAULT_DATASET = PROCESSED_DIR / "mitdb_beats.npz"
+
+
+def project_path(path: str | Path) -> Path:
+    """Resolve a relative path against the project root (notebooks run from notebooks/)."""
+    path = Path(path)
+    return path if path.is_absolute() else PROJ_ROOT / path

@@ -1,0 +1,73 @@
+"""Figures shared by the notebooks, and one place that saves them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .aami import CLASS_NAMES, CLASSES
+from .atomic import atomic_open
+from .paths import project_path
+
+CLASS_COLORS = dict(zip(CLASSES, sns.color_palette("colorblind", len(CLASSES))))
+
+
+def save_fig(fig: plt.Figure, name: str, folder: str | Path) -> Path:
+    """Save `fig` as `<folder>/<name>.png` (atomically) under a stable name notebooks and README share."""
+    path = project_path(folder) / f"{name}.png"
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
+    return path
+
+
+def plot_strip(raw: np.ndarray, filtered: np.ndarray, fs: float, ann_sample: np.ndarray, ann_symbol: np.ndarray,
+               start_s: float, duration_s: float, title: str) -> plt.Figure:
+    """Raw and filtered signal over the same seconds, with the reference annotations on top."""
+    lo, hi = int(start_s * fs), int((start_s + duration_s) * fs)
+    t = np.arange(lo, hi) / fs
+    fig, axes = plt.subplots(2, 1, figsize=(12, 5), sharex=True)
+    for ax, x, name in ((axes[0], raw, "raw (mV)"), (axes[1], filtered, "filtered")):
+        ax.plot(t, x[lo:hi], lw=0.8, color="0.2")
+        ax.set_ylabel(name)
+    in_view = (ann_sample >= lo) & (ann_sample < hi)
+    for s, sym in zip(ann_sample[in_view], ann_symbol[in_view]):
+        for ax, x in ((axes[0], raw), (axes[1], filtered)):
+            ax.annotate(sym, (s / fs, x[s]), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=9,
+                        color="tab:red")
+    axes[1].set_xlabel("time (s)")
+    axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_examples(signal: np.ndarray, label: np.ndarray, fs: float, before: int, per_class: int = 20,
+                        seed: int = 0) -> plt.Figure:
+    """Overlay up to `per_class` random beats of each class, the R peak at t = 0."""
+    rng = np.random.default_rng(seed)
+    t = (np.arange(signal.shape[1]) - before) / fs
+    fig, axes = plt.subplots(1, len(CLASSES), figsize=(15, 3), sharey=True)
+    for ax, c in zip(axes, CLASSES):
+        idx = np.flatnonzero(label == c)
+        for i in rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []:
+            ax.plot(t, signal[i], color=CLASS_COLORS[c], alpha=0.35, lw=0.8)
+        ax.set_title(f"{c}: {textwrap.shorten(CLASS_NAMES[c], 30, placeholder=' ...')}\n({len(idx):,} beats)", fontsize=9)
+        ax.axvline(0, color="0.6", lw=0.5, ls="--")
+        ax.set_xlabel("s from R peak")
+    axes[0].set_ylabel("normalised amplitude")
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_distribution(counts: pd.DataFrame) -> plt.Figure:
+    """Beats per class (log scale) for each part of each protocol; `counts` is long-form
+    with columns protocol, part, class, beats."""
+    g = sns.catplot(data=counts, x="class", y="beats", hue="part", col="protocol", kind="bar", order=list(CLASSES),
+                    height=3.2, aspect=1.4)
+    g.set(yscale="log")
+    g.set_titles("{col_name}")
+    return g.figure

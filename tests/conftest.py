@@ -1,0 +1,59 @@
+"""Shared fixtures: the real MIT-BIH copy, writable copies of a few records, the full dataset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ecg_utils.dataset import build_dataset, load_dataset
+from ecg_utils.paths import DEFAULT_MITDB_DIR, PROJ_ROOT, project_path
+from ecg_utils.preprocess import PreprocessConfig
+
+SHARED_MITDB = PROJ_ROOT.parent / "shared" / "data" / "mitdb"
+
+
+def _find_mitdb() -> Path | None:
+    if os.environ.get("MITDB_DIR"):
+        return project_path(os.environ["MITDB_DIR"])
+    for candidate in (DEFAULT_MITDB_DIR, SHARED_MITDB):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def mitdb_dir() -> Path:
+    """The real database; missing data fails in CI and skips elsewhere."""
+    path = _find_mitdb()
+    if path is None or not path.is_dir():
+        message = "MIT-BIH database not found: run `make data` or set MITDB_DIR"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def copy_records(mitdb_dir: Path, tmp_path: Path):
+    """Copy the files of some records (plus RECORDS and SHA256SUMS.txt) into a writable folder."""
+
+    def copy(records: list[str], sums: bool = True) -> Path:
+        dest = tmp_path / "mitdb"
+        dest.mkdir(exist_ok=True)
+        names = [f"{r}.{ext}" for r in records for ext in ("hea", "dat", "atr")] + ["RECORDS"]
+        names += ["SHA256SUMS.txt"] if sums else []
+        for name in names:
+            shutil.copyfile(mitdb_dir / name, dest / name)
+        return dest
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def full_dataset(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The dataset of all 48 records with the default configuration, built once per session."""
+    out = tmp_path_factory.mktemp("processed") / "beats.npz"
+    return load_dataset(build_dataset(PreprocessConfig(), out, mitdb_dir=mitdb_dir, progress=False))
