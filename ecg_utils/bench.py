@@ -1,7 +1,8 @@
 """Benchmarks printed by `make bench`: figures, not pass/fail tests.
 
 Measures, in one run on this machine: wfdb alone reading all records and their annotations,
-building the beat dataset from the raw files (cold, no cache), and a cache hit.
+building the beat dataset from the raw files (cold, no cache), a cache hit, and each model's
+training and inference throughput.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 import wfdb
 
 from .dataset import build_dataset, load_dataset
 from .mitdb import RECORDS, resolve_mitdb_dir
+from .models import MODELS, build_model
 from .preprocess import PreprocessConfig
 
 
@@ -48,17 +51,67 @@ def bench_data(repeat: int = 3) -> dict[str, float]:
             "cache_hit_and_load_s": hit_load, "dataset_mb": size_mb}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Print the project's benchmark figures.")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the fastest is printed")
-    args = parser.parse_args()
-    d = bench_data(args.repeat)
-    print(f"data pipeline, {len(RECORDS)} records (best of {args.repeat}):")
+def _model_throughput(name: str, window: int, train_batch: int, infer_batch: int, steps: int) -> dict:
+    model = build_model(name)
+    opt = torch.optim.AdamW(model.parameters())
+    x, rr = torch.randn(train_batch, 1, window), torch.rand(train_batch, 4) + 0.5
+    y = torch.randint(0, 5, (train_batch,))
+
+    def train_steps() -> None:
+        for _ in range(steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x, rr), y).backward()
+            opt.step()
+
+    xi, rri = torch.randn(infer_batch, 1, window), torch.rand(infer_batch, 4) + 0.5
+
+    def infer_steps() -> None:
+        with torch.inference_mode():
+            for _ in range(steps):
+                model(xi, rri)
+
+    train_s = best_of(train_steps, 3) / steps  # the first of the 3 runs doubles as warm-up
+    model.eval()
+    infer_s = best_of(infer_steps, 3) / steps
+    return {"params": model.n_params, "train_beats_per_s": train_batch / train_s,
+            "infer_beats_per_s": infer_batch / infer_s}
+
+
+def bench_models(threads: int = 2, train_batch: int = 256, infer_batch: int = 1024, steps: int = 10) -> dict:
+    """Beats per second for one optimiser step (forward, backward, AdamW) and for inference."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    window = PreprocessConfig().window
+    return {name: _model_throughput(name, window, train_batch, infer_batch, steps) for name in MODELS}
+
+
+def print_models() -> None:
+    m = bench_models()
+    print(f"models, {torch.get_num_threads()} CPU threads (train: batch 256, AdamW step; inference: batch 1024):")
+    for name, r in m.items():
+        print(f"  {name:9s} {r['params']:8,d} params   train {r['train_beats_per_s']:7,.0f} beats/s"
+              f"   inference {r['infer_beats_per_s']:8,.0f} beats/s")
+
+
+def print_data(repeat: int) -> None:
+    d = bench_data(repeat)
+    print(f"data pipeline, {len(RECORDS)} records (best of {repeat}):")
     print(f"  wfdb alone, read all records (2 leads) + annotations  {d['wfdb_read_s']:6.2f} s")
     print(f"  build dataset from raw files (cold, no cache)        {d['build_cold_s']:6.2f} s   target < 10 s")
     print(f"  cache hit (check only)                               {d['cache_hit_s']:6.3f} s   target < 2 s")
     print(f"  cache hit + load all arrays                          {d['cache_hit_and_load_s']:6.3f} s")
     print(f"  dataset file                                         {d['dataset_mb']:6.1f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Print the project's benchmark figures.")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the fastest is printed")
+    parser.add_argument("--only", choices=["data", "models"], help="run one part only")
+    args = parser.parse_args()
+    if args.only != "models":
+        print_data(args.repeat)
+    if args.only != "data":
+        print_models()
 
 
 if __name__ == "__main__":

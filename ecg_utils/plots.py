@@ -71,3 +71,24 @@ def plot_class_distribution(counts: pd.DataFrame) -> plt.Figure:
     g.set(yscale="log")
     g.set_titles("{col_name}")
     return g.figure
+
+
+def plot_history(histories: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Training curves, one row per run: loss (train, validation) and accuracy / macro F1."""
+    fig, axes = plt.subplots(len(histories), 2, figsize=(11, 2.6 * len(histories)), squeeze=False)
+    for (name, h), (ax_loss, ax_acc) in zip(histories.items(), axes):
+        ax_loss.plot(h.epoch, h.train_loss, label="train")
+        ax_loss.plot(h.epoch, h.val_loss, label="validation")
+        ax_loss.set_ylabel(f"{name}\nweighted loss", fontsize=9)
+        ax_acc.plot(h.epoch, h.train_acc, label="train accuracy")
+        ax_acc.plot(h.epoch, h.val_acc, label="validation accuracy")
+        ax_acc.plot(h.epoch, h.val_macro_f1, label="validation macro F1", ls="--")
+        best = h.val_macro_f1.idxmax()
+        ax_acc.axvline(h.epoch[best], color="0.6", lw=0.8, ls=":")
+        ax_acc.set_ylim(0, 1.01)
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 1].legend(fontsize=8, loc="lower right")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    return fig

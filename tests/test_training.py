@@ -1,0 +1,131 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecg_utils import training
+from ecg_utils.dataset import build_dataset, load_dataset
+from ecg_utils.preprocess import PreprocessConfig
+from ecg_utils.splits import inter_patient_split
+from ecg_utils.training import TrainConfig, class_weights, epoch_indices, load_checkpoint, train
+
+TINY = {"channels": (8, 16, 16), "hidden": 16, "head": 16}
+
+
+@pytest.fixture(scope="module")
+def small(mitdb_dir, tmp_path_factory):
+    """Real beats of 5 records: DS1 101, 106, 119, 208 (train and validation) and DS2 100 (test)."""
+    out = tmp_path_factory.mktemp("small") / "beats.npz"
+    config = PreprocessConfig(records=["100", "101", "106", "119", "208"])
+    ds = load_dataset(build_dataset(config, out, mitdb_dir=mitdb_dir, progress=False))
+    return ds, inter_patient_split(ds.label, ds.record, val_records=["119"])
+
+
+def _config(**kw):
+    return TrainConfig(**{"model": "cnn_lstm", "model_params": TINY, "epochs": 4, "batch_size": 64,
+                          "max_per_class": 300, "lr": 5e-3, "patience": 10, **kw})
+
+
+def _history(run_dir):
+    return pd.read_csv(run_dir / "history.csv").drop(columns="seconds")
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["model_state"]
+
+
+def test_short_run_on_real_beats_lowers_the_loss(small, tmp_path):
+    ds, split = small
+    result = train(_config(), ds, split, tmp_path / "run", progress=False)
+    h = result.history
+    assert len(h) == 4 and h.train_loss.iloc[-1] < 0.7 * h.train_loss.iloc[0]
+    assert h.val_acc.iloc[-1] > 0.8
+    model, ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert ckpt["epoch"] == result.best_epoch and ckpt["split"]["records"]["test"] == ["100"]
+    assert ckpt["preprocess_config"]["records"] == ["100", "101", "106", "119", "208"]
+    assert not model.training and ckpt["n_params"] == model.n_params
+
+
+def test_same_seed_same_history_and_weights(small, tmp_path):
+    ds, split = small
+    a = train(_config(epochs=2), ds, split, tmp_path / "a", progress=False)
+    b = train(_config(epochs=2), ds, split, tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(_history(a.run_dir), _history(b.run_dir))
+    for k, v in _weights(a.run_dir / "best.pt").items():
+        assert torch.equal(v, _weights(b.run_dir / "best.pt")[k]), k
+    c = train(_config(epochs=2, seed=1), ds, split, tmp_path / "c", progress=False)
+    assert not _history(c.run_dir).equals(_history(a.run_dir))
+
+
+def test_killed_run_resumes_to_the_same_result(small, tmp_path, monkeypatch):
+    ds, split = small
+    full = train(_config(), ds, split, tmp_path / "full", progress=False)
+
+    real, calls = training._write_history, []
+
+    def killed_after_epoch_2(run_dir, history):
+        real(run_dir, history)
+        calls.append(len(history))
+        if len(history) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_write_history", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(), ds, split, tmp_path / "killed", progress=False)
+    assert len(pd.read_csv(tmp_path / "killed" / "history.csv")) == 2
+    train(_config(), ds, split, tmp_path / "killed", progress=False)
+    assert calls == [1, 2, 3, 4]  # epochs 3 and 4 ran after the restart, 1 and 2 did not run again
+    pd.testing.assert_frame_equal(_history(full.run_dir), _history(tmp_path / "killed"))
+    for name in ("best.pt", "last.pt"):
+        for k, v in _weights(full.run_dir / name).items():
+            assert torch.equal(v, _weights(tmp_path / "killed" / name)[k]), (name, k)
+
+
+def test_finished_run_is_not_trained_again(small, tmp_path, monkeypatch):
+    ds, split = small
+    first = train(_config(epochs=2), ds, split, tmp_path / "run", progress=False)
+    monkeypatch.setattr(training, "_write_history", lambda *a: pytest.fail("trained again"))
+    again = train(_config(epochs=2), ds, split, tmp_path / "run", progress=False)
+    assert again.best_epoch == first.best_epoch and len(again.history) == 2
+
+
+def test_resume_refuses_another_configuration(small, tmp_path):
+    ds, split = small
+    train(_config(epochs=1), ds, split, tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="holds a run with another configuration"):
+        train(_config(epochs=1, lr=1e-3), ds, split, tmp_path / "run", progress=False)
+
+
+def test_bad_parameters(small, tmp_path):
+    ds, split = small
+    with pytest.raises(ValueError, match=r"unknown training parameter\(s\) \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="unknown model 'lstm'"):
+        TrainConfig(model="lstm")
+    with pytest.raises(ValueError, match="epochs, batch_size"):
+        TrainConfig(epochs=0)
+    empty = type(split)("inter_patient", split.train, np.array([], dtype=np.int64), split.test, split.records, {})
+    with pytest.raises(ValueError, match="empty train or validation part"):
+        train(_config(), ds, empty, tmp_path / "run", progress=False)
+
+
+def test_epoch_indices_cap_and_weights():
+    y = torch.tensor([0] * 100 + [1] * 10 + [2] * 25)
+    idx = epoch_indices(y, 20, torch.Generator().manual_seed(0))
+    assert torch.bincount(y[idx], minlength=5).tolist() == [20, 10, 20, 0, 0]
+    assert len(set(idx.tolist())) == len(idx)
+    w = class_weights(y[idx], 0.5)
+    assert w[3] == 0 and w[4] == 0 and w[1] > w[0] == w[2]
+    assert torch.isclose(w[:3].mean(), torch.tensor(1.0))
+
+
+def test_augmentation_keeps_shape_and_is_seeded():
+    x = torch.randn(16, 1, 252)
+    a = training.augment_batch(x, torch.Generator().manual_seed(0))
+    b = training.augment_batch(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
+    step = torch.zeros(1, 1, 252)
+    step[..., 126:] = 1.0
+    shifted = training.augment_batch(step, torch.Generator().manual_seed(3), max_shift=5)
+    edge = int(torch.argmax((shifted[0, 0] > shifted[0, 0].mean()).int()))
+    assert abs(edge - 126) <= 5  # the step moved by at most 5 samples, nothing wrapped around
