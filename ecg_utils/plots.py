@@ -92,3 +92,39 @@ def plot_history(histories: dict[str, pd.DataFrame]) -> plt.Figure:
         ax.set_xlabel("epoch")
     fig.tight_layout()
     return fig
+
+
+def plot_confusions(matrices: dict[str, np.ndarray]) -> plt.Figure:
+    """Confusion matrices as heatmaps, one row per model: counts, and row-normalised (= recall)."""
+    fig, axes = plt.subplots(len(matrices), 2, figsize=(10, 4 * len(matrices)), squeeze=False)
+    for (name, cm), (ax_n, ax_r) in zip(matrices.items(), axes):
+        rows = cm.sum(axis=1, keepdims=True)
+        norm = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+        sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax_n, xticklabels=CLASSES,
+                    yticklabels=CLASSES, annot_kws={"fontsize": 8})
+        sns.heatmap(norm, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax_r,
+                    xticklabels=CLASSES, yticklabels=CLASSES, annot_kws={"fontsize": 8})
+        ax_n.set_title(f"{name}: counts", fontsize=10)
+        ax_r.set_title(f"{name}: share of each reference class", fontsize=10)
+        for ax in (ax_n, ax_r):
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("reference")
+    fig.tight_layout()
+    return fig
+
+
+def plot_beat_gallery(signal: np.ndarray, titles: list[str], fs: float, before: int, cols: int = 6) -> plt.Figure:
+    """Small multiples of single beats (e.g. misclassified ones), R peak at t = 0."""
+    rows = max(1, -(-len(signal) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 1.9 * rows), sharex=True, squeeze=False)
+    t = (np.arange(signal.shape[1]) - before) / fs if len(signal) else np.array([])
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, x, title in zip(axes.flat, signal, titles):
+        ax.set_axis_on()
+        ax.plot(t, x, lw=0.8, color="0.2")
+        ax.axvline(0, color="0.7", lw=0.5, ls="--")
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,136 @@
+"""Test-set evaluation: AAMI EC57 figures per class, prediction files, per-record errors.
+
+Everything here works from (true, predicted) class letters, so the published prediction files
+are enough to recompute every published figure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .aami import CLASSES
+from .atomic import atomic_open
+from .dataset import BeatDataset
+from .metrics import accuracy, macro_f1
+from .splits import Split, make_split
+from .training import load_checkpoint, predict_proba
+
+PROBA_COLUMNS = [f"p_{c}" for c in CLASSES]
+
+
+def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """5 x 5 counts, rows = reference class, columns = predicted class, in CLASSES order."""
+    index = {c: i for i, c in enumerate(CLASSES)}
+    cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
+    np.add.at(cm, ([index[c] for c in true], [index[c] for c in pred]), 1)
+    return cm
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num / den) if den else None
+
+
+def class_figures(cm: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per class: precision, recall, F1, support, and the EC57 names for them.
+
+    Se (sensitivity) = recall = TP / (TP + FN); +P (positive predictivity) = precision = TP / (TP + FP);
+    FPR = FP / (FP + TN). An undefined ratio (no beats of the class, or none predicted) is None,
+    not 0, so a reader can tell "never predicted" from "always wrong".
+    """
+    total = cm.sum()
+    out = {}
+    for i, c in enumerate(CLASSES):
+        tp = cm[i, i]
+        fn = cm[i].sum() - tp
+        fp = cm[:, i].sum() - tp
+        tn = total - tp - fn - fp
+        precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+        out[c] = {"precision": precision, "recall": recall, "f1": f1, "support": int(cm[i].sum()),
+                  "se": recall, "ppv": precision, "fpr": _ratio(fp, fp + tn)}
+    return out
+
+
+def summarize(true: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """The figures published in reports/metrics.json for one model on one test set."""
+    idx = {c: i for i, c in enumerate(CLASSES)}
+    y, p = np.array([idx[c] for c in true]), np.array([idx[c] for c in pred])
+    return {"accuracy": accuracy(y, p), "macro_f1": macro_f1(y, p), "n_beats": len(y),
+            "classes": class_figures(confusion(true, pred))}
+
+
+def predictions_frame(record: np.ndarray, sample: np.ndarray, true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
+    """One row per test beat: record, sample, true, pred and the class probabilities (4 decimals)."""
+    df = pd.DataFrame({"record": record, "sample": sample, "true": true,
+                       "pred": np.asarray(CLASSES)[proba.argmax(axis=1)]})
+    return df.join(pd.DataFrame(np.round(proba, 4), columns=PROBA_COLUMNS))
+
+
+def write_predictions(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a predictions table as gzip CSV, atomically (mtime fixed so reruns give identical bytes)."""
+    with atomic_open(path, "wb") as handle:
+        df.to_csv(handle, index=False, compression={"method": "gzip", "mtime": 0})
+
+
+def per_record_table(pred: pd.DataFrame) -> pd.DataFrame:
+    """Per test record: beats and errors, and Se / +P for S and V, the classes that decide EC57 results."""
+    rows = []
+    for rec, g in pred.groupby("record", sort=True):
+        row = {"record": rec, "beats": len(g), "errors": int((g.true != g.pred).sum()),
+               "accuracy": float((g.true == g.pred).mean())}
+        for c in ("S", "V"):
+            t, p = g.true == c, g.pred == c
+            row[f"{c} beats"] = int(t.sum())
+            row[f"{c} Se"] = _ratio((t & p).sum(), t.sum())
+            row[f"{c} +P"] = _ratio((t & p).sum(), p.sum())
+        row["most common error"] = (g[g.true != g.pred].groupby(["true", "pred"]).size().idxmax()
+                                    if row["errors"] else None)
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("record")
+    table["most common error"] = table["most common error"].map(lambda e: f"{e[0]}→{e[1]}" if e else "")
+    return table.sort_values("errors", ascending=False)
+
+
+def comparison_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Models side by side: accuracy, macro F1, and Se / +P of each class (fractions)."""
+    rows = {}
+    for model, m in metrics.items():
+        row = {"accuracy": m["accuracy"], "macro F1": m["macro_f1"]}
+        for c in CLASSES:
+            row[f"{c} Se"] = m["classes"][c]["se"]
+            row[f"{c} +P"] = m["classes"][c]["ppv"]
+        rows[model] = row
+    return pd.DataFrame(rows).T
+
+
+def split_from_checkpoint(ckpt: dict[str, Any], ds: BeatDataset) -> Split:
+    """Rebuild the split a model was trained with, and refuse a dataset that differs from its own."""
+    if ckpt["preprocess_config"] != ds.config:
+        raise ValueError("the dataset was built with another preprocessing configuration than this model's; "
+                         "rebuild it with the model's configuration (checkpoint['preprocess_config'])")
+    stored = ckpt["split"]
+    split = make_split(stored["protocol"], ds.label, ds.record, **stored["params"])
+    if split.to_dict(ds.label) != stored:
+        raise ValueError(f"the {stored['protocol']} split rebuilt from this dataset differs from the one the model "
+                         "was trained with (other records or beats)")
+    return split
+
+
+def evaluate_run(run_dir: str | Path, ds: BeatDataset) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Predict the test part of a run's split once, with the checkpoint chosen on validation.
+
+    Returns the predictions table and the summary figures (plus parameter count and chosen epoch).
+    """
+    model, ckpt = load_checkpoint(Path(run_dir) / "best.pt")
+    split = split_from_checkpoint(ckpt, ds)
+    idx = split.test
+    proba = predict_proba(model, torch.from_numpy(ds.signal[idx]).unsqueeze(1), torch.from_numpy(ds.rr[idx]))
+    pred = predictions_frame(ds.record[idx], ds.sample[idx], ds.label[idx], proba)
+    figures = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
+    return pred, {**figures, "params": ckpt["n_params"], "best_epoch": ckpt["epoch"],
+                  "val_macro_f1": ckpt["val"]["val_macro_f1"]}

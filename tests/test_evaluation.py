@@ -1,0 +1,59 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecg_utils.evaluation import (
+    class_figures,
+    comparison_table,
+    confusion,
+    per_record_table,
+    predictions_frame,
+    summarize,
+    write_predictions,
+)
+
+
+def test_confusion_and_ec57_figures_by_hand():
+    true = np.array(list("NNNNNSSVVF"))
+    pred = np.array(list("NNNNSSNVNV"))
+    cm = confusion(true, pred)
+    assert cm.sum() == 10 and cm[0, 0] == 4 and cm[1, 0] == 1 and cm[3, 2] == 1
+    f = class_figures(cm)
+    # S: TP 1, FN 1, FP 1, TN 7
+    assert f["S"]["se"] == f["S"]["recall"] == 0.5 and f["S"]["ppv"] == f["S"]["precision"] == 0.5
+    assert f["S"]["fpr"] == pytest.approx(1 / 8) and f["S"]["f1"] == 0.5 and f["S"]["support"] == 2
+    # V: TP 1, FN 1, FP 1 (the F beat)
+    assert f["V"]["se"] == 0.5 and f["V"]["ppv"] == 0.5
+    # F: never predicted correctly, and never predicted at all -> +P undefined, not 0
+    assert f["F"]["se"] == 0.0 and f["F"]["ppv"] is None
+    # Q: no beats -> Se undefined; never predicted -> FPR 0
+    assert f["Q"]["se"] is None and f["Q"]["support"] == 0 and f["Q"]["fpr"] == 0.0
+    s = summarize(true, pred)
+    assert s["accuracy"] == 0.6 and s["n_beats"] == 10
+    # macro F1 over the 4 classes present: N 2*4/(2*4+2+1) = 8/11 (FP: S->N, V->N; FN: N->S), S 0.5, V 0.5, F 0
+    assert s["macro_f1"] == pytest.approx((8 / 11 + 0.5 + 0.5 + 0.0) / 4)
+
+
+def test_predictions_roundtrip(tmp_path):
+    proba = np.array([[0.9, 0.05, 0.05, 0, 0], [0.1, 0.2, 0.66666, 0.03334, 0]])
+    df = predictions_frame(np.array(["100", "232"]), np.array([77, 1000]), np.array(["N", "S"]), proba)
+    assert df.pred.tolist() == ["N", "V"] and df.p_V.tolist() == [0.05, 0.6667]
+    path = tmp_path / "p" / "x.csv.gz"
+    write_predictions(df, path)
+    first = path.read_bytes()
+    write_predictions(df, path)
+    assert path.read_bytes() == first  # byte-identical reruns: no timestamp in the gzip header
+    again = pd.read_csv(path, dtype={"record": str})
+    pd.testing.assert_frame_equal(again, df)
+
+
+def test_per_record_table_and_comparison():
+    pred = pd.DataFrame({"record": ["a"] * 4 + ["b"] * 2, "sample": range(6),
+                         "true": list("NSSV") + list("NN"), "pred": list("NSNV") + list("NN")})
+    t = per_record_table(pred)
+    assert t.index.tolist() == ["a", "b"] and t.loc["a", "errors"] == 1 and t.loc["a", "S Se"] == 0.5
+    assert t.loc["a", "most common error"] == "S→N" and t.loc["b", "most common error"] == ""
+    assert t.loc["b", "S Se"] is None or np.isnan(t.loc["b", "S Se"])
+    m = {"x": summarize(pred.true.to_numpy(), pred.pred.to_numpy())}
+    c = comparison_table(m)
+    assert c.loc["x", "accuracy"] == 5 / 6 and c.loc["x", "S Se"] == 0.5
