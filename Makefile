@@ -31,7 +31,7 @@ setup: $(VENV)/.installed
 data: setup
 	$(PY) -m ecg_utils.mitdb
 
-## reproduce: run every notebook in order with papermill and the full parameters in params/ (outputs in reports/)
+## reproduce: run every notebook in order with papermill and the full parameters in params/, then README's results table
 .PHONY: reproduce
 reproduce: data
 	@mkdir -p reports/notebooks
@@ -39,6 +39,7 @@ reproduce: data
 		echo "== $$nb"; \
 		$(PY) -m papermill --cwd notebooks -f params/$$nb.yaml notebooks/$$nb.ipynb reports/notebooks/$$nb.ipynb; \
 	done
+	$(PY) -m ecg_utils.report
 
 ## test: unit tests, integration tests on the real database, and nbval over every notebook
 .PHONY: test

@@ -63,20 +63,27 @@ class ConvEncoder(nn.Module):
 
 
 class RRFeatures(nn.Module):
-    """Raw RR intervals plus the ratios that make rhythm comparable across patients.
+    """Raw RR intervals plus the ratios that make rhythm comparable across patients, on a log
+    scale and standardised by batch norm.
 
     A premature beat is short relative to *this* patient's rhythm: previous/local and
     previous/record-average RR say so whatever the patient's heart rate, which is what separates
-    most S beats from N beats in the inter-patient protocol.
+    most S beats from N beats in the inter-patient protocol. On a log scale a regular beat sits
+    at 0 and a beat 20 % early at -0.22; batch norm then puts these few features on the same
+    footing as the hundreds of morphology features beside them.
     """
 
     n_out = N_RR + 4
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(self.n_out)
+
     def forward(self, rr: torch.Tensor) -> torch.Tensor:
+        rr = rr.clamp(min=1e-2)  # intervals in seconds; guards the logarithm against bad input
         pre, post, local, mean = rr.unbind(dim=1)
-        eps = 1e-3
-        ratios = torch.stack([pre / (local + eps), post / (local + eps), pre / (mean + eps), post / (pre + eps)], 1)
-        return torch.cat([rr, ratios], dim=1)
+        ratios = torch.stack([pre / local, post / local, pre / mean, post / pre], 1)
+        return self.norm(torch.log(torch.cat([rr, ratios], dim=1)))
 
 
 class BeatClassifier(nn.Module):
@@ -96,9 +103,10 @@ class BeatClassifier(nn.Module):
                            bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)
             feat = hidden * (2 if bidirectional else 1) * 2  # last step and mean over steps
         self.rr = RRFeatures() if use_rr else None
+        self.dropout = nn.Dropout(dropout)  # on the morphology features only: the few RR features stay whole
         feat += RRFeatures.n_out if use_rr else 0
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feat, head), nn.ReLU(inplace=True),
-                                  nn.Dropout(dropout), nn.Linear(head, len(CLASSES)))
+        self.head = nn.Sequential(nn.Linear(feat, head), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                  nn.Linear(head, len(CLASSES)))
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
         h = self.encoder(x)
@@ -107,6 +115,7 @@ class BeatClassifier(nn.Module):
         else:
             seq, _ = self.rnn(h.transpose(1, 2))  # (batch, steps, hidden * directions)
             feats = torch.cat([seq[:, -1], seq.mean(dim=1)], dim=1)
+        feats = self.dropout(feats)
         if self.rr is not None:
             feats = torch.cat([feats, self.rr(rr)], dim=1)
         return self.head(feats)

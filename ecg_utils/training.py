@@ -10,14 +10,17 @@ frequency.
 A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `last.pt` (everything
 needed to resume, written after every epoch) and `best.pt` (the epoch with the best validation
 macro F1). All writes are atomic; a killed run resumes from `last.pt` and ends with the same
-history and weights as an uninterrupted one.
+history and weights as an uninterrupted one. A folder holding a run of another configuration
+(or of older model code) is moved to `<name>.previous/` and the run starts over.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import shutil
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,16 +200,24 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
     last = run_dir / "last.pt"
     if resume and last.is_file():
         state = torch.load(last, map_location="cpu", weights_only=True)
-        stored = {k: state[k] for k in meta}
-        if stored != meta:
-            raise ValueError(f"run folder {run_dir} holds a run with another configuration, dataset or split; "
-                             "choose another run name, delete the folder, or pass resume=False")
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        scheduler.load_state_dict(state["scheduler_state"])
-        torch.set_rng_state(state["torch_rng"])
-        history, best_f1, best_epoch, stale, done = (state["history"], state["best_f1"], state["best_epoch"],
-                                                     state["stale"], state["done"])
+        try:
+            if {k: state[k] for k in meta} != meta:
+                raise ValueError("another training configuration, dataset or split")
+            model.load_state_dict(state["model_state"])
+        except (ValueError, RuntimeError, KeyError) as exc:
+            # A changed configuration or model code makes this a different run: keep the old
+            # one beside it (one generation) instead of resuming something else or failing.
+            aside = run_dir.with_name(run_dir.name + ".previous")
+            shutil.rmtree(aside, ignore_errors=True)
+            run_dir.rename(aside)
+            warnings.warn(f"{run_dir} held a run that does not fit this one ({str(exc).splitlines()[0][:120]}); "
+                          f"moved it to {aside.name} and starting over", stacklevel=2)
+        else:
+            optimizer.load_state_dict(state["optimizer_state"])
+            scheduler.load_state_dict(state["scheduler_state"])
+            torch.set_rng_state(state["torch_rng"])
+            history, best_f1, best_epoch, stale, done = (state["history"], state["best_f1"], state["best_epoch"],
+                                                         state["stale"], state["done"])
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", meta)
 

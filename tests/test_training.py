@@ -89,11 +89,16 @@ def test_finished_run_is_not_trained_again(small, tmp_path, monkeypatch):
     assert again.best_epoch == first.best_epoch and len(again.history) == 2
 
 
-def test_resume_refuses_another_configuration(small, tmp_path):
+def test_another_configuration_starts_over_and_keeps_the_old_run(small, tmp_path):
     ds, split = small
     train(_config(epochs=1), ds, split, tmp_path / "run", progress=False)
-    with pytest.raises(ValueError, match="holds a run with another configuration"):
-        train(_config(epochs=1, lr=1e-3), ds, split, tmp_path / "run", progress=False)
+    old = _weights(tmp_path / "run" / "best.pt")
+    with pytest.warns(UserWarning, match="does not fit this one.*moved it to run.previous"):
+        result = train(_config(epochs=1, lr=1e-3), ds, split, tmp_path / "run", progress=False)
+    assert len(result.history) == 1
+    assert load_checkpoint(tmp_path / "run" / "best.pt")[1]["train_config"]["lr"] == 1e-3
+    previous = _weights(tmp_path / "run.previous" / "best.pt")
+    assert all(torch.equal(previous[k], v) for k, v in old.items())
 
 
 def test_bad_parameters(small, tmp_path):

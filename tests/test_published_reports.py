@@ -1,0 +1,59 @@
+"""The published results in reports/ agree with themselves, with the README, and with the protocol."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from ecg_utils.aami import CLASSES
+from ecg_utils.evaluation import PROBA_COLUMNS, summarize
+from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR
+from ecg_utils.report import main as report_main
+from ecg_utils.splits import DS1, DS2
+
+METRICS = json.loads((REPORTS_DIR / "metrics.json").read_text())
+RUNS = [(p, m) for p in ("intra_patient", "inter_patient") for m in ("cnn_lstm", "gru", "cnn")]
+
+
+def _predictions(protocol: str, model: str) -> pd.DataFrame:
+    return pd.read_csv(REPORTS_DIR / "predictions" / f"{protocol}_{model}.csv.gz", dtype={"record": str})
+
+
+def test_metrics_file_has_every_protocol_model_and_class():
+    for protocol, model in RUNS:
+        m = METRICS[protocol][model]
+        assert {"accuracy", "macro_f1", "classes"} <= set(m)
+        assert list(m["classes"]) == list(CLASSES)
+        for figures in m["classes"].values():
+            assert {"precision", "recall", "f1", "support", "se", "ppv", "fpr"} <= set(figures)
+
+
+@pytest.mark.parametrize("protocol, model", RUNS)
+def test_metrics_recompute_from_the_prediction_files(protocol, model):
+    pred = _predictions(protocol, model)
+    assert list(pred.columns) == ["record", "sample", "true", "pred", *PROBA_COLUMNS]
+    assert (pred[PROBA_COLUMNS].sum(axis=1) - 1).abs().max() < 1e-3
+    again = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
+    stored = METRICS[protocol][model]
+    assert again["accuracy"] == pytest.approx(stored["accuracy"], abs=1e-12)
+    assert again["macro_f1"] == pytest.approx(stored["macro_f1"], abs=1e-12)
+    assert again["classes"] == stored["classes"]
+
+
+@pytest.mark.parametrize("model", ["cnn_lstm", "gru", "cnn"])
+def test_inter_patient_predictions_come_from_ds2_only(model):
+    records = set(_predictions("inter_patient", model).record)
+    assert not records & set(DS1)
+    assert records == set(DS2)
+
+
+def test_readme_results_come_from_metrics_json():
+    assert report_main(["--check"]) == 0, "run `python -m ecg_utils.report` (make reproduce does)"
+
+
+def test_readme_figures_exist():
+    readme = (PROJ_ROOT / "README.md").read_text()
+    for line in readme.splitlines():
+        if "](reports/figures/" in line:
+            path = line.split("](", 1)[1].split(")", 1)[0]
+            assert (PROJ_ROOT / path).is_file(), path
