@@ -56,7 +56,7 @@ bench: data
 lint: setup
 	$(VENV)/bin/ruff check ecg_utils tests
 
-## clean: delete generated datasets, runs and executed notebooks (keeps the raw records and .venv)
+## clean: delete generated datasets and training runs (keeps the raw records, reports/ and .venv)
 .PHONY: clean
 clean:
-	rm -rf data/processed data/smoke runs reports/notebooks
+	rm -rf data/processed data/smoke runs

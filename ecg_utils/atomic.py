@@ -35,7 +35,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write `obj` as indented JSON, atomically."""
+    """Write `obj` as indented JSON, atomically, keys in insertion order (classes stay N, S, V, F, Q)."""
     with atomic_open(path, "w") as handle:
-        json.dump(obj, handle, indent=2, sort_keys=True)
+        json.dump(obj, handle, indent=2)
         handle.write("\n")

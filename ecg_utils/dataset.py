@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .aami import SYMBOL_TO_CLASS
+from .aami import SYMBOL_TO_CLASS, to_aami
 from .atomic import atomic_open
 from .errors import DataError
 from .mitdb import resolve_mitdb_dir
@@ -69,7 +69,7 @@ def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dic
     windows, keep = segment(x, samples, config.before, config.after)
     if config.normalize == "beat":
         windows = zscore(windows, axis=1)
-    labels = np.array([SYMBOL_TO_CLASS[s] for s in symbols], dtype="<U1")
+    labels = to_aami(symbols)
     n = int(keep.sum())
     beats = {
         "signal": windows.astype(np.float32),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .aami import CLASSES
+from .aami import CLASSES, to_index
 from .atomic import atomic_open
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
@@ -25,9 +25,8 @@ PROBA_COLUMNS = [f"p_{c}" for c in CLASSES]
 
 def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """5 x 5 counts, rows = reference class, columns = predicted class, in CLASSES order."""
-    index = {c: i for i, c in enumerate(CLASSES)}
     cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
-    np.add.at(cm, ([index[c] for c in true], [index[c] for c in pred]), 1)
+    np.add.at(cm, (to_index(true), to_index(pred)), 1)
     return cm
 
 
@@ -58,8 +57,7 @@ def class_figures(cm: np.ndarray) -> dict[str, dict[str, Any]]:
 
 def summarize(true: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """The figures published in reports/metrics.json for one model on one test set."""
-    idx = {c: i for i, c in enumerate(CLASSES)}
-    y, p = np.array([idx[c] for c in true]), np.array([idx[c] for c in pred])
+    y, p = to_index(true), to_index(pred)
     return {"accuracy": accuracy(y, p), "macro_f1": macro_f1(y, p), "n_beats": len(y),
             "classes": class_figures(confusion(true, pred))}
 

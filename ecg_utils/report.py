@@ -50,12 +50,39 @@ def results_markdown(metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _meets(value: float | None, target: float) -> str:
+    return "–" if value is None else f"{'yes' if value >= target else 'no'} ({_pct(value)})"
+
+
+def targets_markdown(metrics: dict[str, dict[str, Any]], model: str = "cnn_lstm") -> str:
+    """The project's targets for the CNN–LSTM, each with the figure reached and whether it is met."""
+    intra, inter = metrics["intra_patient"][model], metrics["inter_patient"][model]
+    base = metrics["inter_patient"]["all_N"]["accuracy"]
+    s, v = inter["classes"]["S"], inter["classes"]["V"]
+    rows = [
+        ("intra-patient accuracy ≥ 99.0 %", _meets(intra["accuracy"], 0.99)),
+        ("intra-patient macro F1 ≥ 0.90", f"{'yes' if intra['macro_f1'] >= 0.9 else 'no'} ({intra['macro_f1']:.3f})"),
+        (f"inter-patient accuracy above the all-N baseline ({_pct(base)})", _meets(inter["accuracy"], base + 1e-12)),
+        ("inter-patient S Se ≥ 70 %", _meets(s["se"], 0.70)),
+        ("inter-patient S +P ≥ 50 %", _meets(s["ppv"], 0.50)),
+        ("inter-patient V Se ≥ 90 %", _meets(v["se"], 0.90)),
+        ("inter-patient V +P ≥ 90 %", _meets(v["ppv"], 0.90)),
+    ]
+    return "\n".join([f"| target ({MODEL_NAMES[model]}) | reached (%) |", "| --- | --- |",
+                      *[f"| {t} | {r} |" for t, r in rows]])
+
+
 def render(readme: str, metrics: dict[str, Any]) -> str:
     if START not in readme or END not in readme:
         raise ValueError(f"README.md lacks the markers {START} and {END}")
     before, rest = readme.split(START, 1)
     _, after = rest.split(END, 1)
-    return f"{before}{START}\n{results_markdown(metrics)}\n{END}{after}"
+    body = results_markdown(metrics)
+    complete = ("cnn_lstm" in metrics.get("intra_patient", {})
+                and {"cnn_lstm", "all_N"} <= set(metrics.get("inter_patient", {})))
+    if complete:
+        body += "\n\n" + targets_markdown(metrics)
+    return f"{before}{START}\n{body}\n{END}{after}"
 
 
 def main(argv: list[str] | None = None) -> int:

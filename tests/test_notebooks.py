@@ -43,5 +43,7 @@ def test_params_file_names_only_existing_parameters(nb: Path):
     tree = ast.parse(code[1]["source"])
     names = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
     assert all(name.isupper() for name in names)
+    # papermill reads one '=' per line; a second one (in a comment) hides the parameter from it
+    assert all(line.count("=") <= 1 for line in code[1]["source"].splitlines()), "no '=' in parameter comments"
     params = yaml.safe_load((PROJ_ROOT / "params" / f"{nb.stem}.yaml").read_text())
     assert set(params) <= names, f"params/{nb.stem}.yaml sets unknown parameters {set(params) - names}"

@@ -1,7 +1,7 @@
 import pytest
 
 from ecg_utils.evaluation import summarize
-from ecg_utils.report import END, START, render, results_markdown
+from ecg_utils.report import END, START, render, results_markdown, targets_markdown
 
 
 def _metrics():
@@ -30,3 +30,13 @@ def test_render_replaces_only_the_marked_part():
     assert "old table" not in out and render(out, _metrics()) == out
     with pytest.raises(ValueError, match="lacks the markers"):
         render("# no markers", _metrics())
+
+
+def test_targets_table_says_met_or_not():
+    m = _metrics()
+    m["inter_patient"]["all_N"] = m["intra_patient"]["all_N"]
+    text = targets_markdown(m)
+    assert "| intra-patient accuracy ≥ 99.0 % | no (70.0) |" in text
+    assert "| inter-patient accuracy above the all-N baseline (40.0) | yes (70.0) |" in text
+    assert "| inter-patient V Se ≥ 90 % | yes (100.0) |" in text and "| inter-patient S Se ≥ 70 % | no (50.0) |" in text
+    assert "| target (CNN–LSTM)" in render(f"{START}\n{END}", m)
