@@ -17,4 +17,4 @@ DEFAULT_DATASET = PROCESSED_DIR / "mitdb_beats.npz"
 def project_path(path: str | Path) -> Path:
     """Resolve a relative path against the project root (notebooks run from notebooks/)."""
     path = Path(path)
-    return path if path.is_absolute() else PROJ_ROOT / path
+    return path if path.is_absolute() else (PROJ_ROOT / path).resolve()
