@@ -159,7 +159,12 @@ def download(
     dest = project_path(dest)
     records = check_record_names(records)
     if dest.is_dir():
-        verify_copy(dest, records)
+        try:
+            verify_copy(dest, records)
+        except DataError as exc:
+            problem = str(exc).split(";")[0].split(":")[0]
+            raise type(exc)(f"{dest} was altered after its download was verified ({problem}): delete the folder "
+                            "and run `make data` again") from None
         return dest
     staging = dest.with_name(dest.name + ".partial")
     staging.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from ecg_utils import mitdb
-from ecg_utils.errors import ChecksumError, DownloadError
+from ecg_utils.errors import ChecksumError, DataError, DownloadError
 
 from .physionet_server import PhysioNetServer
 
@@ -92,3 +92,10 @@ def test_missing_file_on_server(server, tmp_path, mitdb_dir):
     server.root = root
     with pytest.raises(DownloadError, match=r"download of mitdb 1\.0\.0 from http://127\.0\.0\.1.* failed"):
         mitdb.download(tmp_path / "mitdb", RECORDS, index_url=server.index_url, progress=False)
+
+
+def test_altered_finished_download_says_delete_and_rerun(server, tmp_path):
+    dest = mitdb.download(tmp_path / "mitdb", RECORDS, index_url=server.index_url, progress=False)
+    (dest / "114.atr").unlink()
+    with pytest.raises(DataError, match=r"was altered after its download was verified \(.* lacks 1 file\(s\) of records \['114'\], e\.g\. \['114\.atr'\]\): delete the folder"):
+        mitdb.download(dest, RECORDS, index_url=server.index_url, progress=False)
