@@ -11,6 +11,7 @@ import pytest
 from ecg_utils.dataset import build_dataset, load_dataset
 from ecg_utils.paths import DEFAULT_MITDB_DIR, PROJ_ROOT, project_path
 from ecg_utils.preprocess import PreprocessConfig
+from ecg_utils.splits import inter_patient_split
 
 SHARED_MITDB = PROJ_ROOT.parent / "shared" / "data" / "mitdb"
 
@@ -57,3 +58,12 @@ def full_dataset(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """The dataset of all 48 records with the default configuration, built once per session."""
     out = tmp_path_factory.mktemp("processed") / "beats.npz"
     return load_dataset(build_dataset(PreprocessConfig(), out, mitdb_dir=mitdb_dir, progress=False))
+
+
+@pytest.fixture(scope="session")
+def small(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Real beats of 5 records and their inter-patient split: DS1 101, 106, 208 (train), 119 (validation), DS2 100."""
+    out = tmp_path_factory.mktemp("small") / "beats.npz"
+    config = PreprocessConfig(records=["100", "101", "106", "119", "208"])
+    ds = load_dataset(build_dataset(config, out, mitdb_dir=mitdb_dir, progress=False))
+    return ds, inter_patient_split(ds.label, ds.record, val_records=["119"])

@@ -4,21 +4,9 @@ import pytest
 import torch
 
 from ecg_utils import training
-from ecg_utils.dataset import build_dataset, load_dataset
-from ecg_utils.preprocess import PreprocessConfig
-from ecg_utils.splits import inter_patient_split
 from ecg_utils.training import TrainConfig, class_weights, epoch_indices, load_checkpoint, train
 
 TINY = {"channels": (8, 16, 16), "hidden": 16, "head": 16}
-
-
-@pytest.fixture(scope="module")
-def small(mitdb_dir, tmp_path_factory):
-    """Real beats of 5 records: DS1 101, 106, 119, 208 (train and validation) and DS2 100 (test)."""
-    out = tmp_path_factory.mktemp("small") / "beats.npz"
-    config = PreprocessConfig(records=["100", "101", "106", "119", "208"])
-    ds = load_dataset(build_dataset(config, out, mitdb_dir=mitdb_dir, progress=False))
-    return ds, inter_patient_split(ds.label, ds.record, val_records=["119"])
 
 
 def _config(**kw):

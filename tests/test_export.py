@@ -1,0 +1,52 @@
+"""ONNX export: ONNX Runtime gives PyTorch's logits on real beats, and the file says how to feed it."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from ecg_utils.export import export_onnx, main, read_metadata
+from ecg_utils.training import TrainConfig, load_checkpoint, train
+
+
+@pytest.fixture(scope="module")
+def exported(small, tmp_path_factory):
+    ds, split = small
+    run = tmp_path_factory.mktemp("run")
+    config = TrainConfig(model_params={"channels": (8, 16, 16), "hidden": 16, "head": 16}, epochs=1,
+                         max_per_class=300)
+    train(config, ds, split, run, progress=False)
+    return run / "best.pt", export_onnx(run / "best.pt", run / "model.onnx")
+
+
+@pytest.mark.parametrize("batch", [1, 256])
+def test_onnx_runtime_matches_pytorch_on_real_beats(small, exported, batch):
+    ds, split = small
+    ckpt, onnx_path = exported
+    idx = split.test[:batch]
+    x, rr = ds.signal[idx][:, None, :], ds.rr[idx]
+    model, _ = load_checkpoint(ckpt)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x), torch.from_numpy(rr)).numpy()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"x": x, "rr": rr})[0]
+    assert out.shape == (batch, 5)
+    assert np.abs(out - ref).max() < 1e-4
+    np.testing.assert_array_equal(out.argmax(1), ref.argmax(1))
+
+
+def test_metadata_says_how_to_prepare_inputs(small, exported):
+    ds, _ = small
+    meta = read_metadata(exported[1])
+    assert meta["classes"] == ["N", "S", "V", "F", "Q"]
+    assert (meta["fs"], meta["window"], meta["before"]) == (360.0, 252, 90)
+    assert meta["rr_features"] == ["pre_rr", "post_rr", "local_rr", "mean_rr"]
+    assert meta["preprocess_config"] == ds.config and meta["normalize"] == "record"
+    assert meta["model"] == "cnn_lstm" and meta["protocol"] == "inter_patient"
+
+
+def test_cli(exported, tmp_path, capsys):
+    assert main(["--model", str(exported[0]), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "max |logit difference| vs PyTorch" in capsys.readouterr().out
+    assert main(["--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.onnx")]) == 1
+    assert "no checkpoint at" in capsys.readouterr().err
