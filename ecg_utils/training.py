@@ -17,6 +17,7 @@ history and weights as an uninterrupted one. A folder holding a run of another c
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import shutil
 import time
@@ -190,8 +191,9 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
     seed_everything(config.seed)
     model = build_model(config.model, **config.model_params)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps = -(-len(epoch_indices(train_data.y, config.max_per_class, torch.Generator().manual_seed(0)))
-              // config.batch_size)
+    per_class = torch.bincount(train_data.y, minlength=len(CLASSES)).tolist()
+    epoch_size = sum(min(n, config.max_per_class or n) for n in per_class)
+    steps = math.ceil(epoch_size / config.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
                                                     pct_start=0.2)
     history: list[dict[str, float]] = []
