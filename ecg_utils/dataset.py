@@ -21,7 +21,7 @@ from .atomic import atomic_open
 from .errors import DataError
 from .mitdb import resolve_mitdb_dir
 from .paths import DEFAULT_DATASET, project_path
-from .preprocess import RR_FEATURES, PreprocessConfig, bandpass, rr_features, segment, zscore
+from .preprocess import RR_FEATURES, PreprocessConfig, prepare_beats
 from .records import read_record
 
 #: Bump when the code changes what a configuration produces, so old caches rebuild.
@@ -57,22 +57,16 @@ class BeatDataset:
 def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Filter one record, cut a window around every reference beat, compute RR features."""
     rec = read_record(root / name, config.leads, config.fs)
-    try:
-        x = bandpass(rec.signal, rec.fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
-    except ValueError as exc:
-        raise DataError(f"record {name} ({rec.lead}): {exc}") from None
-    if config.normalize == "record":
-        x = zscore(x)
     is_beat = np.isin(rec.ann_symbol, _BEAT_SYMBOLS)
     samples, symbols = rec.ann_sample[is_beat], rec.ann_symbol[is_beat]
-    rr = rr_features(samples, rec.fs, config.local_rr_beats)  # over all beats, edge ones included
-    windows, keep = segment(x, samples, config.before, config.after)
-    if config.normalize == "beat":
-        windows = zscore(windows, axis=1)
+    try:
+        windows, keep, rr = prepare_beats(rec.signal, rec.fs, samples, config)
+    except ValueError as exc:
+        raise DataError(f"record {name} ({rec.lead}): {exc}") from None
     labels = to_aami(symbols)
     n = int(keep.sum())
     beats = {
-        "signal": windows.astype(np.float32),
+        "signal": windows,
         "label": labels[keep],
         "symbol": symbols[keep].astype("<U1"),
         "record": np.full(n, name, dtype="<U8"),

@@ -142,3 +142,21 @@ def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10) -> np.n
     local = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
     mean = np.full(len(r), d.mean())
     return np.stack([pre, post, local, mean], axis=1).astype(np.float32)
+
+
+def prepare_beats(x: np.ndarray, fs: float, r_samples: np.ndarray,
+                  config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model inputs for the beats at `r_samples` of one lead: (windows, kept mask, RR features).
+
+    The one place that turns a signal into what the models see, used to build the dataset and to
+    classify new records, so training and inference cannot drift apart. RR features are computed
+    over all beats, also those whose window does not fit and is dropped.
+    """
+    filtered = bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
+    if config.normalize == "record":
+        filtered = zscore(filtered)
+    rr = rr_features(r_samples, fs, config.local_rr_beats)
+    windows, keep = segment(filtered, r_samples, config.before, config.after)
+    if config.normalize == "beat":
+        windows = zscore(windows, axis=1)
+    return windows.astype(np.float32), keep, rr

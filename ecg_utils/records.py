@@ -77,12 +77,13 @@ def read_record(
     path: str | Path,
     leads: Sequence[str] = DEFAULT_LEADS,
     fs: float | None = 360,
-    annotator: str = "atr",
+    annotator: str | None = "atr",
 ) -> Record:
     """Read the preferred lead of the record at `path` (no extension, as wfdb takes it).
 
     `fs` is the sampling rate the caller's pipeline is built for; a record at another rate
     raises instead of silently producing windows of the wrong duration (None accepts any rate).
+    `annotator=None` reads no annotations (for records without reference beats).
     """
     path = Path(path)
     header = read_header(path)
@@ -97,16 +98,14 @@ def read_record(
         )
     channel = header.sig_name.index(lead)
     _check_signal_file(path, header, channel)
-    ann_path = path.with_name(f"{path.name}.{annotator}")
-    if not ann_path.is_file():
-        raise DataError(f"record {path.name}: annotation file {ann_path} is missing; {_FIX}")
+    if annotator is not None:
+        ann_path = path.with_name(f"{path.name}.{annotator}")
+        if not ann_path.is_file():
+            raise DataError(f"record {path.name}: annotation file {ann_path} is missing; {_FIX}")
     signal = wfdb.rdrecord(str(path), channels=[channel]).p_signal[:, 0]
-    ann = wfdb.rdann(str(path), annotator)
-    return Record(
-        name=path.name,
-        signal=signal,
-        fs=float(header.fs),
-        lead=lead,
-        ann_sample=np.asarray(ann.sample, dtype=np.int64),
-        ann_symbol=np.asarray(ann.symbol, dtype=str),
-    )
+    ann_sample, ann_symbol = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str)
+    if annotator is not None:
+        ann = wfdb.rdann(str(path), annotator)
+        ann_sample, ann_symbol = np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str)
+    return Record(name=path.name, signal=signal, fs=float(header.fs), lead=lead,
+                  ann_sample=ann_sample, ann_symbol=ann_symbol)

@@ -67,3 +67,23 @@ def small(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     config = PreprocessConfig(records=["100", "101", "106", "119", "208"])
     ds = load_dataset(build_dataset(config, out, mitdb_dir=mitdb_dir, progress=False))
     return ds, inter_patient_split(ds.label, ds.record, val_records=["119"])
+
+
+@pytest.fixture(scope="session")
+def tiny_model(small, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small CNN-LSTM trained briefly on `small`: a model that tells classes apart, in seconds."""
+    from ecg_utils.training import TrainConfig, train
+
+    ds, split = small
+    run = tmp_path_factory.mktemp("tiny_run")
+    config = TrainConfig(model_params={"channels": (8, 16, 16), "hidden": 16, "head": 16}, epochs=4,
+                         max_per_class=500, lr=5e-3, batch_size=64)
+    train(config, ds, split, run, progress=False)
+    return run / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_model: Path) -> Path:
+    from ecg_utils.export import export_onnx
+
+    return export_onnx(tiny_model, tiny_model.with_name("model.onnx"))

@@ -5,18 +5,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ecg_utils.export import export_onnx, main, read_metadata
-from ecg_utils.training import TrainConfig, load_checkpoint, train
+from ecg_utils.export import main, read_metadata
+from ecg_utils.training import load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def exported(small, tmp_path_factory):
-    ds, split = small
-    run = tmp_path_factory.mktemp("run")
-    config = TrainConfig(model_params={"channels": (8, 16, 16), "hidden": 16, "head": 16}, epochs=1,
-                         max_per_class=300)
-    train(config, ds, split, run, progress=False)
-    return run / "best.pt", export_onnx(run / "best.pt", run / "model.onnx")
+def exported(tiny_model, tiny_onnx):
+    return tiny_model, tiny_onnx
 
 
 @pytest.mark.parametrize("batch", [1, 256])

@@ -1,0 +1,101 @@
+"""Classifying whole records: reference or detected beats, other sampling rates, both backends, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+from scipy import signal as sps
+
+from ecg_utils.errors import DataError
+from ecg_utils.inference import load_classifier
+from ecg_utils.predict import classify_record, main
+
+SECONDS = 300  # the first 5 minutes of record 100 keep these tests fast
+
+
+def _write(folder, name, x, fs, ann_sample, ann_symbol, lead="MLII"):
+    wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=[lead], p_signal=x[:, None], fmt=["16"], write_dir=str(folder))
+    wfdb.wrann(name, "atr", np.asarray(ann_sample), np.asarray(ann_symbol), write_dir=str(folder))
+    return folder / name
+
+
+@pytest.fixture(scope="module")
+def rec100(mitdb_dir, tmp_path_factory):
+    """Record 100 cut to 5 minutes, at 360 Hz and resampled to 250 Hz."""
+    rec = wfdb.rdrecord(str(mitdb_dir / "100"), channel_names=["MLII"], sampto=SECONDS * 360)
+    ann = wfdb.rdann(str(mitdb_dir / "100"), "atr", sampto=SECONDS * 360)
+    folder = tmp_path_factory.mktemp("records")
+    x = rec.p_signal[:, 0]
+    at360 = _write(folder, "r360", x, 360, ann.sample, ann.symbol)
+    x250 = sps.resample_poly(x, 25, 36)
+    at250 = _write(folder, "r250", x250, 250, np.round(ann.sample * 250 / 360).astype(int), ann.symbol)
+    return at360, at250, ann
+
+
+def test_reference_beats(tiny_model, rec100):
+    at360, _, ann = rec100
+    result = classify_record(at360, load_classifier(tiny_model), beats="atr", progress=False)
+    beats = [s for s, sym in zip(ann.sample, ann.symbol) if sym in "NLRejAaJSVEF/fQ"]
+    assert result.n_found == len(beats) and len(result.beats) == len(beats) - result.n_edge
+    assert list(result.beats.columns) == ["sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q"]
+    assert set(result.beats["sample"]) <= set(beats) and result.lead == "MLII"
+    assert (result.beats.pred == "N").mean() > 0.9  # record 100 is almost all normal beats
+
+
+def test_other_sampling_rate_is_resampled(tiny_model, rec100):
+    at360, at250, _ = rec100
+    clf = load_classifier(tiny_model)
+    a = classify_record(at360, clf, beats="atr", progress=False).beats
+    b = classify_record(at250, clf, beats="atr", progress=False).beats
+    assert np.abs(b["sample"].to_numpy()[:10] - np.round(a["sample"].to_numpy()[:10] * 250 / 360)).max() <= 1
+    assert len(a) == len(b) and (a.pred.to_numpy() == b.pred.to_numpy()).mean() > 0.95
+    np.testing.assert_allclose(a.time_s, b.time_s, atol=0.005)
+
+
+def test_detected_beats(tiny_model, rec100):
+    at360, _, ann = rec100
+    result = classify_record(at360, load_classifier(tiny_model), beats="detect", progress=False)
+    n_ref = sum(sym in "NLRejAaJSVEF/fQ" for sym in ann.symbol)
+    assert abs(result.n_found - n_ref) <= 3
+
+
+def test_onnx_backend_gives_the_same_classes(tiny_model, tiny_onnx, rec100):
+    at360 = rec100[0]
+    a = classify_record(at360, load_classifier(tiny_model), beats="atr", progress=False).beats
+    b = classify_record(at360, load_classifier(tiny_onnx), beats="atr", progress=False).beats
+    assert (a.pred == b.pred).all()
+    assert np.abs(a[["p_N", "p_V"]].to_numpy() - b[["p_N", "p_V"]].to_numpy()).max() <= 2e-4
+
+
+def test_nan_stretch_skips_its_beats(tiny_model, rec100, tmp_path):
+    at360, _, ann = rec100
+    rec = wfdb.rdrecord(str(at360))
+    x = rec.p_signal[:, 0].copy()
+    x[36_000:39_600] = np.nan  # 10 s of lost signal
+    path = _write(tmp_path, "gap", x, 360, ann.sample, ann.symbol)
+    result = classify_record(path, load_classifier(tiny_model), beats="atr", progress=False)
+    assert 10 <= result.n_nan <= 16
+    assert not ((result.beats["sample"] > 36_000 - 162) & (result.beats["sample"] < 39_600 + 90)).any()
+    assert len(result.beats) == result.n_found - result.n_nan - result.n_edge
+
+
+def test_bad_input(tiny_model, rec100, tmp_path, capsys):
+    clf = load_classifier(tiny_model)
+    with pytest.raises(DataError, match="header .* is missing"):
+        classify_record(tmp_path / "nothing", clf, progress=False)
+    with pytest.raises(DataError, match=r"none of the leads \['V1'\] .* it has \['MLII'\]"):
+        classify_record(rec100[0], clf, lead="V1", progress=False)
+    short = _write(tmp_path, "short", np.zeros(200), 360, [100], ["N"])
+    with pytest.raises(DataError, match="shorter than one beat window"):
+        classify_record(short, clf, progress=False)
+    with pytest.raises(DataError, match="unknown model file type"):
+        load_classifier(tmp_path / "short.dat")
+    assert main([str(tmp_path / "nothing"), "--model", str(tiny_model), "--out", str(tmp_path / "o.csv")]) == 1
+    assert "error: record nothing" in capsys.readouterr().err
+
+
+def test_cli_writes_one_row_per_beat(tiny_model, rec100, tmp_path, capsys):
+    out = tmp_path / "beats.csv"
+    assert main([str(rec100[0]), "--model", str(tiny_model), "--out", str(out), "--beats", "atr"]) == 0
+    table = pd.read_csv(out)
+    assert len(table) > 300 and "N " in capsys.readouterr().out
