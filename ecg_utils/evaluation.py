@@ -94,6 +94,18 @@ def per_record_table(pred: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("errors", ascending=False)
 
 
+def misclassified(pred: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
+    """A seeded random draw of up to `n` wrongly classified beats, in record order."""
+    wrong = pred[pred.true != pred.pred]
+    return wrong.sample(n=min(n, len(wrong)), random_state=seed).sort_index()
+
+
+def dataset_rows(ds: BeatDataset, record: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """Row indices in `ds` of the beats identified by (record, sample); -1 where a beat is absent."""
+    index = pd.MultiIndex.from_arrays([ds.record, ds.sample])
+    return index.get_indexer(pd.MultiIndex.from_arrays([np.asarray(record), np.asarray(sample)]))
+
+
 def comparison_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Models side by side: accuracy, macro F1, and Se / +P of each class (fractions)."""
     rows = {}

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .mitdb import FS, RECORDS, check_record_names
+from .params import reject_unknown
 from .records import DEFAULT_LEADS
 
 NORMALIZATIONS = ("record", "beat", "none")
@@ -74,10 +75,7 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PreprocessConfig:
         """Build from a parameters mapping, rejecting misspelt keys instead of ignoring them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown preprocessing parameter(s) {unknown}; valid: {sorted(known)}")
+        reject_unknown(values, cls, "preprocessing")
         values = dict(values)
         if values.get("records") is None:
             values.pop("records", None)

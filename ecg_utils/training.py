@@ -38,6 +38,7 @@ from .atomic import atomic_open, write_json
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
 from .models import BeatClassifier, build_model
+from .params import reject_unknown
 from .splits import Split
 
 
@@ -67,10 +68,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training parameter(s) {unknown}; valid: {sorted(known)}")
+        reject_unknown(values, cls, "training")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from ecg_utils.evaluation import (
     class_figures,
     comparison_table,
     confusion,
+    dataset_rows,
+    misclassified,
     per_record_table,
     predictions_frame,
     summarize,
@@ -57,3 +59,14 @@ def test_per_record_table_and_comparison():
     m = {"x": summarize(pred.true.to_numpy(), pred.pred.to_numpy())}
     c = comparison_table(m)
     assert c.loc["x", "accuracy"] == 5 / 6 and c.loc["x", "S Se"] == 0.5
+
+
+def test_misclassified_draw_and_dataset_rows(small):
+    ds, _ = small
+    pred = pd.DataFrame({"record": ds.record[:50], "sample": ds.sample[:50], "true": ds.label[:50],
+                         "pred": np.where(np.arange(50) % 5 == 0, "V", ds.label[:50])})
+    wrong = misclassified(pred, 4, seed=1)
+    assert len(wrong) == 4 and (wrong.true != wrong.pred).all() and wrong.index.is_monotonic_increasing
+    assert misclassified(pred, 4, seed=1).equals(wrong)
+    np.testing.assert_array_equal(dataset_rows(ds, wrong.record, wrong["sample"]), wrong.index)
+    assert dataset_rows(ds, np.array(["100"]), np.array([-5]))[0] == -1
