@@ -2,7 +2,8 @@
 
 Measures, in one run on this machine: wfdb alone reading all records and their annotations,
 building the beat dataset from the raw files (cold, no cache), a cache hit, each model's
-training and inference throughput, and the R-peak detector's accuracy and speed.
+training and inference throughput, the R-peak detector's accuracy and speed, and the streaming
+classifier's speed and latency.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import wfdb
 
@@ -20,6 +22,7 @@ from .dataset import build_dataset, load_dataset
 from .detect import detect_r_peaks, ec57_counts
 from .mitdb import RECORDS, resolve_mitdb_dir
 from .models import MODELS, build_model
+from .paths import RUNS_DIR
 from .preprocess import PreprocessConfig
 from .records import read_record
 
@@ -111,6 +114,34 @@ def print_detector() -> None:
     print(f"  {d['s_per_record']:.2f} s per 30-min record, {d['x_real_time']:,.0f} x real time")
 
 
+def bench_streaming(checkpoint: Path, record: str = "100", chunk_s: float = 1.0) -> dict[str, float]:
+    """The streaming classifier on a whole 30-minute record fed in `chunk_s` chunks: speed and latency."""
+    from .inference import load_classifier
+    from .streaming import StreamingClassifier
+
+    rec = read_record(resolve_mitdb_dir() / record)
+    clf = load_classifier(checkpoint)
+    chunk = round(chunk_s * rec.fs)
+    stream = StreamingClassifier(clf, rec.fs)
+    t0 = time.perf_counter()
+    events = [e for i in range(0, len(rec.signal), chunk) for e in stream.process(rec.signal[i:i + chunk])]
+    seconds = time.perf_counter() - t0
+    latency = [e.latency_s for e in events]
+    return {"seconds": seconds, "x_real_time": len(rec.signal) / rec.fs / seconds, "beats": len(events),
+            "latency_p50": float(np.percentile(latency, 50)), "latency_p99": float(np.percentile(latency, 99))}
+
+
+def print_streaming() -> None:
+    checkpoint = RUNS_DIR / "inter_patient_cnn_lstm" / "best.pt"
+    if not checkpoint.is_file():
+        print(f"streaming: skipped, no trained model at {checkpoint} (run `make reproduce`)")
+        return
+    d = bench_streaming(checkpoint)
+    print("streaming classifier, record 100 (30 min) in 1 s chunks, CNN-LSTM (PyTorch):")
+    print(f"  {d['seconds']:.2f} s, {d['x_real_time']:,.0f} x real time, {d['beats']:,} beats; latency after the R peak"
+          f" p50 {d['latency_p50']:.2f} s, p99 {d['latency_p99']:.2f} s   target >= 1,000 x real time")
+
+
 def print_models() -> None:
     m = bench_models()
     print(f"models, {torch.get_num_threads()} CPU threads (train: batch 256, AdamW step; inference: batch 1024):")
@@ -132,7 +163,7 @@ def print_data(repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print the project's benchmark figures.")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the fastest is printed")
-    parser.add_argument("--only", choices=["data", "models", "detector"], help="run one part only")
+    parser.add_argument("--only", choices=["data", "models", "detector", "streaming"], help="run one part only")
     args = parser.parse_args()
     if args.only in (None, "data"):
         print_data(args.repeat)
@@ -140,6 +171,8 @@ def main() -> None:
         print_models()
     if args.only in (None, "detector"):
         print_detector()
+    if args.only in (None, "streaming"):
+        print_streaming()
 
 
 if __name__ == "__main__":

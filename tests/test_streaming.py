@@ -1,0 +1,70 @@
+"""Streaming classification: the same beats and classes whatever the chunk size, bounded memory, bad input."""
+
+import numpy as np
+import pytest
+
+from ecg_utils.errors import DataError
+from ecg_utils.inference import load_classifier
+from ecg_utils.predict import classify_record
+from ecg_utils.records import read_record
+from ecg_utils.streaming import StreamingClassifier
+
+MINUTES = 3
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_model):
+    return load_classifier(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def signal(mitdb_dir):
+    return read_record(mitdb_dir / "119").signal[: MINUTES * 60 * 360]  # ventricular bigeminy: not only N beats
+
+
+def _stream(clf, x, chunk):
+    s = StreamingClassifier(clf, 360)
+    return [e for i in range(0, len(x), chunk) for e in s.process(x[i:i + chunk])]
+
+
+@pytest.mark.parametrize("chunk", [36, 360, 1000])
+def test_same_beats_and_classes_whatever_the_chunk_size(clf, signal, chunk):
+    whole = _stream(clf, signal, len(signal))
+    chunked = _stream(clf, signal, chunk)
+    assert len(whole) > 150
+    assert [e.sample for e in chunked] == [e.sample for e in whole]
+    assert [e.pred for e in chunked] == [e.pred for e in whole]
+    np.testing.assert_allclose([e.proba for e in chunked], [e.proba for e in whole], atol=1e-5)
+
+
+def test_latency_and_agreement_with_the_offline_classifier(clf, signal, tmp_path, mitdb_dir):
+    events = _stream(clf, signal, 36)
+    latency = np.array([e.latency_s for e in events])
+    assert 1.45 <= latency.min() and np.median(latency) < 2.0  # window end (0.45 s) + filter margin (1 s)
+    offline = classify_record(mitdb_dir / "119", clf, beats="detect", progress=False).beats
+    offline = offline[offline["sample"] < len(signal) - 4 * 360]
+    # The same detector finds the beats; offline moves each R peak to the signal's maximum within 50 ms.
+    r = np.array([e.sample for e in events])
+    nearest = np.clip(np.searchsorted(r, offline["sample"]), 1, len(r) - 1)
+    nearest = np.where(np.abs(r[nearest - 1] - offline["sample"]) < np.abs(r[nearest] - offline["sample"]),
+                       nearest - 1, nearest)
+    close = np.abs(r[nearest] - offline["sample"].to_numpy()) <= 18
+    matched = [(events[i].pred, p) for i, p, ok in zip(nearest, offline.pred, close) if ok]
+    assert len(matched) > 0.97 * len(offline)
+    assert np.mean([a == b for a, b in matched]) > 0.9
+
+
+def test_memory_stays_bounded(clf, signal):
+    s = StreamingClassifier(clf, 360)
+    for i in range(0, len(signal), 3600):
+        s.process(signal[i:i + 3600])
+    s.process(np.zeros(360 * 30))  # half a minute of flat line: pending beats leave, nothing piles up
+    assert len(s._buf) <= s._keep and len(s._cs) <= s._keep and len(s._pending) <= 1
+
+
+def test_bad_input(clf):
+    with pytest.raises(DataError, match="sampled at 250 Hz but the model at 360 Hz"):
+        StreamingClassifier(clf, 250)
+    with pytest.raises(DataError, match="NaN samples in the stream"):
+        StreamingClassifier(clf, 360).process(np.array([0.1, np.nan]))
+    assert StreamingClassifier(clf, 360).process(np.zeros(0)) == []
