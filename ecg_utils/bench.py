@@ -131,6 +131,43 @@ def bench_streaming(checkpoint: Path, record: str = "100", chunk_s: float = 1.0)
             "latency_p50": float(np.percentile(latency, 50)), "latency_p99": float(np.percentile(latency, 99))}
 
 
+def bench_backends(checkpoint: Path, onnx_path: Path, batch: int = 256, repeat: int = 200) -> dict[str, dict]:
+    """PyTorch vs ONNX Runtime on one model: throughput at `batch` and single-beat latency (p50, p99)."""
+    from .inference import OnnxClassifier, TorchClassifier
+
+    window = PreprocessConfig().window
+    rng = np.random.default_rng(0)
+    xb, rb = rng.standard_normal((batch, 1, window), np.float32), rng.uniform(0.5, 1.2, (batch, 4)).astype(np.float32)
+    out = {}
+    for name, clf in (("pytorch", TorchClassifier(checkpoint)), ("onnxruntime", OnnxClassifier(onnx_path))):
+        clf.predict_proba(xb, rb)  # warm-up
+        throughput = batch / best_of(lambda c=clf: c.predict_proba(xb, rb), 5)
+        single = []
+        for i in range(repeat):
+            t0 = time.perf_counter()
+            clf.predict_proba(xb[i % batch:i % batch + 1], rb[i % batch:i % batch + 1])
+            single.append(time.perf_counter() - t0)
+        out[name] = {"beats_per_s": throughput, "p50_ms": 1e3 * float(np.percentile(single, 50)),
+                     "p99_ms": 1e3 * float(np.percentile(single, 99))}
+    return out
+
+
+def print_backends() -> None:
+    import tempfile
+
+    from .export import export_onnx
+
+    checkpoint = RUNS_DIR / "inter_patient_cnn_lstm" / "best.pt"
+    if not checkpoint.is_file():
+        print(f"backends: skipped, no trained model at {checkpoint} (run `make reproduce`)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        d = bench_backends(checkpoint, export_onnx(checkpoint, Path(tmp) / "model.onnx"))
+    print(f"CNN-LSTM inference backends ({torch.get_num_threads()} torch threads; batch 256 / batch 1):")
+    for name, r in d.items():
+        print(f"  {name:12s} {r['beats_per_s']:8,.0f} beats/s   latency p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
+
+
 def print_streaming() -> None:
     checkpoint = RUNS_DIR / "inter_patient_cnn_lstm" / "best.pt"
     if not checkpoint.is_file():
@@ -163,12 +200,15 @@ def print_data(repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print the project's benchmark figures.")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the fastest is printed")
-    parser.add_argument("--only", choices=["data", "models", "detector", "streaming"], help="run one part only")
+    parser.add_argument("--only", choices=["data", "models", "backends", "detector", "streaming"],
+                        help="run one part only")
     args = parser.parse_args()
     if args.only in (None, "data"):
         print_data(args.repeat)
     if args.only in (None, "models"):
         print_models()
+    if args.only in (None, "backends"):
+        print_backends()
     if args.only in (None, "detector"):
         print_detector()
     if args.only in (None, "streaming"):
