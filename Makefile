@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Notebooks run in this order; each reads what the previous one wrote.
-NOTEBOOKS := 01-preprocess 02-train 03-evaluate
+NOTEBOOKS := 01-preprocess 02-train 03-evaluate 04-realtime
 # A local copy of mitdb 1.0.0 to use instead of downloading (verified, never modified).
 MITDB_DIR ?=
 export MITDB_DIR

@@ -16,11 +16,15 @@ half the threshold when no beat came for 1.66 times the mean RR interval.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import signal as sps
 
 from .aami import is_beat
+from .records import read_record
 
 
 class QRSDetector:
@@ -176,3 +180,14 @@ def ec57_counts(ann_sample: np.ndarray, ann_symbol: np.ndarray, detections: np.n
     cmp = processing.compare_annotations(beats[keep_b], det[keep_d], round(tolerance_s * fs))
     cmp.compare()
     return {"tp": int(cmp.tp), "fn": int(cmp.fn), "fp": int(cmp.fp)}
+
+
+def detection_table(mitdb_dir: Path, records: Sequence[str]) -> pd.DataFrame:
+    """EC57 detection counts, Se and +P per record, for the records at `mitdb_dir`."""
+    rows = []
+    for name in records:
+        rec = read_record(mitdb_dir / name)
+        c = ec57_counts(rec.ann_sample, rec.ann_symbol, detect_r_peaks(rec.signal, rec.fs), rec.fs)
+        rows.append({"record": name, **c, "se": c["tp"] / max(1, c["tp"] + c["fn"]),
+                     "ppv": c["tp"] / max(1, c["tp"] + c["fp"])})
+    return pd.DataFrame(rows).set_index("record")

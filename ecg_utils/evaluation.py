@@ -106,6 +106,19 @@ def dataset_rows(ds: BeatDataset, record: np.ndarray, sample: np.ndarray) -> np.
     return index.get_indexer(pd.MultiIndex.from_arrays([np.asarray(record), np.asarray(sample)]))
 
 
+def label_detected_beats(detected: np.ndarray, ref_sample: np.ndarray, ref_label: np.ndarray,
+                         tolerance: int) -> np.ndarray:
+    """The reference class of each detected beat: that of the nearest reference beat within
+    `tolerance` samples, or '' for a detection that matches none (a false detection)."""
+    det, ref = np.asarray(detected), np.asarray(ref_sample)
+    if len(ref) == 0:
+        return np.full(len(det), "", dtype="<U1")
+    right = np.clip(np.searchsorted(ref, det), 0, len(ref) - 1)
+    left = np.clip(right - 1, 0, len(ref) - 1)
+    nearest = np.where(np.abs(ref[left] - det) < np.abs(ref[right] - det), left, right)
+    return np.where(np.abs(ref[nearest] - det) <= tolerance, np.asarray(ref_label)[nearest], "")
+
+
 def comparison_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Models side by side: accuracy, macro F1, and Se / +P of each class (fractions)."""
     rows = {}

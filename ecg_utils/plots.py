@@ -128,3 +128,30 @@ def plot_beat_gallery(signal: np.ndarray, titles: list[str], fs: float, before: 
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_stream(x: np.ndarray, fs: float, sample: np.ndarray, pred: np.ndarray, start_s: float, duration_s: float,
+                title: str) -> plt.Figure:
+    """A monitor-style strip: the signal with each beat's predicted class over its R peak."""
+    lo, hi = int(start_s * fs), int((start_s + duration_s) * fs)
+    fig, ax = plt.subplots(figsize=(12, 2.8))
+    ax.plot(np.arange(lo, hi) / fs, x[lo:hi], lw=0.8, color="0.2")
+    for s, c in zip(sample, pred):
+        if lo <= s < hi:
+            ax.annotate(c, (s / fs, x[s]), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=10,
+                        color=CLASS_COLORS[c], fontweight="bold")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mV")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency(latency_s: np.ndarray) -> plt.Figure:
+    """Histogram of the time from each R peak to its classification."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(latency_s, bins=40, color="tab:blue")
+    ax.set_xlabel("latency after the R peak (s)")
+    ax.set_ylabel("beats")
+    fig.tight_layout()
+    return fig

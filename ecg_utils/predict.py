@@ -19,11 +19,11 @@ import pandas as pd
 from scipy import signal as sps
 from tqdm.auto import tqdm
 
-from .aami import CLASSES, is_beat
+from .aami import CLASSES, is_beat, to_aami
 from .atomic import atomic_open
 from .detect import detect_r_peaks
 from .errors import DataError
-from .evaluation import PROBA_COLUMNS
+from .evaluation import PROBA_COLUMNS, label_detected_beats
 from .inference import Classifier, load_classifier
 from .preprocess import prepare_beats
 from .records import read_record
@@ -108,6 +108,15 @@ def classify_record(path: str | Path, classifier: Classifier, beats: str = "dete
                           "pred": np.asarray(CLASSES)[proba.argmax(axis=1)]})
     table = table.join(pd.DataFrame(np.round(proba, 4), columns=PROBA_COLUMNS))
     return Prediction(table, rec.lead, rec.fs, len(r), int(touches_nan.sum()), int((~fits).sum()))
+
+
+def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 0.150) -> np.ndarray:
+    """AAMI class of the reference beat each sample matches within `tolerance_s` ('' if none):
+    to score classification on detected beats against a record's annotations."""
+    rec = read_record(path, fs=None)
+    beats = np.array([is_beat(s) for s in rec.ann_symbol], dtype=bool)
+    return label_detected_beats(sample, rec.ann_sample[beats], to_aami(rec.ann_symbol[beats]),
+                                round(tolerance_s * rec.fs))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,3 +46,11 @@ def test_ec57_counting_rules():
     # 200 and 230 are 0.30 s apart, beyond the 0.15 s tolerance: a miss and a false detection;
     # 400 and 410 lie in the flutter episode; 600 missed; 900 is a false detection.
     assert c == {"tp": 0, "fn": 2, "fp": 2}
+
+
+def test_detection_table(mitdb_dir):
+    from ecg_utils.detect import detection_table
+
+    t = detection_table(mitdb_dir, ["100", "101"])
+    assert list(t.index) == ["100", "101"] and (t.se > 0.99).all() and (t.ppv > 0.99).all()
+    assert {"tp", "fn", "fp", "se", "ppv"} <= set(t.columns)

@@ -7,6 +7,7 @@ from ecg_utils.evaluation import (
     comparison_table,
     confusion,
     dataset_rows,
+    label_detected_beats,
     misclassified,
     per_record_table,
     predictions_frame,
@@ -70,3 +71,10 @@ def test_misclassified_draw_and_dataset_rows(small):
     assert misclassified(pred, 4, seed=1).equals(wrong)
     np.testing.assert_array_equal(dataset_rows(ds, wrong.record, wrong["sample"]), wrong.index)
     assert dataset_rows(ds, np.array(["100"]), np.array([-5]))[0] == -1
+
+
+def test_label_detected_beats():
+    ref, labels = np.array([100, 400, 700]), np.array(["N", "V", "S"])
+    got = label_detected_beats(np.array([95, 260, 410, 690, 1000]), ref, labels, tolerance=54)
+    assert got.tolist() == ["N", "", "V", "S", ""]
+    assert label_detected_beats(np.array([5]), np.array([], dtype=int), np.array([]), 54).tolist() == [""]

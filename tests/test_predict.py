@@ -8,7 +8,7 @@ from scipy import signal as sps
 
 from ecg_utils.errors import DataError
 from ecg_utils.inference import load_classifier
-from ecg_utils.predict import classify_record, main
+from ecg_utils.predict import classify_record, main, reference_labels
 
 SECONDS = 300  # the first 5 minutes of record 100 keep these tests fast
 
@@ -99,3 +99,10 @@ def test_cli_writes_one_row_per_beat(tiny_model, rec100, tmp_path, capsys):
     assert main([str(rec100[0]), "--model", str(tiny_model), "--out", str(out), "--beats", "atr"]) == 0
     table = pd.read_csv(out)
     assert len(table) > 300 and "N " in capsys.readouterr().out
+
+
+def test_reference_labels(rec100):
+    at360, _, ann = rec100
+    first = next(s for s, sym in zip(ann.sample, ann.symbol) if sym == "N")
+    got = reference_labels(at360, np.array([first + 10, first + 200]))
+    assert got.tolist() == ["N", ""]
