@@ -35,6 +35,11 @@ def is_beat(symbol: str) -> bool:
     return symbol in SYMBOL_TO_CLASS
 
 
+def beat_mask(symbols: Iterable[str]) -> np.ndarray:
+    """Boolean mask of the annotations that are beats, for filtering annotation arrays."""
+    return np.isin(np.asarray(list(symbols), dtype=str), list(SYMBOL_TO_CLASS))
+
+
 def to_aami(symbols: Iterable[str]) -> np.ndarray:
     """Map beat symbols to AAMI class letters; a non-beat symbol is a caller bug and raises."""
     symbols = list(symbols)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .aami import SYMBOL_TO_CLASS, to_aami
+from .aami import beat_mask, to_aami
 from .atomic import atomic_open
 from .errors import DataError
 from .mitdb import resolve_mitdb_dir
@@ -26,7 +26,6 @@ from .records import read_record
 
 #: Bump when the code changes what a configuration produces, so old caches rebuild.
 FORMAT_VERSION = 1
-_BEAT_SYMBOLS = np.array(sorted(SYMBOL_TO_CLASS))
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class BeatDataset:
 def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Filter one record, cut a window around every reference beat, compute RR features."""
     rec = read_record(root / name, config.leads, config.fs)
-    is_beat = np.isin(rec.ann_symbol, _BEAT_SYMBOLS)
+    is_beat = beat_mask(rec.ann_symbol)
     samples, symbols = rec.ann_sample[is_beat], rec.ann_symbol[is_beat]
     try:
         windows, keep, rr = prepare_beats(rec.signal, rec.fs, samples, config)

@@ -23,8 +23,11 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
-from .aami import is_beat
+from .aami import beat_mask
 from .records import read_record
+
+#: Pass band (Hz) where the QRS complex has most of its energy, and P/T waves and baseline little.
+QRS_BAND = (5.0, 15.0)
 
 
 class QRSDetector:
@@ -32,7 +35,7 @@ class QRSDetector:
 
     def __init__(self, fs: float, learn_s: float = 2.0) -> None:
         self.fs = fs
-        self._sos = sps.butter(2, [5, 15], btype="bandpass", fs=fs, output="sos")
+        self._sos = sps.butter(2, QRS_BAND, btype="bandpass", fs=fs, output="sos")
         self._zi_bp = np.zeros((self._sos.shape[0], 2))
         self._deriv = np.array([2, 1, 0, -1, -2]) * fs / 8.0
         self._zi_d = np.zeros(len(self._deriv) - 1)
@@ -169,7 +172,7 @@ def ec57_counts(ann_sample: np.ndarray, ann_symbol: np.ndarray, detections: np.n
     """
     from wfdb import processing
 
-    beats = ann_sample[np.array([is_beat(s) for s in ann_symbol], dtype=bool)]
+    beats = ann_sample[beat_mask(ann_symbol)]
     det = np.asarray(detections, dtype=np.int64)
     keep_b, keep_d = beats >= learning_s * fs, det >= learning_s * fs
     starts, ends = ann_sample[ann_symbol == "["], ann_sample[ann_symbol == "]"]

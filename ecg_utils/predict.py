@@ -19,9 +19,9 @@ import pandas as pd
 from scipy import signal as sps
 from tqdm.auto import tqdm
 
-from .aami import CLASSES, is_beat, to_aami
+from .aami import CLASSES, beat_mask, to_aami
 from .atomic import atomic_open
-from .detect import detect_r_peaks
+from .detect import QRS_BAND, detect_r_peaks
 from .errors import DataError
 from .evaluation import PROBA_COLUMNS, label_detected_beats
 from .inference import Classifier, load_classifier
@@ -84,10 +84,10 @@ def classify_record(path: str | Path, classifier: Classifier, beats: str = "dete
         raise DataError(f"record {rec.name} has {len(rec.signal)} samples ({len(rec.signal) / rec.fs:.2f} s), "
                         f"shorter than one beat window ({config.before_s + config.after_s:.2f} s)")
     if beats == "atr":
-        keep = np.array([is_beat(s) for s in rec.ann_symbol], dtype=bool)
+        keep = beat_mask(rec.ann_symbol)
         r = np.round(rec.ann_sample[keep] * fs_model / rec.fs).astype(np.int64)
     else:
-        r = _refine(sps.sosfiltfilt(sps.butter(2, [5, 15], btype="bandpass", fs=fs_model, output="sos"), x),
+        r = _refine(sps.sosfiltfilt(sps.butter(2, QRS_BAND, btype="bandpass", fs=fs_model, output="sos"), x),
                     detect_r_peaks(x, fs_model), round(0.05 * fs_model))
         r = np.unique(r)
     if len(r) < 2:
@@ -114,7 +114,7 @@ def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 
     """AAMI class of the reference beat each sample matches within `tolerance_s` ('' if none):
     to score classification on detected beats against a record's annotations."""
     rec = read_record(path, fs=None)
-    beats = np.array([is_beat(s) for s in rec.ann_symbol], dtype=bool)
+    beats = beat_mask(rec.ann_symbol)
     return label_detected_beats(sample, rec.ann_sample[beats], to_aami(rec.ann_symbol[beats]),
                                 round(tolerance_s * rec.fs))
 

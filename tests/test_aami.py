@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ecg_utils.aami import CLASSES, SYMBOL_TO_CLASS, is_beat, to_aami, to_index
+from ecg_utils.aami import CLASSES, SYMBOL_TO_CLASS, beat_mask, is_beat, to_aami, to_index
 
 
 def test_mapping_is_pinned():
@@ -28,3 +28,8 @@ def test_to_aami_and_index():
     labels = to_aami(["N", "A", "V", "F", "/", "L", "E", "f"])
     assert labels.tolist() == ["N", "S", "V", "F", "Q", "N", "V", "Q"]
     np.testing.assert_array_equal(to_index(labels), [0, 1, 2, 3, 4, 0, 2, 4])
+
+
+def test_beat_mask():
+    assert beat_mask(["+", "N", "~", "V", "/", "x"]).tolist() == [False, True, False, True, True, False]
+    assert beat_mask([]).tolist() == []
