@@ -2,15 +2,18 @@
 
 `QRSDetector` takes samples in chunks of any size and returns the R peaks it has decided on; it
 keeps only a few seconds of history, so memory stays bounded for endless input. Every decision
-is made at a data-driven point (a local maximum of the integrated signal), never at a chunk
-boundary, and the filters carry their state across chunks: the same samples give the same beats
-whatever the chunk size. `detect_r_peaks` runs it over a whole signal at once.
+is made at a data-driven point (a local maximum of the integrated signal, or 200 ms after one),
+never at a chunk boundary, and the filters carry their state across chunks: the same samples give
+the same beats whatever the chunk size. `detect_r_peaks` runs it over a whole signal at once.
 
-Stages: band-pass 5-15 Hz (QRS energy) → 5-point derivative → square → 150 ms moving integral;
-local maxima of the integral are QRS candidates, accepted above an adaptive threshold between
-the running signal and noise peak levels, with a 200 ms refractory period, T-wave rejection
-(a candidate within 360 ms of the last beat with less than half its slope) and search-back at
-half the threshold when no beat came for 1.66 times the mean RR interval.
+Stages: band-pass 5-15 Hz (QRS energy) → 5-point derivative → absolute value → 150 ms moving
+integral. The absolute value (Hamilton & Tompkins) rather than Pan & Tompkins' square keeps the
+dynamic range linear, so a small or wide beat after large ones still clears the threshold. Local
+maxima of the integral are QRS candidates; of candidates less than 200 ms apart only the largest
+is kept (so a tall P wave or the first hump of a wide QRS cannot pre-empt the beat). A candidate is
+a beat above an adaptive threshold between the running signal and noise peak levels, with a 200 ms
+refractory period, T-wave rejection (a candidate within 360 ms of the last beat with less than half
+its slope) and search-back at half the threshold when no beat came for 1.66 times the mean RR.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class QRSDetector:
         self._box = np.full(self._win, 1.0 / self._win)
         self._zi_i = np.zeros(self._win - 1)
         self._refractory = round(0.200 * fs)
+        self._blank = round(0.200 * fs)  # candidates closer than this compete; the largest goes on
+        self._held: int | None = None  # the current largest candidate, not decided yet
         self._twave = round(0.360 * fs)
         self._search = round(0.250 * fs)  # how far back from the integral's peak the R peak may lie
         self._learn = round(learn_s * fs)
@@ -73,7 +78,7 @@ class QRSDetector:
         # decisions then walk through it in steps to keep the history bounded.
         bp, self._zi_bp = sps.sosfilt(self._sos, x, zi=self._zi_bp)
         d, self._zi_d = sps.lfilter(self._deriv, [1.0], bp, zi=self._zi_d)
-        mwi, self._zi_i = sps.lfilter(self._box, [1.0], d * d, zi=self._zi_i)
+        mwi, self._zi_i = sps.lfilter(self._box, [1.0], np.abs(d), zi=self._zi_i)
         beats: list[int] = []
         for i in range(0, len(x), self._step):
             beats.extend(self._advance(bp[i:i + self._step], mwi[i:i + self._step]))
@@ -108,10 +113,18 @@ class QRSDetector:
         seg = mwi[lo - offset - 1: hi - offset + 1]
         peaks = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:])) + lo
         self._next_candidate = hi
-        for p in peaks:
-            beat = self._decide(int(p), bp, mwi, offset)
-            if beat is not None:
-                beats.extend(beat)
+        for p in peaks.tolist():
+            if self._held is not None and p - self._held <= self._blank:
+                if mwi[p - offset] > mwi[self._held - offset]:
+                    self._held = p
+                continue
+            if self._held is not None:
+                beats.extend(self._decide(self._held, bp, mwi, offset))
+            self._held = p
+        # Every candidate within the blanking interval has been seen: the held one can be decided.
+        if self._held is not None and hi > self._held + self._blank:
+            beats.extend(self._decide(self._held, bp, mwi, offset))
+            self._held = None
         return beats
 
     def _slope(self, p: int, mwi: np.ndarray, offset: int) -> float:
@@ -131,7 +144,7 @@ class QRSDetector:
         self._noise_peaks = []
         return r
 
-    def _decide(self, p: int, bp: np.ndarray, mwi: np.ndarray, offset: int) -> list[int] | None:
+    def _decide(self, p: int, bp: np.ndarray, mwi: np.ndarray, offset: int) -> list[int]:
         out = []
         # Search-back: a long gap since the last beat means one was missed; take the largest
         # noise peak since then that clears half the threshold.
@@ -144,7 +157,7 @@ class QRSDetector:
         height = float(mwi[p - offset])
         r = self._r_peak(p, bp, offset)
         if r - self._last_r < self._refractory:
-            return out or None  # the same beat seen again (its tail, or a wide QRS's second hump)
+            return out  # the same beat seen again (its tail, or a wide QRS's second hump)
         slope = self._slope(p, mwi, offset)
         is_qrs = height > self._threshold
         if is_qrs and r - self._last_r < self._twave and slope < 0.5 * self._last_slope:
@@ -154,7 +167,7 @@ class QRSDetector:
         else:
             self._npk = 0.125 * height + 0.875 * self._npk
             self._noise_peaks.append((p, r, height, slope))
-        return out or None
+        return out
 
 
 def detect_r_peaks(x: np.ndarray, fs: float) -> np.ndarray:
