@@ -9,6 +9,8 @@ classifier's speed and latency.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -114,69 +116,107 @@ def print_detector() -> None:
     print(f"  {d['s_per_record']:.2f} s per 30-min record, {d['x_real_time']:,.0f} x real time")
 
 
-def bench_streaming(checkpoint: Path, record: str = "100", chunk_s: float = 1.0) -> dict[str, float]:
-    """The streaming classifier on a whole 30-minute record fed in `chunk_s` chunks: speed and latency."""
+def _rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc), MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _peak_rss_mb() -> float:
+    """Highest resident memory of this process so far (VmHWM, which unlike ru_maxrss starts afresh at
+    exec rather than carrying the parent's peak over), MB."""
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1e3
+
+
+def _fresh(fn: Callable[..., dict], *args: object) -> dict:
+    """Run `fn(*args)` in a new Python process, so its peak memory is its own."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+def _backend_run(model: str, batch: int, repeat: int) -> dict[str, float]:
+    """One backend, one thread: throughput at `batch` and single-beat latency (p50, p99), peak memory."""
+    from .inference import load_classifier
+
+    clf = load_classifier(model, threads=1)
+    window = clf.preprocess.window
+    rng = np.random.default_rng(0)
+    xb, rb = rng.standard_normal((batch, 1, window), np.float32), rng.uniform(0.5, 1.2, (batch, 4)).astype(np.float32)
+    clf.predict_proba(xb, rb)  # warm-up
+    throughput = batch / best_of(lambda: clf.predict_proba(xb, rb), 5)
+    single = []
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        clf.predict_proba(xb[i % batch:i % batch + 1], rb[i % batch:i % batch + 1])
+        single.append(time.perf_counter() - t0)
+    return {"beats_per_s": throughput, "p50_ms": 1e3 * float(np.percentile(single, 50)),
+            "p99_ms": 1e3 * float(np.percentile(single, 99)), "peak_rss_mb": _peak_rss_mb()}
+
+
+def bench_backends(checkpoint: Path, onnx_path: Path, batch: int = 256, repeat: int = 500) -> dict[str, dict]:
+    """PyTorch vs ONNX Runtime on one model and one thread, each in its own process."""
+    return {name: _fresh(_backend_run, str(path), batch, repeat)
+            for name, path in (("pytorch", checkpoint), ("onnxruntime", onnx_path))}
+
+
+def _stream_run(model: str, record: str, chunk_s: float) -> dict[str, float]:
+    """The streaming classifier over a whole record on one thread: speed, latency, memory."""
     from .inference import load_classifier
     from .streaming import StreamingClassifier
 
     rec = read_record(resolve_mitdb_dir() / record)
-    clf = load_classifier(checkpoint)
+    clf = load_classifier(model, threads=1)
     chunk = round(chunk_s * rec.fs)
+    StreamingClassifier(clf, rec.fs).process(rec.signal[: round(60 * rec.fs)])  # warm-up, then dropped
     stream = StreamingClassifier(clf, rec.fs)
+    events, rss_early, early = [], 0.0, round(180 * rec.fs)
     t0 = time.perf_counter()
-    events = [e for i in range(0, len(rec.signal), chunk) for e in stream.process(rec.signal[i:i + chunk])]
+    for i in range(0, len(rec.signal), chunk):
+        events.extend(stream.process(rec.signal[i:i + chunk]))
+        if i < early <= i + chunk:
+            rss_early = _rss_mb()
     seconds = time.perf_counter() - t0
     latency = [e.latency_s for e in events]
     return {"seconds": seconds, "x_real_time": len(rec.signal) / rec.fs / seconds, "beats": len(events),
-            "latency_p50": float(np.percentile(latency, 50)), "latency_p99": float(np.percentile(latency, 99))}
+            "latency_p50": float(np.percentile(latency, 50)), "latency_p99": float(np.percentile(latency, 99)),
+            "peak_rss_mb": _peak_rss_mb(), "rss_growth_mb": _rss_mb() - rss_early,
+            "minutes": len(rec.signal) / rec.fs / 60}
 
 
-def bench_backends(checkpoint: Path, onnx_path: Path, batch: int = 256, repeat: int = 200) -> dict[str, dict]:
-    """PyTorch vs ONNX Runtime on one model: throughput at `batch` and single-beat latency (p50, p99)."""
-    from .inference import OnnxClassifier, TorchClassifier
-
-    window = PreprocessConfig().window
-    rng = np.random.default_rng(0)
-    xb, rb = rng.standard_normal((batch, 1, window), np.float32), rng.uniform(0.5, 1.2, (batch, 4)).astype(np.float32)
-    out = {}
-    for name, clf in (("pytorch", TorchClassifier(checkpoint)), ("onnxruntime", OnnxClassifier(onnx_path))):
-        clf.predict_proba(xb, rb)  # warm-up
-        throughput = batch / best_of(lambda c=clf: c.predict_proba(xb, rb), 5)
-        single = []
-        for i in range(repeat):
-            t0 = time.perf_counter()
-            clf.predict_proba(xb[i % batch:i % batch + 1], rb[i % batch:i % batch + 1])
-            single.append(time.perf_counter() - t0)
-        out[name] = {"beats_per_s": throughput, "p50_ms": 1e3 * float(np.percentile(single, 50)),
-                     "p99_ms": 1e3 * float(np.percentile(single, 99))}
-    return out
+def bench_streaming(checkpoint: Path, onnx_path: Path, record: str = "100",
+                    chunks_s: tuple[float, ...] = (1.0, 0.1)) -> list[dict]:
+    """The streaming classifier on a 30-minute record, per backend and chunk size, each in its own process."""
+    return [{"backend": name, "chunk_s": c, **_fresh(_stream_run, str(path), record, c)}
+            for c in chunks_s for name, path in (("onnxruntime", onnx_path), ("pytorch", checkpoint))]
 
 
-def print_backends() -> None:
-    import tempfile
-
+def print_inference() -> None:
     from .export import export_onnx
 
     checkpoint = RUNS_DIR / "inter_patient_cnn_lstm" / "best.pt"
     if not checkpoint.is_file():
-        print(f"backends: skipped, no trained model at {checkpoint} (run `make reproduce`)")
+        print(f"inference: skipped, no trained model at {checkpoint} (run `make reproduce`)")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        d = bench_backends(checkpoint, export_onnx(checkpoint, Path(tmp) / "model.onnx"))
-    print(f"CNN-LSTM inference backends ({torch.get_num_threads()} torch threads; batch 256 / batch 1):")
-    for name, r in d.items():
-        print(f"  {name:12s} {r['beats_per_s']:8,.0f} beats/s   latency p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
-
-
-def print_streaming() -> None:
-    checkpoint = RUNS_DIR / "inter_patient_cnn_lstm" / "best.pt"
-    if not checkpoint.is_file():
-        print(f"streaming: skipped, no trained model at {checkpoint} (run `make reproduce`)")
-        return
-    d = bench_streaming(checkpoint)
-    print("streaming classifier, record 100 (30 min) in 1 s chunks, CNN-LSTM (PyTorch):")
-    print(f"  {d['seconds']:.2f} s, {d['x_real_time']:,.0f} x real time, {d['beats']:,} beats; latency after the R peak"
-          f" p50 {d['latency_p50']:.2f} s, p99 {d['latency_p99']:.2f} s   target >= 1,000 x real time")
+        onnx_path = export_onnx(checkpoint, Path(tmp) / "model.onnx")
+        backends = bench_backends(checkpoint, onnx_path)
+        streams = bench_streaming(checkpoint, onnx_path)
+    print("CNN-LSTM inference backends, one thread, each in a fresh process:")
+    print("  backend       batch 256        batch 1 latency p50 / p99   peak memory (RSS)")
+    for name, r in backends.items():
+        print(f"  {name:12s} {r['beats_per_s']:7,.0f} beats/s   {r['p50_ms']:5.2f} / {r['p99_ms']:5.2f} ms"
+              f"             {r['peak_rss_mb']:4.0f} MB")
+    d = streams[0]
+    print(f"streaming classifier, record 100 ({d['minutes']:.0f} min, {d['beats']:,} beats), one thread, "
+          "each in a fresh process:")
+    print("  backend       chunk   whole record   x real time   latency p50 / p99   peak RSS   RSS growth after min 3")
+    for d in streams:
+        print(f"  {d['backend']:12s} {d['chunk_s']:4.1f} s   {d['seconds']:8.2f} s   {d['x_real_time']:9,.0f} x"
+              f"     {d['latency_p50']:4.2f} / {d['latency_p99']:4.2f} s    {d['peak_rss_mb']:5.0f} MB"
+              f"   {d['rss_growth_mb']:+6.1f} MB")
+    print("  target: >= 1,000 x real time on one core, a 30-min record in < 2 s")
 
 
 def print_models() -> None:
@@ -200,19 +240,17 @@ def print_data(repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print the project's benchmark figures.")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the fastest is printed")
-    parser.add_argument("--only", choices=["data", "models", "backends", "detector", "streaming"],
+    parser.add_argument("--only", choices=["data", "models", "detector", "inference"],
                         help="run one part only")
     args = parser.parse_args()
     if args.only in (None, "data"):
         print_data(args.repeat)
     if args.only in (None, "models"):
         print_models()
-    if args.only in (None, "backends"):
-        print_backends()
     if args.only in (None, "detector"):
         print_detector()
-    if args.only in (None, "streaming"):
-        print_streaming()
+    if args.only in (None, "inference"):
+        print_inference()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ class Classifier(Protocol):
 class TorchClassifier:
     backend = "torch"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)  # process-wide in PyTorch
         self.model, ckpt = load_checkpoint(path)
         self.preprocess = PreprocessConfig.from_dict(ckpt["preprocess_config"])
 
@@ -39,12 +41,15 @@ class TorchClassifier:
 class OnnxClassifier:
     backend = "onnx"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         from .export import read_metadata
 
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.preprocess = PreprocessConfig.from_dict(read_metadata(path)["preprocess_config"])
 
     def predict_proba(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
@@ -54,13 +59,16 @@ class OnnxClassifier:
         return e / e.sum(axis=1, keepdims=True)
 
 
-def load_classifier(path: str | Path) -> Classifier:
-    """A classifier from `best.pt` (PyTorch) or `model.onnx` (ONNX Runtime), chosen by the file's suffix."""
+def load_classifier(path: str | Path, threads: int | None = None) -> Classifier:
+    """A classifier from `best.pt` (PyTorch) or `model.onnx` (ONNX Runtime), chosen by the file's suffix.
+
+    `threads` caps the CPU threads inference uses (None: the backend's default, all cores).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no model at {path}: pass a checkpoint (runs/<protocol>_<model>/best.pt) or an ONNX export")
     if path.suffix == ".onnx":
-        return OnnxClassifier(path)
+        return OnnxClassifier(path, threads)
     if path.suffix in (".pt", ".pth"):
-        return TorchClassifier(path)
+        return TorchClassifier(path, threads)
     raise DataError(f"{path}: unknown model file type {path.suffix!r}; expected .pt (PyTorch) or .onnx")

@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 
 from .aami import CLASSES, beat_mask, to_aami
 from .atomic import atomic_open
-from .detect import QRS_BAND, detect_r_peaks
+from .detect import REFINE_S, detect_r_peaks, refine_peaks
 from .errors import DataError
 from .evaluation import PROBA_COLUMNS, label_detected_beats
 from .inference import Classifier, load_classifier
-from .preprocess import prepare_beats
+from .preprocess import bandpass, prepare_beats
 from .records import read_record
 
 
@@ -59,16 +59,6 @@ def _bridge_nans(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, nan
 
 
-def _refine(x: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
-    """Move each detection to the largest |x| within ±half samples: the R peak the training windows
-    are centred on (the detector's causal filters place it a few samples late)."""
-    out = peaks.copy()
-    for i, p in enumerate(peaks):
-        lo, hi = max(0, p - half), min(len(x), p + half + 1)
-        out[i] = lo + int(np.argmax(np.abs(x[lo:hi])))
-    return out
-
-
 def classify_record(path: str | Path, classifier: Classifier, beats: str = "detect", lead: str | None = None,
                     batch_size: int = 1024, progress: bool = True) -> Prediction:
     """Find and classify every beat of the record at `path` (no extension)."""
@@ -87,9 +77,8 @@ def classify_record(path: str | Path, classifier: Classifier, beats: str = "dete
         keep = beat_mask(rec.ann_symbol)
         r = np.round(rec.ann_sample[keep] * fs_model / rec.fs).astype(np.int64)
     else:
-        r = _refine(sps.sosfiltfilt(sps.butter(2, QRS_BAND, btype="bandpass", fs=fs_model, output="sos"), x),
-                    detect_r_peaks(x, fs_model), round(0.05 * fs_model))
-        r = np.unique(r)
+        filtered = bandpass(x, fs_model, config.highpass_hz, config.lowpass_hz, config.filter_order)
+        r = np.unique(refine_peaks(filtered, detect_r_peaks(x, fs_model), round(REFINE_S * fs_model)))
     if len(r) < 2:
         raise DataError(f"record {rec.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
     windows, fits, rr = prepare_beats(x, fs_model, r, config)

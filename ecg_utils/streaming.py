@@ -1,13 +1,16 @@
 """Real-time beat classification: samples arrive in chunks, each beat's class leaves as soon as it can.
 
-`StreamingClassifier.process(chunk)` returns the beats it could classify with that chunk. Per beat:
-the causal detector (`detect.QRSDetector`) finds the R peak; once the window end plus a filter margin
-has arrived and the next beat is known (for the next-RR feature), the beat's stretch of raw signal
-is band-passed forward and backward (the training filter, applied locally: its transients die out
-within the margin), scaled by the running standard deviation of the filtered stream since the start
-(the causal stand-in for the record z-score the model was trained with), and classified with RR
-features whose record mean is the running mean so far. Memory is bounded: a fixed-length sample
-buffer, and a handful of beats in flight.
+`StreamingClassifier.process(chunk)` returns the beats it could classify with that chunk. The
+training band-pass runs forward over the stream as it arrives (its state carried across chunks);
+the causal detector (`detect.QRSDetector`) finds the R peaks. A beat is classified once the next
+beat is known (for the next-RR feature) and its window end plus a run-in margin has arrived: the
+backward pass of the zero-phase filter runs over that stretch (its start-up transient dies out
+within the margin), the R peak moves to the largest deflection within 50 ms as in
+`predict.classify_record`, and the window is scaled by the running standard deviation of the
+filtered stream since the start (the causal stand-in for the record z-score the model was trained
+with). RR features use the running mean RR in place of the record mean. All beats a chunk
+completes go to the model in one call. Memory is bounded: a fixed-length sample buffer, and a
+handful of beats in flight.
 
 Every decision depends only on the samples, never on chunk boundaries, so a record streamed in any
 chunk size gives the same beats and the same classes as the record fed in one piece.
@@ -22,8 +25,9 @@ import numpy as np
 from scipy import signal as sps
 
 from .aami import CLASSES
-from .detect import QRSDetector
+from .detect import REFINE_S, QRSDetector
 from .errors import DataError
+from .filters import SectionFilter, backward
 from .inference import Classifier
 
 
@@ -32,7 +36,7 @@ class BeatEvent:
     sample: int  # R peak, samples since the stream started
     pred: str
     proba: np.ndarray  # (5,) in CLASSES order
-    latency_s: float  # from the R peak to the sample whose arrival made the beat classifiable
+    latency_s: float  # stream time from the R peak to the end of the chunk that let the beat be classified
 
 
 class StreamingClassifier:
@@ -47,19 +51,21 @@ class StreamingClassifier:
         self.detector = QRSDetector(fs)
         self._sos = sps.butter(cfg.filter_order, [cfg.highpass_hz, cfg.lowpass_hz], btype="bandpass", fs=fs,
                                output="sos")
-        # The forward-backward filter's power response |H|^2, run causally, gives the running scale.
-        self._sos2 = np.vstack([self._sos, self._sos])
-        self._zi2 = np.zeros((self._sos2.shape[0], 2))
-        self._margin = round(margin_s * fs)
+        self._forward = SectionFilter(self._sos)
+        # The forward-filtered stream filtered once more, causally, has the zero-phase filter's power
+        # response |H|^2: its running standard deviation is the scale.
+        self._power = SectionFilter(self._sos)
+        self._margin = round(margin_s * fs)  # backward pass run-in after the window
+        self._half = round(REFINE_S * fs)
         self._max_wait = round(max_wait_s * fs)  # a beat with no successor by then uses its previous RR as next
-        self._keep = self._max_wait + cfg.window + 2 * self._margin
-        # Raw samples and prefix sums of the causally filtered stream (its sum and sum of squares
-        # up to each sample), aligned, for the last `_keep` samples.
+        self._keep = self._max_wait + cfg.window + 2 * self._half + self._margin
+        # The forward-filtered stream and prefix sums of the power-filtered one (its sum and sum of
+        # squares up to each sample), aligned, for the last `_keep` samples.
         self._buf = np.zeros(0)
         self._cs = np.zeros(0)
         self._cq = np.zeros(0)
         self._n = 0  # samples received
-        self._pending: deque[tuple[int, int]] = deque()  # (R sample, samples received when it was detected)
+        self._pending: deque[int] = deque()  # detected R peaks not classified yet
         self._prev_r: int | None = None
         self._pre_rr: deque[float] = deque(maxlen=cfg.local_rr_beats)
         self._rr_sum, self._rr_n = 0.0, 0
@@ -70,59 +76,74 @@ class StreamingClassifier:
             return []
         if np.isnan(x).any():
             raise DataError("NaN samples in the stream; bridge or drop them before streaming")
-        ready: list[tuple[int, float, np.ndarray, list[float]]] = []
+        ready: list[tuple[int, int | None, float, np.ndarray]] = []
         step = round(self.fs)  # at most 1 s at a time, so the bounded buffer never skips a beat
         for i in range(0, len(x), step):
             ready.extend(self._advance(x[i:i + step]))
         if not ready:
             return []
-        # One model call for all beats this chunk completed: the classes do not depend on batching.
-        proba = self.classifier.predict_proba(np.asarray([b[2] for b in ready], np.float32)[:, None, :],
-                                              np.asarray([b[3] for b in ready], np.float32))
-        return [BeatEvent(r, CLASSES[int(p.argmax())], p, latency) for (r, latency, _, _), p in zip(ready, proba)]
+        return self._classify(ready)
 
-    def _advance(self, x: np.ndarray) -> list[tuple[int, float, np.ndarray, list[float]]]:
-        y, self._zi2 = sps.sosfilt(self._sos2, x, zi=self._zi2)
+    def _advance(self, x: np.ndarray) -> list[tuple[int, int | None, float, np.ndarray]]:
+        y = self._forward(x)
+        z = self._power(y)
         last_s = self._cs[-1] if len(self._cs) else 0.0
         last_q = self._cq[-1] if len(self._cq) else 0.0
-        self._buf = np.concatenate([self._buf, x])[-self._keep:]
-        self._cs = np.concatenate([self._cs, last_s + np.cumsum(y)])[-self._keep:]
-        self._cq = np.concatenate([self._cq, last_q + np.cumsum(y * y)])[-self._keep:]
+        self._buf = np.concatenate([self._buf, y])[-self._keep:]
+        self._cs = np.concatenate([self._cs, last_s + np.cumsum(z)])[-self._keep:]
+        self._cq = np.concatenate([self._cq, last_q + np.cumsum(z * z)])[-self._keep:]
         self._n += len(x)
-        self._pending.extend((r, self._n) for r in self.detector.process(x))
-        return self._classify_ready()
+        self._pending.extend(self.detector.process(x))
+        return self._collect()
 
     def _scale_at(self, k: int) -> float:
-        """Standard deviation of the filtered stream over its first k samples."""
+        """Standard deviation of the power-filtered stream over its first k samples."""
         j = k - 1 - (self._n - len(self._cs))
         mean = self._cs[j] / k
         return float(np.sqrt(max(self._cq[j] / k - mean * mean, 1e-12)))
 
-    def _classify_ready(self) -> list[tuple[int, float, np.ndarray, list[float]]]:
-        """Model inputs of every beat that can be classified now: (R, latency s, window, RR features)."""
+    def _collect(self) -> list[tuple[int, int | None, float, np.ndarray]]:
+        """Every beat whose stretch has arrived: (detected R, next detected R, scale, forward-filtered stretch).
+
+        A stretch runs from the window start of the earliest R peak refinement may choose to the
+        window end of the latest, plus the backward pass's run-in.
+        """
         out = []
-        need_after = self.cfg.after + self._margin
+        before, after = self.cfg.before + self._half, self.cfg.after + self._half + self._margin
         start = self._n - len(self._buf)
         while self._pending:
-            r, _ = self._pending[0]
-            if self._n < r + need_after:
+            r = self._pending[0]
+            if self._n < r + after:
                 break
             if len(self._pending) >= 2:
-                r_next, seen_next = self._pending[1]
-                ready_at = max(seen_next, r + need_after)
+                r_next = self._pending[1]
             elif self._n >= r + self._max_wait:
-                r_next, ready_at = None, r + self._max_wait
+                r_next = None
             else:
                 break
             self._pending.popleft()
-            lo = r - self.cfg.before - self._margin
-            seg = self._buf[max(0, lo - start): r + need_after - start]
+            lo = r - before
+            seg = self._buf[max(0, lo - start): r + after - start]
             if lo < start:  # the stream's first second: pad with its first sample
                 seg = np.concatenate([np.full(start - lo, seg[0]), seg])
-            filt = sps.sosfiltfilt(self._sos, seg)
-            window = filt[self._margin: self._margin + self.cfg.window] / self._scale_at(r + self.cfg.after)
-            out.append((r, (ready_at - r) / self.fs, window, self._rr_features(r, r_next)))
+            out.append((r, r_next, self._scale_at(r + self.cfg.after), seg))
         return out
+
+    def _classify(self, ready: list[tuple[int, int | None, float, np.ndarray]]) -> list[BeatEvent]:
+        """Backward pass, R-peak refinement, scaling and RR features for the ready beats; one model call."""
+        filt = backward(self._sos, np.stack([seg for *_, seg in ready]))
+        h, w = self._half, self.cfg.window
+        windows, rr, peaks = np.empty((len(ready), 1, w), np.float32), np.empty((len(ready), 4), np.float32), []
+        for i, (r, r_next, scale, _) in enumerate(ready):
+            shift = int(np.argmax(np.abs(filt[i, self.cfg.before: self.cfg.before + 2 * h + 1]))) - h
+            peak = r + shift
+            windows[i, 0] = filt[i, h + shift: h + shift + w] / scale
+            # RR intervals between detected positions: the next beat's refined one is not known yet.
+            rr[i] = self._rr_features(r, r_next)
+            peaks.append(peak)
+        # One model call for all beats this chunk completed: the classes do not depend on batching.
+        proba = self.classifier.predict_proba(windows, rr)
+        return [BeatEvent(p, CLASSES[int(pr.argmax())], pr, (self._n - p) / self.fs) for p, pr in zip(peaks, proba)]
 
     def _rr_features(self, r: int, r_next: int | None) -> list[float]:
         """Previous, next, causal local-mean and running-mean RR (s), as the dataset's RR features."""

@@ -37,21 +37,20 @@ def test_same_beats_and_classes_whatever_the_chunk_size(clf, signal, chunk):
     np.testing.assert_allclose([e.proba for e in chunked], [e.proba for e in whole], atol=1e-5)
 
 
-def test_latency_and_agreement_with_the_offline_classifier(clf, signal, tmp_path, mitdb_dir):
+def test_latency_and_agreement_with_the_offline_classifier(clf, signal, mitdb_dir):
     events = _stream(clf, signal, 36)
     latency = np.array([e.latency_s for e in events])
-    assert 1.45 <= latency.min() and np.median(latency) < 2.0  # window end (0.45 s) + filter margin (1 s)
+    # Window end (0.45 s) + refinement reach (0.05 s) + backward-pass run-in (1 s), in 0.1 s chunks.
+    assert 1.5 <= latency.min() and np.median(latency) < 1.7
     offline = classify_record(mitdb_dir / "119", clf, beats="detect", progress=False).beats
-    offline = offline[offline["sample"] < len(signal) - 4 * 360]
-    # The same detector finds the beats; offline moves each R peak to the signal's maximum within 50 ms.
-    r = np.array([e.sample for e in events])
-    nearest = np.clip(np.searchsorted(r, offline["sample"]), 1, len(r) - 1)
-    nearest = np.where(np.abs(r[nearest - 1] - offline["sample"]) < np.abs(r[nearest] - offline["sample"]),
-                       nearest - 1, nearest)
-    close = np.abs(r[nearest] - offline["sample"].to_numpy()) <= 18
-    matched = [(events[i].pred, p) for i, p, ok in zip(nearest, offline.pred, close) if ok]
-    assert len(matched) > 0.97 * len(offline)
-    assert np.mean([a == b for a, b in matched]) > 0.9
+    offline = offline[offline["sample"] < len(signal) - 4 * 360].set_index("sample")
+    streamed = {e.sample: e.pred for e in events}
+    # The same detector and the same refinement on the same band: the same R peaks, almost always
+    # to the sample; the classes differ only where the running scale and RR mean differ from the
+    # whole record's.
+    same = offline.index.intersection(list(streamed))
+    assert len(same) >= 0.99 * len(offline)
+    assert np.mean([streamed[k] == offline.pred[k] for k in same]) >= 0.97
 
 
 def test_memory_stays_bounded(clf, signal):

@@ -1,0 +1,55 @@
+"""Stream filters: chunked equals whole, and forward stream + local backward pass equals zero-phase filtering."""
+
+import numpy as np
+import pytest
+from scipy import signal as sps
+
+from ecg_utils.filters import FIRFilter, SectionFilter, backward
+from ecg_utils.records import read_record
+
+
+@pytest.fixture(scope="module")
+def x(mitdb_dir):
+    return read_record(mitdb_dir / "208").signal[: 360 * 60]
+
+
+@pytest.fixture(scope="module")
+def sos():
+    return sps.butter(2, [0.5, 40], btype="bandpass", fs=360, output="sos")
+
+
+def _chunked(make, x, chunk):
+    f = make()
+    return np.concatenate([f(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+
+
+@pytest.mark.parametrize("chunk", [1, 36, 1000])
+def test_section_filter_is_sosfilt_from_the_steady_state(x, sos, chunk):
+    expected, _ = sps.sosfilt(sos, x, zi=sps.sosfilt_zi(sos) * x[0])
+    np.testing.assert_allclose(_chunked(lambda: SectionFilter(sos), x, chunk), expected, rtol=0, atol=1e-12)
+
+
+def test_section_filter_starts_without_a_transient(sos):
+    # A constant input (a raw ECG's DC offset) gives the band-pass's steady state, zero, from the first sample.
+    np.testing.assert_allclose(SectionFilter(sos)(np.full(100, -0.7)), 0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 360])
+def test_fir_filter_chunked_equals_whole_to_the_bit(x, chunk):
+    taps = np.full(54, 1 / 54)
+    whole = FIRFilter(taps)(x)
+    np.testing.assert_array_equal(_chunked(lambda: FIRFilter(taps), x, chunk), whole)
+    np.testing.assert_allclose(whole, np.convolve(x, taps)[: len(x)], atol=1e-12)
+
+
+def test_backward_pass_over_a_stretch_matches_zero_phase_filtering(x, sos):
+    # The streaming classifier's scheme: forward over the stream, backward over a stretch that ends
+    # 1 s (the run-in) after the part that is used.
+    zero_phase = sps.sosfiltfilt(sos, x)
+    forward = SectionFilter(sos)(x)
+    ends = np.arange(2000, len(x) - 1, 997)
+    stretches = np.stack([forward[e - 1000: e] for e in ends])
+    used = backward(sos, stretches)[:, :640]  # all but the last 360 samples (1 s)
+    expected = np.stack([zero_phase[e - 1000: e - 360] for e in ends])
+    err = np.abs(used - expected).max(axis=1) / zero_phase.std()
+    assert np.median(err) < 0.05 and err.max() < 0.1, (np.median(err), err.max())
