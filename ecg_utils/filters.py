@@ -8,6 +8,8 @@ in short chunks is not slowed down by call overhead.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from scipy import signal as sps
 
@@ -58,3 +60,51 @@ class FIRFilter:
         extended = np.concatenate([self._history, x])
         self._history = extended[len(extended) - len(self._history):]
         return np.convolve(extended, self.taps, mode="valid")
+
+
+def resample_ratio(fs: float, target: float) -> tuple[int, int]:
+    """(up, down) for polyphase resampling from `fs` to `target` Hz, as small as the rates allow."""
+    ratio = Fraction(target / fs).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
+
+
+class StreamResampler:
+    """Polyphase resampling of a stream by up/down, sample for sample what `scipy.signal.resample_poly`
+    gives on the whole signal (the same Kaiser-windowed FIR, zero-phase, zeros before the start).
+
+    Output sample m sits at input time m * down / up; it can be computed once the inputs up to half the
+    filter length later have arrived (about 10 input samples: 40 ms at 250 Hz), so each chunk returns
+    the outputs that became computable.
+    """
+
+    def __init__(self, up: int, down: int) -> None:
+        self.up, self.down = up, down
+        half = 10 * max(up, down)
+        h = sps.firwin(2 * half + 1, 1.0 / max(up, down), window=("kaiser", 5.0)) * up
+        self._delay = half  # of the linear-phase FIR, in upsampled samples
+        taps = -(-len(h) // up)
+        # Polyphase table: phase p uses h[p], h[p + up], ... against x[i], x[i - 1], ...
+        self._poly = np.zeros((up, taps))
+        for p in range(up):
+            tap = h[p::up]
+            self._poly[p, :len(tap)] = tap
+        self._lags = np.arange(taps)
+        self._history = np.zeros(taps - 1)  # the last inputs; zeros stand for the time before the start
+        self._n_in = 0  # inputs received
+        self._n_out = 0  # outputs returned
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        buf = np.concatenate([self._history, x])
+        first = self._n_in - len(self._history)  # input index of buf[0]
+        self._n_in += len(x)
+        # Output m needs inputs up to (m * down + delay) // up.
+        stop = max(self._n_out, -(-(self._n_in * self.up - self._delay) // self.down))
+        m = np.arange(self._n_out, stop)
+        self._n_out = stop
+        self._history = buf[len(buf) - len(self._history):]
+        if len(m) == 0:
+            return np.zeros(0)
+        n = m * self.down + self._delay
+        newest = n // self.up
+        y = (self._poly[n % self.up] * buf[newest[:, None] - self._lags[None, :] - first]).sum(axis=1)
+        return y

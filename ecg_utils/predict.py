@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from .atomic import atomic_open
 from .detect import REFINE_S, detect_r_peaks, refine_peaks
 from .errors import DataError
 from .evaluation import PROBA_COLUMNS, label_detected_beats
+from .filters import resample_ratio
 from .inference import Classifier, load_classifier
 from .preprocess import bandpass, prepare_beats
 from .records import read_record
@@ -43,8 +43,7 @@ def resample(x: np.ndarray, fs: float, target: float) -> np.ndarray:
     """Polyphase resampling to `target` Hz (anti-aliased, no phase shift)."""
     if np.isclose(fs, target):
         return x
-    ratio = Fraction(target / fs).limit_denominator(1000)
-    return sps.resample_poly(x, ratio.numerator, ratio.denominator)
+    return sps.resample_poly(x, *resample_ratio(fs, target))
 
 
 def _bridge_nans(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

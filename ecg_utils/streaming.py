@@ -1,6 +1,8 @@
 """Real-time beat classification: samples arrive in chunks, each beat's class leaves as soon as it can.
 
-`StreamingClassifier.process(chunk)` returns the beats it could classify with that chunk. The
+`StreamingClassifier.process(chunk)` returns the beats it could classify with that chunk. A device
+at another sampling rate is resampled on the fly (`filters.StreamResampler`, the same polyphase filter
+as offline resampling) and its beats are reported at its own rate. The
 training band-pass runs forward over the stream as it arrives (its state carried across chunks);
 the causal detector (`detect.QRSDetector`) finds the R peaks. A beat is classified once the next
 beat is known (for the next-RR feature) and its window end plus a run-in margin has arrived: the
@@ -27,13 +29,13 @@ from scipy import signal as sps
 from .aami import CLASSES
 from .detect import REFINE_S, QRSDetector
 from .errors import DataError
-from .filters import SectionFilter, backward
+from .filters import SectionFilter, StreamResampler, backward, resample_ratio
 from .inference import Classifier
 
 
 @dataclass(frozen=True)
 class BeatEvent:
-    sample: int  # R peak, samples since the stream started
+    sample: int  # R peak, samples since the stream started (at the stream's own rate)
     pred: str
     proba: np.ndarray  # (5,) in CLASSES order
     latency_s: float  # stream time from the R peak to the end of the chunk that let the beat be classified
@@ -42,12 +44,16 @@ class BeatEvent:
 class StreamingClassifier:
     def __init__(self, classifier: Classifier, fs: float, margin_s: float = 1.0, max_wait_s: float = 4.0) -> None:
         cfg = classifier.preprocess
-        if not np.isclose(fs, cfg.fs):
-            raise DataError(f"the stream is sampled at {fs:g} Hz but the model at {cfg.fs:g} Hz; resample the "
-                            "device signal to the model's rate before streaming")
+        if not fs > 0:
+            raise DataError(f"sampling rate {fs!r} Hz: give the device's rate in Hz, a positive number")
         if cfg.normalize != "record":
             raise DataError(f"streaming supports models trained with normalize='record', not {cfg.normalize!r}")
-        self.classifier, self.cfg, self.fs = classifier, cfg, fs
+        self.classifier, self.cfg, self.fs_in = classifier, cfg, fs
+        # A device at another rate is resampled as it streams, exactly as `predict.resample` does offline;
+        # everything after works at the model's rate, `fs`.
+        self._resampler = None if np.isclose(fs, cfg.fs) else StreamResampler(*resample_ratio(fs, cfg.fs))
+        self._n_in = 0  # samples received at the device's rate
+        self.fs = fs = cfg.fs
         self.detector = QRSDetector(fs)
         self._sos = sps.butter(cfg.filter_order, [cfg.highpass_hz, cfg.lowpass_hz], btype="bandpass", fs=fs,
                                output="sos")
@@ -64,7 +70,7 @@ class StreamingClassifier:
         self._buf = np.zeros(0)
         self._cs = np.zeros(0)
         self._cq = np.zeros(0)
-        self._n = 0  # samples received
+        self._n = 0  # samples received, at the model's rate
         self._pending: deque[int] = deque()  # detected R peaks not classified yet
         self._prev_r: int | None = None
         self._pre_rr: deque[float] = deque(maxlen=cfg.local_rr_beats)
@@ -76,10 +82,13 @@ class StreamingClassifier:
             return []
         if np.isnan(x).any():
             raise DataError("NaN samples in the stream; bridge or drop them before streaming")
+        self._n_in += len(x)
         ready: list[tuple[int, int | None, float, np.ndarray]] = []
-        step = round(self.fs)  # at most 1 s at a time, so the bounded buffer never skips a beat
+        step = round(self.fs_in)  # at most 1 s at a time, so the bounded buffer never skips a beat
         for i in range(0, len(x), step):
-            ready.extend(self._advance(x[i:i + step]))
+            piece = x[i:i + step] if self._resampler is None else self._resampler(x[i:i + step])
+            if len(piece):
+                ready.extend(self._advance(piece))
         if not ready:
             return []
         return self._classify(ready)
@@ -143,7 +152,12 @@ class StreamingClassifier:
             peaks.append(peak)
         # One model call for all beats this chunk completed: the classes do not depend on batching.
         proba = self.classifier.predict_proba(windows, rr)
-        return [BeatEvent(p, CLASSES[int(pr.argmax())], pr, (self._n - p) / self.fs) for p, pr in zip(peaks, proba)]
+        return [self._event(p, pr) for p, pr in zip(peaks, proba)]
+
+    def _event(self, peak: int, proba: np.ndarray) -> BeatEvent:
+        """The beat at the device's rate; latency up to the last sample received (resampler look-ahead included)."""
+        sample = round(peak * self.fs_in / self.fs)
+        return BeatEvent(sample, CLASSES[int(proba.argmax())], proba, (self._n_in - sample) / self.fs_in)
 
     def _rr_features(self, r: int, r_next: int | None) -> list[float]:
         """Previous, next, causal local-mean and running-mean RR (s), as the dataset's RR features."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from ecg_utils.filters import FIRFilter, SectionFilter, backward
+from ecg_utils.filters import FIRFilter, SectionFilter, StreamResampler, backward, resample_ratio
 from ecg_utils.records import read_record
 
 
@@ -53,3 +53,18 @@ def test_backward_pass_over_a_stretch_matches_zero_phase_filtering(x, sos):
     expected = np.stack([zero_phase[e - 1000: e - 360] for e in ends])
     err = np.abs(used - expected).max(axis=1) / zero_phase.std()
     assert np.median(err) < 0.05 and err.max() < 0.1, (np.median(err), err.max())
+
+
+@pytest.mark.parametrize(("up", "down"), [(36, 25), (25, 36), (1, 2)])
+@pytest.mark.parametrize("chunk", [1, 37, 5000])
+def test_stream_resampler_is_resample_poly_whatever_the_chunk_size(x, up, down, chunk):
+    r = StreamResampler(up, down)
+    y = np.concatenate([r(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+    expected = sps.resample_poly(x, up, down)
+    assert len(expected) - len(y) <= 10 * max(up, down) // down + 1  # the look-ahead not yet arrived
+    np.testing.assert_allclose(y, expected[: len(y)], rtol=0, atol=1e-12)
+
+
+def test_resample_ratio():
+    assert resample_ratio(250, 360) == (36, 25) and resample_ratio(360, 360) == (1, 1)
+    assert resample_ratio(128, 360) == (45, 16)
