@@ -46,7 +46,7 @@ reproduce: data
 test: data
 	$(PY) -m pytest --nbval-lax tests notebooks
 
-## bench: print the speed figures (data pipeline; later training and inference)
+## bench: print the speed figures (data pipeline, models, R-peak detector, inference backends, streaming), each beside its target
 .PHONY: bench
 bench: data
 	$(PY) -m ecg_utils.bench

@@ -11,14 +11,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .aami import CLASSES, to_index
 from .atomic import atomic_open
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
 from .splits import Split, make_split
-from .training import load_checkpoint, predict_proba
 
 PROBA_COLUMNS = [f"p_{c}" for c in CLASSES]
 
@@ -149,6 +147,10 @@ def evaluate_run(run_dir: str | Path, ds: BeatDataset) -> tuple[pd.DataFrame, di
 
     Returns the predictions table and the summary figures (plus parameter count and chosen epoch).
     """
+    import torch  # here, not at the top: classifying with an ONNX model must not need PyTorch
+
+    from .training import load_checkpoint, predict_proba
+
     model, ckpt = load_checkpoint(Path(run_dir) / "best.pt")
     split = split_from_checkpoint(ckpt, ds)
     idx = split.test

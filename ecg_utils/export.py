@@ -19,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-import torch
 
 from . import __version__
 from .aami import CLASSES
 from .atomic import atomic_open
 from .preprocess import RR_FEATURES, PreprocessConfig
-from .training import load_checkpoint
 
 
 def _metadata(ckpt: dict[str, Any]) -> dict[str, str]:
@@ -60,6 +57,11 @@ def _quiet(logger: str) -> Iterator[None]:
 
 def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     """Write `checkpoint`'s model as ONNX (dynamic batch, metadata embedded), atomically."""
+    import onnx
+    import torch
+
+    from .training import load_checkpoint
+
     model, ckpt = load_checkpoint(checkpoint)
     meta = _metadata(ckpt)
     window = int(meta["window"])
@@ -81,7 +83,14 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of an exported model, JSON fields decoded."""
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    import onnx
+
+    return decode_metadata({p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props})
+
+
+def decode_metadata(props: dict[str, str]) -> dict[str, Any]:
+    """Metadata as stored (all strings) to values: JSON fields decoded, numbers parsed."""
+    props = dict(props)
     for key in ("classes", "rr_features", "preprocess_config", "train_config"):
         props[key] = json.loads(props[key])
     for key in ("window", "before"):
@@ -93,6 +102,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 def max_logit_difference(checkpoint: str | Path, onnx_path: str | Path, x: np.ndarray, rr: np.ndarray) -> float:
     """Largest |PyTorch - ONNX Runtime| logit over a batch: the parity check after an export."""
     import onnxruntime as ort
+    import torch
+
+    from .training import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

@@ -1,4 +1,8 @@
-"""One interface over a trained model, whichever file holds it: a PyTorch checkpoint or an ONNX export."""
+"""One interface over a trained model, whichever file holds it: a PyTorch checkpoint or an ONNX export.
+
+PyTorch is imported only for a checkpoint, so a device that runs the ONNX export needs ONNX Runtime
+and numpy, not PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import torch
 
 from .errors import DataError
 from .preprocess import PreprocessConfig
-from .training import load_checkpoint
 
 
 class Classifier(Protocol):
@@ -26,12 +28,18 @@ class TorchClassifier:
     backend = "torch"
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
+        import torch
+
+        from .training import load_checkpoint
+
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch
+        self._torch = torch
         self.model, ckpt = load_checkpoint(path)
         self.preprocess = PreprocessConfig.from_dict(ckpt["preprocess_config"])
 
     def predict_proba(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
+        torch = self._torch
         with torch.inference_mode():
             logits = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32)),
                                 torch.from_numpy(np.ascontiguousarray(rr, np.float32)))
@@ -44,13 +52,14 @@ class OnnxClassifier:
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        from .export import read_metadata
+        from .export import decode_metadata
 
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.preprocess = PreprocessConfig.from_dict(read_metadata(path)["preprocess_config"])
+        meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.preprocess = PreprocessConfig.from_dict(meta["preprocess_config"])
 
     def predict_proba(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
         logits = self.session.run(None, {"x": np.ascontiguousarray(x, np.float32),

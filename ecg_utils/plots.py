@@ -131,15 +131,23 @@ def plot_beat_gallery(signal: np.ndarray, titles: list[str], fs: float, before: 
 
 
 def plot_stream(x: np.ndarray, fs: float, sample: np.ndarray, pred: np.ndarray, start_s: float, duration_s: float,
-                title: str) -> plt.Figure:
-    """A monitor-style strip: the signal with each beat's predicted class over its R peak."""
+                title: str, truth: np.ndarray | None = None) -> plt.Figure:
+    """A monitor-style strip: the signal with each beat's predicted class over its R peak and, if given, the
+    reference class along the bottom (grey; '' for a detection that matches no reference beat)."""
     lo, hi = int(start_s * fs), int((start_s + duration_s) * fs)
     fig, ax = plt.subplots(figsize=(12, 2.8))
     ax.plot(np.arange(lo, hi) / fs, x[lo:hi], lw=0.8, color="0.2")
-    for s, c in zip(sample, pred):
+    bottom, top = float(x[lo:hi].min()), float(x[lo:hi].max())
+    span = max(top - bottom, 1e-6)
+    if truth is not None:  # room below the trace for the reference row
+        ax.set_ylim(bottom - 0.35 * span, top + 0.2 * span)
+    for i, (s, c) in enumerate(zip(sample, pred)):
         if lo <= s < hi:
             ax.annotate(c, (s / fs, x[s]), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=10,
                         color=CLASS_COLORS[c], fontweight="bold")
+            if truth is not None:
+                ax.text(s / fs, bottom - 0.2 * span, truth[i] or "–", ha="center", va="center", fontsize=9,
+                        color="0.45")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mV")
     ax.set_title(title)

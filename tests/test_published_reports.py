@@ -57,3 +57,21 @@ def test_readme_figures_exist():
         if "](reports/figures/" in line:
             path = line.split("](", 1)[1].split(")", 1)[0]
             assert (PROJ_ROOT / path).is_file(), path
+
+
+def test_real_time_reports_agree_with_the_evaluation():
+    from ecg_utils.mitdb import RECORDS
+
+    detection = pd.read_csv(REPORTS_DIR / "detection.csv", dtype={"record": str})
+    sources = json.loads((REPORTS_DIR / "detected_vs_reference.json").read_text())
+    assert list(detection.record) == list(RECORDS) and (detection.se > 0.9).all()
+    t = detection[["tp", "fn", "fp"]].sum()
+    assert t.tp / (t.tp + t.fn) >= 0.995 and t.tp / (t.tp + t.fp) >= 0.995  # the detection target
+    assert sources["records"] == list(DS2)
+    # Notebook 04 classifies DS2 at the reference positions from the raw records (predict), notebook 03
+    # from the beat dataset: the same beats and the same classes.
+    at_reference, evaluated = sources["reference positions"], METRICS["inter_patient"]["cnn_lstm"]
+    assert at_reference["n_beats"] == evaluated["n_beats"] and at_reference["classes"] == evaluated["classes"]
+    for name in ("detected beats", "streamed"):
+        assert abs(sources[name]["n_beats"] - at_reference["n_beats"]) < 0.01 * at_reference["n_beats"]
+        assert sources[name]["accuracy"] > at_reference["accuracy"] - 0.01, name

@@ -40,3 +40,36 @@ def test_targets_table_says_met_or_not():
     assert "| inter-patient accuracy above the all-N baseline (40.0) | yes (70.0) |" in text
     assert "| inter-patient V Se ≥ 90 % | yes (100.0) |" in text and "| inter-patient S Se ≥ 70 % | no (50.0) |" in text
     assert "| target (CNN–LSTM)" in render(f"{START}\n{END}", m)
+
+
+def _sources():
+    import numpy as np
+
+    true = np.array(list("NNNNSSVVFQ"))
+    f = summarize(true, np.array(list("NNNSSNVVNQ")))
+    return {"reference positions": f, "detected beats": f, "streamed": f, "chunk_s": 0.5, "records": ["100", "232"],
+            "unmatched_detections": {"reference positions": 0, "detected beats": 3, "streamed": 4},
+            "stream_latency_s": {"p50": 1.61, "p99": 2.345}}
+
+
+def test_realtime_markdown():
+    import pandas as pd
+
+    from ecg_utils.report import realtime_markdown
+
+    detection = pd.DataFrame({"record": ["100", "101"], "tp": [990, 1000], "fn": [10, 0], "fp": [0, 2]})
+    text = realtime_markdown(detection, _sources())
+    assert "2 records" in text and "**Se 99.50 %, +P 99.90 %** (TP 1,990, FN 10, FP 2); target 99.5 % each: met" in text
+    assert "| streamed in 0.5 s chunks | 10 | 4 | 70.0 | " in text and "on 2 DS2 records" in text
+    assert "1.61 s after the R peak (median; 99th percentile 2.35 s)" in text
+    detection.loc[0, "fn"] = 11
+    assert "target 99.5 % each: not met" in realtime_markdown(detection, _sources())
+
+
+def test_render_fills_the_realtime_part_when_given():
+    from ecg_utils.report import RT_END, RT_START
+
+    readme = f"{START}\n{END}\n\n{RT_START}\nold\n{RT_END}\n"
+    assert "old" in render(readme, _metrics()) and "old" not in render(readme, _metrics(), "new")
+    with pytest.raises(ValueError, match="realtime:start"):
+        render(f"{START}\n{END}", _metrics(), "new")

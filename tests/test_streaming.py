@@ -61,6 +61,18 @@ def test_memory_stays_bounded(clf, signal):
         s.process(signal[i:i + 3600])
     s.process(np.zeros(360 * 30))  # half a minute of flat line: pending beats leave, nothing piles up
     assert len(s._buf) <= s._keep and len(s._cs) <= s._keep and len(s._pending) <= 1
+    assert len(s.detector._bp) <= s.detector._keep and len(s.detector._noise_peaks) < 50
+
+
+def test_memory_stays_bounded_with_resampling(clf, signal):
+    at250 = sps.resample_poly(signal, 25, 36)
+    s = StreamingClassifier(clf, 250)
+    sizes = []
+    for i in range(0, len(at250), 2500):
+        s.process(at250[i:i + 2500])
+        sizes.append((len(s._resampler._history), len(s._buf), len(s._pending)))
+    assert len({size[0] for size in sizes}) == 1 and max(size[1] for size in sizes) <= s._keep
+    assert max(size[2] for size in sizes) <= 10
 
 
 def test_a_device_at_another_sampling_rate(clf, signal):

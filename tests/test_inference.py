@@ -1,0 +1,44 @@
+"""One interface over both model files; the ONNX path runs without PyTorch."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ecg_utils.errors import DataError
+from ecg_utils.inference import OnnxClassifier, TorchClassifier, load_classifier
+
+
+def test_load_classifier_picks_the_backend_by_suffix(tiny_model, tiny_onnx, tmp_path):
+    assert isinstance(load_classifier(tiny_model), TorchClassifier)
+    onnx = load_classifier(tiny_onnx, threads=1)
+    assert isinstance(onnx, OnnxClassifier) and onnx.session.get_session_options().intra_op_num_threads == 1
+    assert onnx.preprocess == load_classifier(tiny_model).preprocess  # from the embedded metadata
+    (tmp_path / "model.h5").write_bytes(b"")
+    with pytest.raises(DataError, match="unknown model file type '.h5'"):
+        load_classifier(tmp_path / "model.h5")
+
+
+def test_probabilities_sum_to_one(tiny_onnx):
+    clf = load_classifier(tiny_onnx)
+    rng = np.random.default_rng(0)
+    p = clf.predict_proba(rng.standard_normal((3, 1, clf.preprocess.window)), rng.uniform(0.5, 1.2, (3, 4)))
+    assert p.shape == (3, 5) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+
+
+def test_an_onnx_deployment_never_imports_pytorch(tiny_onnx, mitdb_dir):
+    # A device runs the exported model with ONNX Runtime and numpy: record classification and
+    # streaming must work in a process where PyTorch is never loaded.
+    code = f"""
+import sys
+from ecg_utils.inference import load_classifier
+from ecg_utils.predict import classify_record
+from ecg_utils.realtime import stream_record
+clf = load_classifier({str(tiny_onnx)!r})
+assert len(classify_record({str(mitdb_dir / "100")!r}, clf, progress=False).beats) > 2000
+assert len(stream_record({str(mitdb_dir / "100")!r}, clf, 1.0)) > 2000
+assert "torch" not in sys.modules, "PyTorch was imported"
+"""
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
