@@ -4,32 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import wfdb
-from scipy import signal as sps
 
 from ecg_utils.errors import DataError
 from ecg_utils.inference import load_classifier
 from ecg_utils.predict import classify_record, main, reference_labels
 
+from .synthetic_records import cut_and_resample, write_record
+
 SECONDS = 300  # the first 5 minutes of record 100 keep these tests fast
-
-
-def _write(folder, name, x, fs, ann_sample, ann_symbol, lead="MLII"):
-    wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=[lead], p_signal=x[:, None], fmt=["16"], write_dir=str(folder))
-    wfdb.wrann(name, "atr", np.asarray(ann_sample), np.asarray(ann_symbol), write_dir=str(folder))
-    return folder / name
 
 
 @pytest.fixture(scope="module")
 def rec100(mitdb_dir, tmp_path_factory):
     """Record 100 cut to 5 minutes, at 360 Hz and resampled to 250 Hz."""
-    rec = wfdb.rdrecord(str(mitdb_dir / "100"), channel_names=["MLII"], sampto=SECONDS * 360)
-    ann = wfdb.rdann(str(mitdb_dir / "100"), "atr", sampto=SECONDS * 360)
-    folder = tmp_path_factory.mktemp("records")
-    x = rec.p_signal[:, 0]
-    at360 = _write(folder, "r360", x, 360, ann.sample, ann.symbol)
-    x250 = sps.resample_poly(x, 25, 36)
-    at250 = _write(folder, "r250", x250, 250, np.round(ann.sample * 250 / 360).astype(int), ann.symbol)
-    return at360, at250, ann
+    return cut_and_resample(mitdb_dir, "100", SECONDS, tmp_path_factory.mktemp("records"))
 
 
 def test_reference_beats(tiny_model, rec100):
@@ -72,7 +60,7 @@ def test_nan_stretch_skips_its_beats(tiny_model, rec100, tmp_path):
     rec = wfdb.rdrecord(str(at360))
     x = rec.p_signal[:, 0].copy()
     x[36_000:39_600] = np.nan  # 10 s of lost signal
-    path = _write(tmp_path, "gap", x, 360, ann.sample, ann.symbol)
+    path = write_record(tmp_path, "gap", x, 360, ann.sample, ann.symbol)
     result = classify_record(path, load_classifier(tiny_model), beats="atr", progress=False)
     assert 10 <= result.n_nan <= 16
     assert not ((result.beats["sample"] > 36_000 - 162) & (result.beats["sample"] < 39_600 + 90)).any()
@@ -85,7 +73,7 @@ def test_bad_input(tiny_model, rec100, tmp_path, capsys):
         classify_record(tmp_path / "nothing", clf, progress=False)
     with pytest.raises(DataError, match=r"none of the leads \['V1'\] .* it has \['MLII'\]"):
         classify_record(rec100[0], clf, lead="V1", progress=False)
-    short = _write(tmp_path, "short", np.zeros(200), 360, [100], ["N"])
+    short = write_record(tmp_path, "short", np.zeros(200), 360, [100], ["N"])
     with pytest.raises(DataError, match="shorter than one beat window"):
         classify_record(short, clf, progress=False)
     with pytest.raises(DataError, match="unknown model file type"):

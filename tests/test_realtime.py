@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import wfdb
-from scipy import signal as sps
 
 from ecg_utils.inference import load_classifier
 from ecg_utils.realtime import SOURCES, beat_sources, compare_sources, replay, stream_record
 from ecg_utils.streaming import StreamingClassifier
+
+from .synthetic_records import cut_and_resample
 
 SECONDS = 240
 
@@ -19,16 +20,9 @@ def clf(tiny_model):
 
 @pytest.fixture(scope="module")
 def records(mitdb_dir, tmp_path_factory):
-    """Four minutes of record 119 (ventricular bigeminy) at 360 Hz, and resampled to 250 Hz."""
-    rec = wfdb.rdrecord(str(mitdb_dir / "119"), channel_names=["MLII"], sampto=SECONDS * 360)
-    ann = wfdb.rdann(str(mitdb_dir / "119"), "atr", sampto=SECONDS * 360)
+    """Four minutes of record 119 (ventricular bigeminy) at 360 Hz (r360), and resampled to 250 Hz (r250)."""
     folder = tmp_path_factory.mktemp("rt")
-    x = rec.p_signal[:, 0]
-    for name, fs, sig, samples in (("r360", 360, x, ann.sample),
-                                   ("r250", 250, sps.resample_poly(x, 25, 36), np.round(ann.sample * 250 / 360))):
-        wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["MLII"], p_signal=sig[:, None], fmt=["16"],
-                    write_dir=str(folder))
-        wfdb.wrann(name, "atr", samples.astype(int), np.asarray(ann.symbol), write_dir=str(folder))
+    cut_and_resample(mitdb_dir, "119", SECONDS, folder)
     return folder
 
 
