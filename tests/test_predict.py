@@ -30,11 +30,13 @@ def test_reference_beats(tiny_model, rec100):
     assert (result.beats.pred == "N").mean() > 0.9  # record 100 is almost all normal beats
 
 
-def test_other_sampling_rate_is_resampled(tiny_model, rec100):
+@pytest.mark.parametrize("backend", ["pytorch", "onnx"])
+@pytest.mark.parametrize("beats", ["atr", "detect"])
+def test_other_sampling_rate_is_resampled(tiny_model, tiny_onnx, rec100, backend, beats):
     at360, at250, _ = rec100
-    clf = load_classifier(tiny_model)
-    a = classify_record(at360, clf, beats="atr", progress=False).beats
-    b = classify_record(at250, clf, beats="atr", progress=False).beats
+    clf = load_classifier(tiny_model if backend == "pytorch" else tiny_onnx)
+    a = classify_record(at360, clf, beats=beats, progress=False).beats
+    b = classify_record(at250, clf, beats=beats, progress=False).beats
     assert np.abs(b["sample"].to_numpy()[:10] - np.round(a["sample"].to_numpy()[:10] * 250 / 360)).max() <= 1
     assert len(a) == len(b) and (a.pred.to_numpy() == b.pred.to_numpy()).mean() > 0.95
     np.testing.assert_allclose(a.time_s, b.time_s, atol=0.005)
