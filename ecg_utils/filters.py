@@ -1,9 +1,11 @@
-"""Causal IIR filtering for streams: second-order sections with their state carried between chunks.
+"""Filters for streams: state carried between chunks, so a signal fed in pieces gives what it gives whole.
 
-`scipy.signal.sosfilt` validates and reshapes its arguments on every call, about 80 µs, which is
-most of the cost of filtering a one-second chunk. Running the sections one by one through
-`lfilter` (the same direct form II transposed recursion) costs a fifth of that, so a stream fed
-in short chunks is not slowed down by call overhead.
+`SectionFilter` (IIR, second-order sections) and `FIRFilter` run causally; `backward` is the
+backward pass of a zero-phase filter over short stretches; `StreamResampler` is polyphase
+resampling. `scipy.signal.sosfilt` validates and reshapes its arguments on every call, about 80 µs,
+which is most of the cost of filtering a one-second chunk; running the sections one by one through
+`lfilter` (the same direct form II transposed recursion) costs a fifth of that, so a stream fed in
+short chunks is not slowed down by call overhead.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ class SectionFilter:
 def backward(sos: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The backward pass of a zero-phase filter over each row of `y` (the forward-filtered stretches).
 
-    Each row starts in the steady state of its last sample, as `sosfiltfilt` starts its backward
-    pass; all rows go through one `lfilter` call per section.
+    Each row starts from rest. The forward-filtered signal is band-passed, zero on average, so
+    "nothing after the stretch" is a better guess than `sosfiltfilt`'s "the last value forever",
+    which leaves a transient as large as the last sample when a stretch ends on a QRS; what error
+    remains dies out over the stretch's run-in. All rows go through one `lfilter` call per section.
     """
     zi = np.zeros((len(sos), len(y), 2))
     out = y[:, ::-1]
