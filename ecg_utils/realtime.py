@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .aami import CLASSES
 from .evaluation import PROBA_COLUMNS, summarize
 from .inference import Classifier
-from .predict import classify_record, reference_labels, resample
+from .predict import classify_record, reference_labels
 from .records import read_record
 from .streaming import BeatEvent, StreamingClassifier
 
@@ -25,20 +25,19 @@ SOURCES = ("reference positions", "detected beats", "streamed")
 
 
 def replay(classifier: Classifier, x: np.ndarray, fs: float, chunk_s: float) -> list[BeatEvent]:
-    """Feed a whole signal (at the model's rate) to a fresh streaming classifier, `chunk_s` seconds at a time."""
+    """Feed a whole signal sampled at `fs` to a fresh streaming classifier, `chunk_s` seconds at a time."""
     stream = StreamingClassifier(classifier, fs)
     chunk = max(1, round(chunk_s * fs))
     return [e for i in range(0, len(x), chunk) for e in stream.process(x[i:i + chunk])]
 
 
 def stream_record(path: str | Path, classifier: Classifier, chunk_s: float, lead: str | None = None) -> pd.DataFrame:
-    """A record replayed as a stream at the model's rate: one row per beat (`sample` at the record's rate,
-    `pred`, a probability per class, `latency_s`)."""
-    config = classifier.preprocess
-    rec = read_record(path, [lead] if lead else config.leads, fs=None, annotator=None)
-    events = replay(classifier, resample(rec.signal, rec.fs, config.fs), config.fs, chunk_s)
-    table = pd.DataFrame({"sample": np.round(np.array([e.sample for e in events], dtype=float) * rec.fs / config.fs)
-                          .astype(np.int64), "pred": [e.pred for e in events]})
+    """A record replayed as a stream at its own sampling rate, as a device would send it: one row per
+    beat (`sample`, `pred`, a probability per class, `latency_s`)."""
+    rec = read_record(path, [lead] if lead else classifier.preprocess.leads, fs=None, annotator=None)
+    events = replay(classifier, rec.signal, rec.fs, chunk_s)
+    table = pd.DataFrame({"sample": np.array([e.sample for e in events], dtype=np.int64),
+                          "pred": [e.pred for e in events]})
     proba = np.array([e.proba for e in events]).reshape(-1, len(CLASSES))
     return table.join(pd.DataFrame(np.round(proba, 4), columns=PROBA_COLUMNS)).assign(
         latency_s=[e.latency_s for e in events])
