@@ -8,6 +8,8 @@ import numpy as np
 
 #: Class order used everywhere: label indices, logits, confusion matrices, reports.
 CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+#: Columns of the class probabilities in every prediction table.
+PROBA_COLUMNS: list[str] = [f"p_{c}" for c in CLASSES]
 CLASS_NAMES: dict[str, str] = {
     "N": "normal and bundle branch block",
     "S": "supraventricular ectopic",

@@ -22,7 +22,7 @@ from .errors import DataError
 from .mitdb import resolve_mitdb_dir
 from .paths import DEFAULT_DATASET, project_path
 from .preprocess import RR_FEATURES, PreprocessConfig, prepare_beats
-from .records import read_record
+from .records import MITDB_FIX, read_record
 
 #: Bump when the code changes what a configuration produces, so old caches rebuild.
 FORMAT_VERSION = 1
@@ -55,7 +55,7 @@ class BeatDataset:
 
 def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Filter one record, cut a window around every reference beat, compute RR features."""
-    rec = read_record(root / name, config.leads, config.fs)
+    rec = read_record(root / name, config.leads, config.fs, fix=MITDB_FIX)
     is_beat = beat_mask(rec.ann_symbol)
     samples, symbols = rec.ann_sample[is_beat], rec.ann_symbol[is_beat]
     try:

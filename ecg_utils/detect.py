@@ -193,6 +193,19 @@ def refine_peaks(x: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
+def label_detected_beats(detected: np.ndarray, ref_sample: np.ndarray, ref_label: np.ndarray,
+                         tolerance: int) -> np.ndarray:
+    """The reference class of each detected beat: that of the nearest reference beat within
+    `tolerance` samples, or '' for a detection that matches none (a false detection)."""
+    det, ref = np.asarray(detected), np.asarray(ref_sample)
+    if len(ref) == 0:
+        return np.full(len(det), "", dtype="<U1")
+    right = np.clip(np.searchsorted(ref, det), 0, len(ref) - 1)
+    left = np.clip(right - 1, 0, len(ref) - 1)
+    nearest = np.where(np.abs(ref[left] - det) < np.abs(ref[right] - det), left, right)
+    return np.where(np.abs(ref[nearest] - det) <= tolerance, np.asarray(ref_label)[nearest], "")
+
+
 def ec57_counts(ann_sample: np.ndarray, ann_symbol: np.ndarray, detections: np.ndarray, fs: float,
                 tolerance_s: float = 0.150, learning_s: float = 300.0) -> dict[str, int]:
     """True positives, false negatives and false positives of `detections` against reference beats.

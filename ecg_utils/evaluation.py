@@ -12,13 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .aami import CLASSES, to_index
+from .aami import CLASSES, PROBA_COLUMNS, to_index
 from .atomic import atomic_open
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
 from .splits import Split, make_split
-
-PROBA_COLUMNS = [f"p_{c}" for c in CLASSES]
 
 
 def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -102,19 +100,6 @@ def dataset_rows(ds: BeatDataset, record: np.ndarray, sample: np.ndarray) -> np.
     """Row indices in `ds` of the beats identified by (record, sample); -1 where a beat is absent."""
     index = pd.MultiIndex.from_arrays([ds.record, ds.sample])
     return index.get_indexer(pd.MultiIndex.from_arrays([np.asarray(record), np.asarray(sample)]))
-
-
-def label_detected_beats(detected: np.ndarray, ref_sample: np.ndarray, ref_label: np.ndarray,
-                         tolerance: int) -> np.ndarray:
-    """The reference class of each detected beat: that of the nearest reference beat within
-    `tolerance` samples, or '' for a detection that matches none (a false detection)."""
-    det, ref = np.asarray(detected), np.asarray(ref_sample)
-    if len(ref) == 0:
-        return np.full(len(det), "", dtype="<U1")
-    right = np.clip(np.searchsorted(ref, det), 0, len(ref) - 1)
-    left = np.clip(right - 1, 0, len(ref) - 1)
-    nearest = np.where(np.abs(ref[left] - det) < np.abs(ref[right] - det), left, right)
-    return np.where(np.abs(ref[nearest] - det) <= tolerance, np.asarray(ref_label)[nearest], "")
 
 
 def comparison_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:

@@ -112,3 +112,15 @@ class StreamResampler:
         newest = n // self.up
         y = (self._poly[n % self.up] * buf[newest[:, None] - self._lags[None, :] - first]).sum(axis=1)
         return y
+
+    def flush(self) -> np.ndarray:
+        """The outputs still owed at the end of a finite signal, computed with zeros after its end (as
+        `resample_poly` pads): the stream's outputs then number ceil(inputs * up / down), as resample_poly's do."""
+        total = -(-self._n_in * self.up // self.down)
+        owed = total - self._n_out
+        if owed <= 0:
+            return np.zeros(0)
+        n_in = self._n_in
+        y = self(np.zeros(len(self._history) + 1))
+        self._n_in, self._n_out = n_in, total
+        return y[:owed]

@@ -35,8 +35,13 @@ class TorchClassifier:
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch
         self._torch = torch
-        self.model, ckpt = load_checkpoint(path)
-        self.preprocess = PreprocessConfig.from_dict(ckpt["preprocess_config"])
+        try:
+            self.model, ckpt = load_checkpoint(path)
+            self.preprocess = PreprocessConfig.from_dict(ckpt["preprocess_config"])
+        except Exception as exc:  # torch.load and load_state_dict raise assorted errors on damaged files
+            raise DataError(f"model file {path} is not a readable checkpoint of this repo ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:200]}); train it again (notebook 02) or use the published "
+                            "model") from exc
 
     def predict_proba(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -57,9 +62,14 @@ class OnnxClassifier:
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
-        self.preprocess = PreprocessConfig.from_dict(meta["preprocess_config"])
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
+            self.preprocess = PreprocessConfig.from_dict(meta["preprocess_config"])
+        except Exception as exc:  # ONNX Runtime raises its own error types on damaged or foreign files
+            raise DataError(f"model file {path} is not an ONNX export of this repo ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:200]}); export it again (python -m ecg_utils.export) or use "
+                            "the published model") from exc
 
     def predict_proba(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
         logits = self.session.run(None, {"x": np.ascontiguousarray(x, np.float32),

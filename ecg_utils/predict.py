@@ -1,101 +1,272 @@
-"""Classify every beat of any WFDB record: `python -m ecg_utils.predict RECORD --model CKPT --out beats.csv`.
+"""Classify every beat of any record: `python -m ecg_utils.predict RECORD --out beats.csv [--model M]`.
 
-Beats come from the record's reference annotations (`--beats atr`) or from the R-peak detector
-(the default). A record at another sampling rate is resampled to the model's rate; the lead is
-picked by name. Stretches of NaN samples are bridged for filtering, and beats whose window
-touches one are skipped and counted. The model may be a PyTorch checkpoint or an ONNX export.
+RECORD is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ file or a CSV file (with
+`--fs`). Beats come from the R-peak detector (the default) or the record's reference annotations
+(`--beats atr`). A record at another sampling rate is resampled to the model's rate; the lead is
+picked by name. Stretches of NaN samples are bridged for filtering, and beats whose window touches
+one are skipped and counted. Without `--model` the published model shipped with the package is used.
+
+A record of any length is processed in blocks of `block_s` seconds, each filtered with `margin_s`
+seconds of signal on both sides (where the zero-phase filter's start-up transients die out), in two
+passes: the first finds the beats and the record's filtered mean and standard deviation, the second
+cuts and classifies the windows. Memory stays bounded by the block size, and the beats and classes
+are those of the record processed whole (a record shorter than a block *is* processed whole).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import signal as sps
 from tqdm.auto import tqdm
 
-from .aami import CLASSES, beat_mask, to_aami
+from .aami import CLASSES, PROBA_COLUMNS, beat_mask, to_aami
 from .atomic import atomic_open
-from .detect import REFINE_S, detect_r_peaks, refine_peaks
-from .errors import DataError
-from .evaluation import PROBA_COLUMNS, label_detected_beats
-from .filters import resample_ratio
+from .detect import REFINE_S, QRSDetector, label_detected_beats, refine_peaks
+from .errors import DataError, LeadError
+from .filters import StreamResampler, resample_ratio
 from .inference import Classifier, load_classifier
-from .preprocess import bandpass, prepare_beats
+from .preprocess import bandpass, normalise, rr_features
+from .readers import RecordSource, open_record
 from .records import read_record
+
+BLOCK_S = 600.0  # seconds of signal per block
+MARGIN_S = 20.0  # filtered on each side of a block and dropped: transients of the 0.5 Hz high-pass die out
 
 
 @dataclass(frozen=True)
 class Prediction:
     beats: pd.DataFrame  # sample (record's own rate), time_s, pred, p_N ... p_Q
+    name: str  # the record
     lead: str
     fs: float  # the record's sampling rate
+    n_samples: int  # at the record's rate
     n_found: int  # beats found (annotated or detected)
     n_nan: int  # skipped: window touches NaN samples
     n_edge: int  # skipped: window runs past the record's ends
 
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
 
-def resample(x: np.ndarray, fs: float, target: float) -> np.ndarray:
-    """Polyphase resampling to `target` Hz (anti-aliased, no phase shift)."""
-    if np.isclose(fs, target):
+    def summary(self) -> dict[str, object]:
+        """Beats per class, heart rate (from the median RR of the beats found) and skipped beats."""
+        counts = self.beats["pred"].value_counts()
+        rr = np.diff(self.beats["sample"].to_numpy()) / self.fs
+        return {"record": self.name, "lead": self.lead, "fs": self.fs, "duration_s": round(self.duration_s, 3),
+                "beats_found": self.n_found, "beats_classified": len(self.beats),
+                "counts": {c: int(counts.get(c, 0)) for c in CLASSES},
+                "heart_rate_bpm": round(60.0 / float(np.median(rr)), 1) if len(rr) else None,
+                "skipped": {"nan": self.n_nan, "edge": self.n_edge}}
+
+
+class _NanRuns:
+    """Where the record's NaN stretches are and the valid samples on either side: found in a first
+    read, they let every block be bridged exactly as `np.interp` bridges the whole record."""
+
+    def __init__(self, source: RecordSource, block: int) -> None:
+        runs: list[list[float]] = []  # start, stop, left value, right value (NaN: none)
+        n, last = 0, math.nan
+        for raw in source.blocks(block):
+            nan = np.isnan(raw)
+            if nan.any():
+                edges = np.diff(np.concatenate([[0], nan.view(np.int8), [0]]))
+                for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+                    if a == 0 and runs and runs[-1][1] == n:  # continues a stretch from the last block
+                        runs[-1][1] = n + b
+                    else:
+                        runs.append([n + a, n + b, raw[a - 1] if a else last, math.nan])
+            if runs and math.isnan(runs[-1][3]) and runs[-1][1] < n + len(raw):
+                runs[-1][3] = raw[runs[-1][1] - n]
+            if len(raw):
+                last = raw[-1]
+            n += len(raw)
+        self.n = n
+        self.runs = np.array(runs, dtype=np.float64).reshape(-1, 4)
+        if len(self.runs) and (self.runs[:, 1] - self.runs[:, 0]).sum() == n:
+            raise DataError(f"record {source.name}: lead {source.lead} has no valid samples (all NaN)")
+
+    def bridge(self, raw: np.ndarray, offset: int) -> np.ndarray:
+        """`raw` (samples offset ... offset + len) with its NaN stretches filled by linear interpolation."""
+        if not len(self.runs) or not np.isnan(raw).any():
+            return raw
+        x = raw.copy()
+        hit = (self.runs[:, 1] > offset) & (self.runs[:, 0] < offset + len(raw))
+        for start, stop, left, right in self.runs[hit]:
+            left = right if math.isnan(left) else left
+            right = left if math.isnan(right) else right
+            i = np.arange(max(start, offset), min(stop, offset + len(raw)), dtype=np.int64)
+            x[i - offset] = left + (i - (start - 1)) * (right - left) / (stop - (start - 1))
         return x
-    return sps.resample_poly(x, *resample_ratio(fs, target))
 
 
-def _bridge_nans(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation over NaN stretches (so filters can run), and the NaN mask."""
-    nan = np.isnan(x)
-    if nan.all():
-        raise DataError("the signal has no valid samples (all NaN)")
-    if nan.any():
-        idx = np.arange(len(x))
-        x = x.copy()
-        x[nan] = np.interp(idx[nan], idx[~nan], x[~nan])
-    return x, nan
+def _model_rate(source: RecordSource, runs: _NanRuns, fs: float, block: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The bridged lead at the model's rate `fs`, in consecutive chunks, with the mask of samples that
+    were NaN (resampled like the signal: any trace of a NaN sample counts)."""
+    up_down = None if math.isclose(source.fs, fs) else resample_ratio(source.fs, fs)
+    signal = StreamResampler(*up_down) if up_down else None
+    mask = StreamResampler(*up_down) if up_down and len(runs.runs) else None
+    offset = 0
+    for raw in source.blocks(block):
+        nan = np.isnan(raw)
+        x = runs.bridge(raw, offset)
+        offset += len(raw)
+        if signal is None:
+            yield x, nan
+        else:
+            y = signal(x)
+            yield y, (mask(nan.astype(float)) > 1e-3) if mask else np.zeros(len(y), bool)
+    if signal is not None:
+        y = signal.flush()
+        yield y, (mask.flush() > 1e-3) if mask else np.zeros(len(y), bool)
 
 
-def classify_record(path: str | Path, classifier: Classifier, beats: str = "detect", lead: str | None = None,
-                    batch_size: int = 1024, progress: bool = True) -> Prediction:
-    """Find and classify every beat of the record at `path` (no extension)."""
+def _blocks(chunks: Iterator[tuple[np.ndarray, np.ndarray]], core: int,
+            margin: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Overlapping blocks (core start, block start, samples, NaN mask): each core of `core` samples with up
+    to `margin` samples on either side; the cores tile the signal."""
+    buf, nan = np.zeros(0), np.zeros(0, bool)
+    start, cs, ended = 0, 0, False
+    while True:
+        while start + len(buf) < cs + core + margin and not ended:
+            try:
+                x, m = next(chunks)
+            except StopIteration:
+                ended = True
+            else:
+                buf, nan = np.concatenate([buf, x]), np.concatenate([nan, m])
+        if cs >= start + len(buf):
+            return
+        stop = min(len(buf), cs + core + margin - start)
+        yield cs, start, buf[:stop], nan[:stop]
+        cs += core
+        drop = max(0, cs - margin - start)
+        buf, nan, start = buf[drop:], nan[drop:], start + drop
+
+
+class _Moments:
+    """Mean and variance merged over blocks (Chan et al.); one block gives numpy's own figures."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x: np.ndarray) -> None:
+        if not len(x):
+            return
+        n, mean, m2 = len(x), float(x.mean()), float(x.var()) * len(x)
+        if self.n == 0:
+            self.n, self.mean, self.m2 = n, mean, m2
+            return
+        total, delta = self.n + n, mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.n * n / total
+        self.n = total
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.n) if self.n else 0.0
+
+
+def classify_source(source: RecordSource, classifier: Classifier, beats: str = "detect", batch_size: int = 1024,
+                    progress: bool = True, block_s: float = BLOCK_S, margin_s: float = MARGIN_S) -> Prediction:
+    """Find and classify every beat of an open record, `block_s` seconds at a time."""
     if beats not in ("detect", "atr"):
         raise ValueError(f"beats={beats!r}: use 'detect' (R-peak detector) or 'atr' (reference annotations)")
     config = classifier.preprocess
-    rec = read_record(path, [lead] if lead else config.leads, fs=None, annotator="atr" if beats == "atr" else None)
-    fs_model = config.fs
-    raw, nan = _bridge_nans(rec.signal)
-    x = resample(raw, rec.fs, fs_model)
-    nan = resample(nan.astype(float), rec.fs, fs_model) > 1e-3 if nan.any() else np.zeros(len(x), bool)
-    if len(x) < config.window:
-        raise DataError(f"record {rec.name} has {len(rec.signal)} samples ({len(rec.signal) / rec.fs:.2f} s), "
-                        f"shorter than one beat window ({config.before_s + config.after_s:.2f} s)")
-    if beats == "atr":
-        keep = beat_mask(rec.ann_symbol)
-        r = np.round(rec.ann_sample[keep] * fs_model / rec.fs).astype(np.int64)
+    fs = config.fs
+    ann = source.annotations() if beats == "atr" else None
+    if beats == "atr" and ann is None:
+        raise DataError(f"record {source.name} has no reference annotations (.atr); use detected beats instead")
+    # The detector decides a beat up to 4 s after its R peak, which must still lie inside the block.
+    core, margin = max(1, round(block_s * fs)), max(config.window + round(5 * fs), round(margin_s * fs))
+    block_in = max(1, round(block_s * source.fs))
+    runs = _NanRuns(source, block_in)
+    bar = tqdm(total=2 * math.ceil(runs.n * fs / source.fs / core), desc=f"record {source.name}",
+               disable=not progress, unit="block")
+
+    def blocks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+        return _blocks(_model_rate(source, runs, fs, block_in), core, margin)
+
+    def band(x: np.ndarray) -> np.ndarray:
+        return bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
+
+    # Pass 1: beats (detected R peaks moved to the filtered signal's largest deflection) and moments.
+    moments, found, n_model = _Moments(), [], 0
+    detector, half = QRSDetector(fs), round(REFINE_S * fs)
+    for cs, start, x, _ in blocks():
+        n_model = start + len(x)
+        if n_model < config.window:
+            raise DataError(f"record {source.name} has {runs.n} samples ({runs.n / source.fs:.2f} s), shorter than "
+                            f"one beat window ({config.before_s + config.after_s:.2f} s)")
+        filtered = band(x)
+        ce = min(cs + core, start + len(x))
+        moments.add(filtered[cs - start: ce - start])
+        if ann is None:
+            new = np.asarray(detector.process(x[cs - start: ce - start]), dtype=np.int64)
+            found.append(refine_peaks(filtered, new - start, half) + start)
+        bar.update()
+    if ann is None:
+        r = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
     else:
-        filtered = bandpass(x, fs_model, config.highpass_hz, config.lowpass_hz, config.filter_order)
-        r = np.unique(refine_peaks(filtered, detect_r_peaks(x, fs_model), round(REFINE_S * fs_model)))
+        keep = beat_mask(ann[1])
+        r = np.round(ann[0][keep] * fs / source.fs).astype(np.int64)
     if len(r) < 2:
-        raise DataError(f"record {rec.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
-    windows, fits, rr = prepare_beats(x, fs_model, r, config)
-    start = r[fits] - config.before
-    touches_nan = np.zeros(len(start), bool)
-    if nan.any():
-        csum = np.concatenate([[0], np.cumsum(nan)])
-        touches_nan = (csum[start + config.window] - csum[start]) > 0
-    ok = ~touches_nan
-    windows, rr_in, r_in = windows[ok], rr[fits][ok], r[fits][ok]
-    proba = np.zeros((len(windows), len(CLASSES)), dtype=np.float32)
-    for i in tqdm(range(0, len(windows), batch_size), desc=f"record {rec.name}", disable=not progress):
-        proba[i:i + batch_size] = classifier.predict_proba(windows[i:i + batch_size, None, :], rr_in[i:i + batch_size])
-    sample = np.round(r_in * rec.fs / fs_model).astype(np.int64)
-    table = pd.DataFrame({"sample": sample, "time_s": np.round(sample / rec.fs, 3),
-                          "pred": np.asarray(CLASSES)[proba.argmax(axis=1)]})
-    table = table.join(pd.DataFrame(np.round(proba, 4), columns=PROBA_COLUMNS))
-    return Prediction(table, rec.lead, rec.fs, len(r), int(touches_nan.sum()), int((~fits).sum()))
+        raise DataError(f"record {source.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
+
+    # Pass 2: windows cut from each block, scaled with the record's moments, classified.
+    rr = rr_features(r, fs, config.local_rr_beats)
+    fits = (r - config.before >= 0) & (r + config.after <= n_model)
+    offsets = np.arange(config.window)
+    rows, probas, n_nan = [], [], 0
+    batch: list[np.ndarray] = []  # windows waiting for the model: full batches whatever the block size
+
+    def run(windows: list[np.ndarray], rows: np.ndarray) -> None:
+        x = np.concatenate(windows)
+        for i in range(0, len(x), batch_size):
+            probas.append(classifier.predict_proba(x[i:i + batch_size, None, :], rr[rows[i:i + batch_size]]))
+
+    done = 0  # rows already classified
+    for cs, start, x, nan in blocks():
+        filtered = band(x)
+        sel = np.flatnonzero(fits & (r >= cs) & (r < cs + core))
+        idx = (r[sel] - config.before - start)[:, None] + offsets
+        touches = nan[idx].any(axis=1)
+        n_nan += int(touches.sum())
+        rows.append(sel[~touches])
+        batch.append(normalise(filtered[idx[~touches]], config, moments.mean, moments.std))
+        waiting = sum(len(b) for b in batch)
+        if waiting >= batch_size:
+            whole = waiting - waiting % batch_size
+            pending = np.concatenate(rows)[done:]
+            stacked = np.concatenate(batch)
+            run([stacked[:whole]], pending[:whole])
+            batch, done = [stacked[whole:]], done + whole
+        bar.update()
+    bar.close()
+    sel = np.concatenate(rows)
+    if len(sel) > done:
+        run(batch, sel[done:])
+    proba = np.concatenate(probas) if probas else np.zeros((0, len(CLASSES)), np.float32)
+    sample = np.round(r[sel] * source.fs / fs).astype(np.int64)
+    table = pd.DataFrame({"sample": sample, "time_s": np.round(sample / source.fs, 3),
+                          "pred": np.asarray(CLASSES)[proba.argmax(axis=1)] if len(proba) else np.zeros(0, str)})
+    # float64 before rounding: written as CSV or JSON, 0.927 stays "0.927" (a float32 would not).
+    table = table.join(pd.DataFrame(np.round(proba.astype(np.float64), 4), columns=PROBA_COLUMNS))
+    return Prediction(table, source.name, source.lead, source.fs, runs.n, len(r), n_nan, int((~fits).sum()))
+
+
+def classify_record(path: str | Path, classifier: Classifier, beats: str = "detect", lead: str | None = None,
+                    fs: float | None = None, batch_size: int = 1024, progress: bool = True,
+                    block_s: float = BLOCK_S) -> Prediction:
+    """Find and classify every beat of the record at `path` (WFDB without extension, `.edf` or `.csv` with `fs`)."""
+    source = open_record(path, lead=lead, fs=fs, preferred=classifier.preprocess.leads)
+    return classify_source(source, classifier, beats, batch_size, progress, block_s)
 
 
 def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 0.150) -> np.ndarray:
@@ -109,16 +280,23 @@ def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
-    parser.add_argument("record", help="WFDB record path without extension, e.g. data/raw/mitdb/208")
-    parser.add_argument("--model", required=True, help="best.pt checkpoint or .onnx export")
+    parser.add_argument("record", help="WFDB record path without extension (e.g. data/raw/mitdb/208), .edf or .csv")
+    parser.add_argument("--model", help="best.pt checkpoint or .onnx export (default: the published model)")
     parser.add_argument("--out", required=True, type=Path, help="CSV file: one row per beat")
     parser.add_argument("--beats", choices=["detect", "atr"], default="detect",
                         help="beat positions: R-peak detector (default) or the record's .atr annotations")
-    parser.add_argument("--lead", help="lead name (default: the model's preference, MLII first)")
+    parser.add_argument("--lead", help="lead name (default: the model's preference, MLII first; a one-lead record "
+                                       "uses its lead)")
+    parser.add_argument("--fs", type=float, help="sampling rate in Hz (CSV files only)")
     args = parser.parse_args(argv)
     try:
-        classifier = load_classifier(args.model)
-        result = classify_record(args.record, classifier, args.beats, args.lead)
+        from .published import MODEL_PATH
+
+        classifier = load_classifier(args.model or MODEL_PATH)
+        result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs)
+    except LeadError as exc:
+        print(f"error: {exc}; pass --lead with one of them", file=sys.stderr)
+        return 1
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

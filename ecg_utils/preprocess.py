@@ -142,19 +142,30 @@ def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10) -> np.n
     return np.stack([pre, post, local, mean], axis=1).astype(np.float32)
 
 
+def normalise(windows: np.ndarray, config: PreprocessConfig, mean: float, std: float) -> np.ndarray:
+    """Scale cut windows as `config.normalize` says: "record" with the record's filtered mean and standard
+    deviation (computed over the whole record, or merged over its blocks), "beat" per window, "none" as is.
+
+    Scaling windows after cutting them gives the same values, to the bit, as z-scoring the whole record
+    first, so a record processed in blocks is scaled as one processed whole.
+    """
+    if config.normalize == "record":
+        windows = (windows - mean) / (std if std > 0 else 1.0)
+    elif config.normalize == "beat":
+        windows = zscore(windows, axis=1)
+    return windows.astype(np.float32)
+
+
 def prepare_beats(x: np.ndarray, fs: float, r_samples: np.ndarray,
                   config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The model inputs for the beats at `r_samples` of one lead: (windows, kept mask, RR features).
 
-    The one place that turns a signal into what the models see, used to build the dataset and to
-    classify new records, so training and inference cannot drift apart. RR features are computed
-    over all beats, also those whose window does not fit and is dropped.
+    The place that turns a whole signal into what the models see, used to build the dataset; records
+    classified in blocks (`predict`) use the same steps (`bandpass`, `segment`, `normalise`,
+    `rr_features`), so training and inference cannot drift apart. RR features are computed over all
+    beats, also those whose window does not fit and is dropped.
     """
     filtered = bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
-    if config.normalize == "record":
-        filtered = zscore(filtered)
     rr = rr_features(r_samples, fs, config.local_rr_beats)
     windows, keep = segment(filtered, r_samples, config.before, config.after)
-    if config.normalize == "beat":
-        windows = zscore(windows, axis=1)
-    return windows.astype(np.float32), keep, rr
+    return normalise(windows, config, float(filtered.mean()), float(filtered.std())), keep, rr

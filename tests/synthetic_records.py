@@ -25,3 +25,25 @@ def cut_and_resample(mitdb_dir: Path, record: str, seconds: int, folder: Path) -
     at250 = write_record(folder, "r250", sps.resample_poly(x, 25, 36), 250,
                          np.round(ann.sample * 250 / 360).astype(int), ann.symbol)
     return at360, at250, ann
+
+
+def write_edf(path: Path, signal: np.ndarray, fs: float, labels: list[str], units: str = "mV") -> Path:
+    """An EDF file of `signal` (n, leads) in mV, stored in `units` (mV or uV)."""
+    from edfio import Edf, EdfSignal
+
+    scale = {"mV": 1.0, "uV": 1e3}[units]
+    signals = [EdfSignal(signal[:, i] * scale, fs, label=label, physical_dimension=units)
+               for i, label in enumerate(labels)]
+    Edf(signals).write(path)
+    return path
+
+
+def write_csv(path: Path, signal: np.ndarray, names: list[str], fs: float, time_column: bool = False) -> Path:
+    """A CSV file, one column per lead (mV), optionally with a time column first."""
+    import pandas as pd
+
+    frame = pd.DataFrame(signal, columns=names)
+    if time_column:
+        frame.insert(0, "time_s", np.arange(len(signal)) / fs)
+    frame.to_csv(path, index=False)
+    return path

@@ -2,12 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ecg_utils.detect import label_detected_beats
 from ecg_utils.evaluation import (
     class_figures,
     comparison_table,
     confusion,
     dataset_rows,
-    label_detected_beats,
     misclassified,
     per_record_table,
     predictions_frame,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ecg_utils.errors import DataError
-from ecg_utils.records import choose_lead, read_record
+from ecg_utils.records import MITDB_FIX, choose_lead, read_record
 
 
 def test_lead_is_chosen_by_name_not_position(mitdb_dir):
@@ -31,8 +31,11 @@ def test_missing_lead_lists_the_leads(mitdb_dir):
 
 
 def test_missing_header(tmp_path):
-    with pytest.raises(DataError, match=r"record 100: header .*100\.hea is missing.*make data"):
+    with pytest.raises(DataError, match=r"record 100: header .*100\.hea is missing; replace it with a complete copy"):
         read_record(tmp_path / "100")
+    # MIT-BIH records of the data step get the data step's advice
+    with pytest.raises(DataError, match=r"record 100: header .*100\.hea is missing.*make data"):
+        read_record(tmp_path / "100", fix=MITDB_FIX)
 
 
 @pytest.mark.parametrize("ext", ["dat", "atr"])
