@@ -1,0 +1,138 @@
+"""Ship the published model: `python -m ecg_utils.publish` (the last step of `make reproduce`).
+
+Exports the inter-patient CNN–LSTM checkpoint of the full run to ONNX inside the package
+(`ecg_utils/resources/model.onnx`), checks it against PyTorch, and writes its fingerprint and the
+published test figures (from `reports/metrics.json`) twice: `reports/published_model.json`, the record
+of the run, and `ecg_utils/resources/model.json`, which travels with the package; then the model card.
+A test holds the shipped file to the fingerprint in reports/, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .aami import CLASSES
+from .atomic import atomic_open, write_json
+from .export import export_onnx, max_logit_difference, read_metadata
+from .paths import PROJ_ROOT, REPORTS_DIR, RUNS_DIR
+from .published import MODEL_CARD, MODEL_INFO, MODEL_PATH, sha256
+
+PROTOCOL, MODEL = "inter_patient", "cnn_lstm"
+MAX_LOGIT_DIFF = 1e-4
+
+
+def _figures(m: dict[str, Any]) -> dict[str, Any]:
+    return {"n_beats": m["n_beats"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+            **{f"{c}_{k}": m["classes"][c][k] for c in CLASSES for k in ("se", "ppv")}}
+
+
+def fingerprint(onnx_path: Path, checkpoint: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What identifies the shipped model and what it scored: hashes, source run, test figures of both protocols."""
+    meta = read_metadata(onnx_path)
+    train = meta["train_config"]
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return {
+        "file": onnx_path.name, "sha256": sha256(onnx_path), "bytes": onnx_path.stat().st_size,
+        "checkpoint_sha256": sha256(checkpoint), "model": meta["model"], "protocol": meta["protocol"],
+        "classes": meta["classes"], "fs": meta["fs"], "window": meta["window"], "leads": meta["preprocess_config"]["leads"],
+        "parameters": ckpt["n_params"], "best_epoch": ckpt["epoch"], "epochs": train["epochs"], "seed": train["seed"],
+        "val_macro_f1": ckpt["val"]["val_macro_f1"], "train_records": ckpt["split"]["records"]["train"],
+        "val_records": ckpt["split"]["records"]["val"], "test_records": ckpt["split"]["records"]["test"],
+        "test_figures": _figures(metrics[PROTOCOL][MODEL]),
+        "ecg_utils_version": meta["ecg_utils_version"],
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def model_card(info: dict[str, Any]) -> str:
+    """The model card, every figure from `info`."""
+    f = info["test_figures"]
+    rows = "\n".join(f"| {c} | {_pct(f[f'{c}_se'])} | {_pct(f[f'{c}_ppv'])} |" for c in info["classes"])
+    return f"""# Model card: {info['model']} ({info['protocol'].replace('_', '-')})
+
+Written by `python -m ecg_utils.publish` from the run of the last `make reproduce`; do not edit by hand.
+
+**What it is.** A hybrid CNN–LSTM heartbeat classifier ({info['parameters']:,} parameters) that gives every beat one
+of the five AAMI EC57 classes (N normal, S supraventricular ectopic, V ventricular ectopic, F fusion, Q unknown)
+from a {info['window']}-sample window of one ECG lead at {info['fs']:g} Hz (0.25 s before to 0.45 s after the R peak,
+band-passed 0.5–40 Hz, scaled by the record's standard deviation) and four RR intervals. Input lead by name, in
+order of preference: {', '.join(info['leads'])}. Other sampling rates are resampled to {info['fs']:g} Hz.
+
+**Training data and protocol.** MIT-BIH Arrhythmia Database 1.0.0 (PhysioNet), inter-patient protocol of de Chazal
+et al. 2004: trained on {len(info['train_records'])} DS1 records, epoch chosen on {len(info['val_records'])} other DS1
+records ({', '.join(info['val_records'])}; validation macro F1 {info['val_macro_f1']:.3f} at epoch
+{info['best_epoch']} of {info['epochs']}, seed {info['seed']}); tested once on the {len(info['test_records'])} DS2
+records, patients the model never saw. Paced records are left out.
+
+**Figures on DS2** ({f['n_beats']:,} beats at the reference beat positions): accuracy {_pct(f['accuracy'])} %,
+macro F1 {f['macro_f1']:.3f}.
+
+| class | Se (%) | +P (%) |
+| --- | ---: | ---: |
+{rows}
+
+These are one training run's figures. Inter-patient figures move a lot between trainings (another CPU, another
+seed): read them as one draw, not as the model family's expected performance.
+
+**Intended use.** Research: reproducing and comparing beat classifiers, exploring recordings, teaching. It is
+**not a medical device**, has not been validated for diagnosis, and must not guide the care of a patient.
+
+**Limits.** Trained on 22 patients of one database (Boston, 1975–79, ambulatory recordings at 360 Hz); other
+hospitals, devices, leads and patient groups may score far lower. F beats are rarely recognised, Q (paced and
+unclassifiable) beats hardly at all; noise and artefacts can be called arrhythmias; the R-peak detector misses or
+adds beats in noisy stretches.
+
+**File.** `{info['file']}`, {info['bytes']:,} bytes, SHA-256 `{info['sha256']}` (ONNX, dynamic batch; the
+preprocessing configuration travels in its metadata). Exported from a PyTorch checkpoint with SHA-256
+`{info['checkpoint_sha256']}`.
+"""
+
+
+def publish(run_dir: Path, reports: Path, model_path: Path = MODEL_PATH) -> dict[str, Any]:
+    """Export, check, fingerprint and describe the published model; returns the fingerprint."""
+    checkpoint = run_dir / "best.pt"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint}: run notebook 02 (`make reproduce`) first")
+    metrics = json.loads((reports / "metrics.json").read_text())
+    export_onnx(checkpoint, model_path)
+    rng = np.random.default_rng(0)
+    window = read_metadata(model_path)["window"]
+    diff = max_logit_difference(checkpoint, model_path, rng.standard_normal((256, 1, window)),
+                                rng.uniform(0.4, 1.5, (256, 4)))
+    if diff > MAX_LOGIT_DIFF:
+        raise RuntimeError(f"ONNX export differs from PyTorch by {diff:.1e} in the logits (limit {MAX_LOGIT_DIFF})")
+    info = fingerprint(model_path, checkpoint, metrics)
+    write_json(reports / "published_model.json", info)
+    write_json(model_path.with_name(MODEL_INFO.name), info)
+    with atomic_open(model_path.with_name(MODEL_CARD.name), "w") as handle:
+        handle.write(model_card(info))
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
+    parser.add_argument("--run", type=Path, default=RUNS_DIR / f"{PROTOCOL}_{MODEL}", help="run folder with best.pt")
+    parser.add_argument("--reports", type=Path, default=REPORTS_DIR)
+    args = parser.parse_args(argv)
+    try:
+        info = publish(args.run, args.reports)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"published {MODEL_PATH.relative_to(PROJ_ROOT)} ({info['bytes'] / 1e3:.0f} kB, sha256 {info['sha256'][:12]}…)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
