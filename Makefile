@@ -11,6 +11,8 @@ NOTEBOOKS := 01-preprocess 02-train 03-evaluate 04-realtime
 # A local copy of mitdb 1.0.0 to use instead of downloading (verified, never modified).
 MITDB_DIR ?=
 export MITDB_DIR
+# The model `make serve` uses (empty: the published model shipped in ecg_utils/resources/).
+MODEL ?=
 
 ## help: list the targets
 .PHONY: help
@@ -31,7 +33,7 @@ setup: $(VENV)/.installed
 data: setup
 	$(PY) -m ecg_utils.mitdb
 
-## reproduce: run every notebook in order with papermill and the full parameters in params/, then README's results table
+## reproduce: run every notebook in order with papermill and the full parameters in params/, ship the published model, then README's results table
 .PHONY: reproduce
 reproduce: data
 	@mkdir -p reports/notebooks
@@ -39,6 +41,7 @@ reproduce: data
 		echo "== $$nb"; \
 		$(PY) -m papermill --cwd notebooks -f params/$$nb.yaml notebooks/$$nb.ipynb reports/notebooks/$$nb.ipynb; \
 	done
+	$(PY) -m ecg_utils.publish
 	$(PY) -m ecg_utils.report
 
 ## test: unit tests, integration tests on the real database, and nbval over every notebook
@@ -46,7 +49,16 @@ reproduce: data
 test: data
 	$(PY) -m pytest --nbval-lax tests notebooks
 
-## bench: print the speed figures (data pipeline, models, R-peak detector, inference backends, streaming), each beside its target
+## serve: start the web service (127.0.0.1:8000) and the app (127.0.0.1:8501) with the published model (MODEL=path for another)
+.PHONY: serve
+serve: setup
+	@ECG_MODEL="$(MODEL)" $(PY) -m ecg_utils.service --host 127.0.0.1 --port 8000 & api=$$!; \
+	ECG_API_URL=http://127.0.0.1:8000 $(VENV)/bin/streamlit run ecg_utils/app.py --server.address 127.0.0.1 \
+		--server.port 8501 --server.headless true --browser.gatherUsageStats false & app=$$!; \
+	trap 'kill $$api $$app 2>/dev/null; wait' EXIT INT TERM; \
+	wait
+
+## bench: print the speed figures (data pipeline, models, R-peak detector, inference backends, streaming, a 24-hour record, the web service under load), each beside its target
 .PHONY: bench
 bench: data
 	$(PY) -m ecg_utils.bench

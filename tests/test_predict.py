@@ -9,7 +9,7 @@ from ecg_utils.errors import DataError
 from ecg_utils.inference import load_classifier
 from ecg_utils.predict import classify_record, main, reference_labels
 
-from .synthetic_records import cut_and_resample, write_record
+from .synthetic_records import cut_and_resample, write_csv, write_edf, write_record
 
 SECONDS = 300  # the first 5 minutes of record 100 keep these tests fast
 
@@ -71,7 +71,7 @@ def test_nan_stretch_skips_its_beats(tiny_model, rec100, tmp_path):
 
 def test_bad_input(tiny_model, rec100, tmp_path, capsys):
     clf = load_classifier(tiny_model)
-    with pytest.raises(DataError, match="header .* is missing"):
+    with pytest.raises(DataError, match=r"record nothing: no header nothing\.hea"):
         classify_record(tmp_path / "nothing", clf, progress=False)
     with pytest.raises(DataError, match=r"none of the leads \['V1'\] .* it has \['MLII'\]"):
         classify_record(rec100[0], clf, lead="V1", progress=False)
@@ -96,3 +96,59 @@ def test_reference_labels(rec100):
     first = next(s for s, sym in zip(ann.sample, ann.symbol) if sym == "N")
     got = reference_labels(at360, np.array([first + 10, first + 200]))
     assert got.tolist() == ["N", ""]
+
+
+@pytest.mark.parametrize("which", ["r360", "r250"])
+def test_blocks_give_the_whole_records_beats(tiny_onnx, rec100, which):
+    """Classified 30 s at a time, a record gives the beats and classes it gives in one piece, also with a NaN
+    stretch across a block boundary and at another sampling rate."""
+    at360, at250, _ = rec100
+    path = at360 if which == "r360" else at250
+    rec = wfdb.rdrecord(str(path))
+    x = rec.p_signal[:, 0].copy()
+    fs = rec.fs
+    x[int(29 * fs): int(32 * fs)] = np.nan  # across the first block boundary
+    holed = write_record(path.parent, f"{which}_nan", x, fs, [10], ["N"])
+    clf = load_classifier(tiny_onnx)
+    for record in (path, holed):
+        whole = classify_record(record, clf, progress=False)
+        blocked = classify_record(record, clf, progress=False, block_s=30)
+        pd.testing.assert_frame_equal(blocked.beats, whole.beats)
+        assert (blocked.n_found, blocked.n_nan, blocked.n_edge) == (whole.n_found, whole.n_nan, whole.n_edge)
+    assert whole.n_nan >= 1 and whole.beats["time_s"].between(28.6, 32.3).sum() == 0
+
+
+def test_edf_and_csv_give_the_wfdb_beats(tiny_onnx, rec100, tmp_path):
+    at360, _, _ = rec100
+    rec = wfdb.rdrecord(str(at360))
+    clf = load_classifier(tiny_onnx)
+    want = classify_record(at360, clf, progress=False).beats
+    csv = classify_record(write_csv(tmp_path / "r.csv", rec.p_signal, ["MLII"], 360), clf, fs=360, progress=False)
+    pd.testing.assert_frame_equal(csv.beats, want)
+    edf = classify_record(write_edf(tmp_path / "r.edf", rec.p_signal, 360, ["ECG MLII"]), clf, progress=False)
+    assert (edf.beats["sample"].to_numpy() == want["sample"].to_numpy()).mean() > 0.99
+    assert edf.lead == "ECG MLII"
+
+
+def test_cli_names_its_own_flags(rec100, tmp_path, capsys):
+    at360, _, _ = rec100
+    out = tmp_path / "o.csv"
+    assert main([str(at360), "--out", str(out), "--lead", "V1"]) == 1
+    assert "none of the leads ['V1'] is in this record; it has ['MLII']; pass --lead with one of them" in \
+        capsys.readouterr().err
+    # no --model: the published model shipped with the package
+    assert main([str(at360), "--out", str(out)]) == 0
+    assert "(onnx)" in capsys.readouterr().out and len(pd.read_csv(out)) > 300
+    hea = tmp_path / "z.hea"
+    hea.write_text("z 1 0 1000\nz.dat 16 200 11 1024 0 0 0 MLII\n")
+    assert main([str(tmp_path / "z"), "--out", str(out)]) == 1
+    assert "header z.hea gives the sampling rate as 0 Hz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_corrupt_model_file(tmp_path, suffix):
+    bad = tmp_path / f"model{suffix}"
+    bad.write_bytes(b"\x08\x01garbage" * 100)
+    kind = "an ONNX export" if suffix == ".onnx" else "a readable checkpoint"
+    with pytest.raises(DataError, match=rf"model file .*model\{suffix} is not {kind} of this repo"):
+        load_classifier(bad)

@@ -1,0 +1,69 @@
+"""Start the service and the app as real servers on free loopback ports, and always stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from ecg_utils.paths import PROJ_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def run(cmd: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(cmd, cwd=PROJ_ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait(url, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def api_server(env: dict[str, str] | None = None) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with run([sys.executable, "-m", "ecg_utils.service", "--port", str(port)], url + "/v1/health", env):
+        yield url
+
+
+@contextlib.contextmanager
+def app_server(api_url: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = Path(PROJ_ROOT / "ecg_utils" / "app.py")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port",
+           str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with run(cmd, url + "/_stcore/health", {"ECG_API_URL": api_url, **(env or {})}):
+        yield url
