@@ -60,6 +60,11 @@ def test_app_classifies_a_local_mitdb_record(api, mitdb_dir, monkeypatch):
     assert metrics["S / V beats"] == f"{(want.beats.pred == 'S').sum():,} / {(want.beats.pred == 'V').sum():,}"
     next(b for b in at.button if b.label == "next S/V beat").click().run()
     assert at.slider[0].value > 0  # moved to the first S or V beat
+    # live mode: the record's first minute streamed through the WebSocket, beats counted as they arrive
+    next(b for b in at.button if b.label == "start live stream").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    streamed = [m.value for m in at.markdown if "beats streamed:" in m.value]
+    assert streamed and 60 <= int(streamed[-1].split()[0]) <= 90, streamed  # record 119: about 70 beats a minute
 
 
 def test_app_shows_service_errors(monkeypatch):

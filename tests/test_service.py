@@ -102,6 +102,7 @@ def _zip(entries: dict[str, bytes]) -> bytes:
 
 @pytest.mark.parametrize(("files", "data", "status", "message"), [
     ([], {"fs": "360"}, 415, "send the record as multipart/form-data, in the field 'files'"),
+    ([("fs", (None, "360"))], {}, 400, "no file in the request"),
     ([("files", ("r.csv", b""))], {"fs": "360"}, 400, "file 'r.csv' is empty"),
     ([("files", ("notes.txt", b"hello"))], {}, 415, r"no record in the upload \(notes.txt\)"),
     ([("files", ("../r.csv", b"MLII\n1\n"))], {"fs": "360"}, 400, r"file name '\.\./r\.csv' has a path component"),
@@ -217,3 +218,21 @@ def test_websocket_bad_input(client):
         ws.send_bytes(np.array([np.nan] * 10, "<f4").tobytes())
         assert "NaN samples" in ws.receive_json()["error"]
         ws.send_text("end")
+
+
+def test_the_service_loads_only_what_inference_needs(rec):
+    """Serving the ONNX model never imports PyTorch or scikit-learn (memory, start-up time, attack surface)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from fastapi.testclient import TestClient
+from ecg_utils.service import Settings, create_app
+with TestClient(create_app(Settings())) as c:
+    files = [("files", (n, open({str(rec["wfdb"])!r} + "." + n.split(".")[1], "rb").read())) for n in ("r119.hea", "r119.dat")]
+    assert c.post("/v1/classify", files=files).status_code == 200
+assert "torch" not in sys.modules and "sklearn" not in sys.modules, sorted(m for m in sys.modules if m in ("torch", "sklearn"))
+"""
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
