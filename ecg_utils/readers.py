@@ -66,20 +66,13 @@ def _check_fs(record: str, fs: float | None, where: str) -> float:
     return float(fs)
 
 
-class _Blocks:
+def _by_position(source: RecordSource, size: int) -> Iterator[np.ndarray]:
     """`blocks` in terms of `read`, for formats with random access."""
-
-    n_samples: int
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def blocks(self, size: int) -> Iterator[np.ndarray]:
-        for start in range(0, self.n_samples, size):
-            yield self.read(start, min(start + size, self.n_samples))
+    for start in range(0, source.n_samples, size):
+        yield source.read(start, min(start + size, source.n_samples))
 
 
-class WfdbSource(_Blocks):
+class WfdbSource:
     format = "wfdb"
 
     def __init__(self, path: str | Path, lead: str | None = None, preferred: Sequence[str] = DEFAULT_LEADS) -> None:
@@ -105,6 +98,9 @@ class WfdbSource(_Blocks):
             raise DataError(f"record {self.name}: its signal file could not be read ({exc}); {OWN_RECORD_FIX}") from exc
         return np.asarray(rec.p_signal[:, 0], dtype=np.float64)
 
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        return _by_position(self, size)
+
     def annotations(self) -> tuple[np.ndarray, np.ndarray] | None:
         atr = self.path.with_name(self.name + ".atr")
         if not atr.is_file():
@@ -116,7 +112,7 @@ class WfdbSource(_Blocks):
         return np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str)
 
 
-class EdfSource(_Blocks):
+class EdfSource:
     format = "edf"
 
     def __init__(self, path: str | Path, lead: str | None = None, preferred: Sequence[str] = DEFAULT_LEADS) -> None:
@@ -154,6 +150,9 @@ class EdfSource(_Blocks):
         except Exception as exc:
             raise DataError(f"{self.path.name}: samples {start}-{stop} could not be read ({exc})") from exc
         return np.asarray(x, dtype=np.float64) * self._scale
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        return _by_position(self, size)
 
     def annotations(self) -> None:
         return None
