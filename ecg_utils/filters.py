@@ -10,10 +10,13 @@ short chunks is not slowed down by call overhead.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 from scipy import signal as sps
+
+from .errors import DataError
 
 
 class SectionFilter:
@@ -66,9 +69,24 @@ class FIRFilter:
         return np.convolve(extended, self.taps, mode="valid")
 
 
+#: Sampling rates (Hz) a record or device may have: enough for the 0.5-40 Hz band the models see, and
+#: ratios to the model's rate that polyphase resampling handles exactly.
+MIN_FS, MAX_FS = 100.0, 10_000.0
+
+
 def resample_ratio(fs: float, target: float) -> tuple[int, int]:
-    """(up, down) for polyphase resampling from `fs` to `target` Hz, as small as the rates allow."""
-    ratio = Fraction(target / fs).limit_denominator(1000)
+    """(up, down) for polyphase resampling from `fs` to `target` Hz, as small as the rates allow.
+
+    Raises DataError for a rate outside MIN_FS-MAX_FS or one whose ratio to `target` has no exact small
+    fraction (the resampled signal would run at a slightly wrong rate).
+    """
+    if not (math.isfinite(fs) and MIN_FS <= fs <= MAX_FS):
+        raise DataError(f"sampling rate {fs:g} Hz is outside the supported {MIN_FS:g}-{MAX_FS:g} Hz; give the "
+                        "device's real rate")
+    ratio = Fraction(target / fs).limit_denominator(2000)
+    if abs(ratio - target / fs) > 1e-9 * target / fs:
+        raise DataError(f"sampling rate {fs:g} Hz has no exact ratio to the model's {target:g} Hz (up and down at "
+                        "most 2000); resample the record to a round rate first")
     return ratio.numerator, ratio.denominator
 
 

@@ -180,6 +180,8 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
         raise ValueError(f"beats={beats!r}: use 'detect' (R-peak detector) or 'atr' (reference annotations)")
     config = classifier.preprocess
     fs = config.fs
+    if not math.isclose(source.fs, fs):
+        resample_ratio(source.fs, fs)  # an unsupported rate fails here, before any work
     ann = source.annotations() if beats == "atr" else None
     if beats == "atr" and ann is None:
         raise DataError(f"record {source.name} has no reference annotations (.atr); use detected beats instead")

@@ -82,7 +82,8 @@ class WfdbSource:
         self.path = Path(path)
         self.name = self.path.name
         header = read_header(self.path)
-        self.leads = tuple(header.sig_name)
+        # A signal the header leaves unnamed still has to be named to be picked: "signal <i>".
+        self.leads = tuple(n or f"signal {i}" for i, n in enumerate(header.sig_name))
         self.lead = _pick(self.name, self.leads, lead, preferred)
         self.channel = self.leads.index(self.lead)
         _check_signal_file(self.path, header, self.channel)

@@ -76,6 +76,22 @@ def _check_signal_file(path: Path, header: wfdb.Record, channel: int, fix: str =
         )
 
 
+def _stated_fs(hea: Path, parsed: float | None) -> float | None:
+    """The sampling rate the header's record line states. wfdb falls back to 250 Hz (the WFDB default
+    for a line that gives none) also when the field is there but unreadable ("-360"): that must fail."""
+    for line in hea.read_text(errors="replace").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            fields = line.split()
+            if len(fields) < 3:
+                return parsed  # no rate given: the WFDB default
+            token = fields[2].split("/")[0].split("(")[0]
+            try:
+                return float(token)
+            except ValueError:
+                return math.nan
+    return parsed
+
+
 def read_header(path: str | Path, fix: str = OWN_RECORD_FIX) -> wfdb.Record:
     """The record's header, with a clear error when it is missing, unreadable or has no usable sampling rate."""
     path = Path(path)
@@ -86,8 +102,10 @@ def read_header(path: str | Path, fix: str = OWN_RECORD_FIX) -> wfdb.Record:
         header = wfdb.rdheader(str(path))
     except Exception as exc:  # wfdb raises assorted errors for malformed headers
         raise DataError(f"record {path.name}: header {hea.name} is unreadable ({exc}); {fix}") from exc
-    if header.fs is None or not math.isfinite(header.fs) or header.fs <= 0:
-        raise DataError(f"record {path.name}: header {hea.name} gives the sampling rate as {header.fs!r} Hz; "
+    fs = _stated_fs(hea, header.fs)
+    if fs is None or not math.isfinite(fs) or fs <= 0:
+        fs = math.nan if fs is None else fs
+        raise DataError(f"record {path.name}: header {hea.name} gives the sampling rate as {fs:g} Hz; "
                         "write the record's real rate (a positive number of Hz) on the header's first line")
     if header.n_sig == 0 or not header.sig_len:
         raise DataError(f"record {path.name}: header {hea.name} describes no signal samples; {fix}")

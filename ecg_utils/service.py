@@ -213,7 +213,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ws.send_json({"error": "give the sampling rate in Hz as ?fs=..., a positive number"})
             await ws.close(code=1008)
             return
-        streamer = StreamingClassifier(classifier, fs)
+        try:
+            streamer = StreamingClassifier(classifier, fs)
+        except DataError as exc:
+            await ws.send_json({"error": str(exc)})
+            await ws.close(code=1008)
+            return
         try:
             while True:
                 message = await ws.receive()

@@ -16,6 +16,7 @@ from typing import BinaryIO
 from .errors import DataError
 
 CHUNK = 1 << 20
+MAX_NAME = 128  # characters in an uploaded file name
 
 
 class UploadError(DataError):
@@ -40,6 +41,8 @@ def safe_name(name: str | None) -> str:
     if "\x00" in name or len(set(parts)) != 1 or name in (".", "..") or PureWindowsPath(name).drive:
         raise UploadError(f"file name {name!r} has a path component; send plain file names (e.g. 100.hea), "
                           "without folders")
+    if len(name) > MAX_NAME:
+        raise UploadError(f"file name {name[:40]!r}… is {len(name)} characters long; at most {MAX_NAME} are taken")
     return name
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
+from ecg_utils.errors import DataError
 from ecg_utils.filters import FIRFilter, SectionFilter, StreamResampler, backward, resample_ratio
 from ecg_utils.records import read_record
 
@@ -68,3 +69,17 @@ def test_stream_resampler_is_resample_poly_whatever_the_chunk_size(x, up, down, 
 def test_resample_ratio():
     assert resample_ratio(250, 360) == (36, 25) and resample_ratio(360, 360) == (1, 1)
     assert resample_ratio(128, 360) == (45, 16)
+
+
+@pytest.mark.parametrize(("fs", "message"), [(50.0, "outside the supported 100-10000 Hz"),
+                                             (1e9, "outside the supported"), (float("nan"), "outside the supported"),
+                                             (333.3333, "no exact ratio")])
+def test_unsupported_rates_are_refused(fs, message):
+    with pytest.raises(DataError, match=message):
+        resample_ratio(fs, 360)
+
+
+def test_common_device_rates_resample_exactly():
+    for fs in (125, 128, 200, 250, 256, 300, 500, 512, 1000, 1024, 2048, 4096, 8192, 10_000):
+        up, down = resample_ratio(fs, 360)
+        assert up * fs == 360 * down

@@ -71,6 +71,28 @@ def test_sampling_rate_zero_in_header(copy_records):
         open_record(root / "100")
 
 
+def test_unreadable_rate_is_not_taken_for_the_wfdb_default(copy_records):
+    # wfdb reads a header whose rate field it cannot parse as 250 Hz, the default for a header without one
+    root = copy_records(["100"])
+    hea = root / "100.hea"
+    hea.write_bytes(hea.read_bytes().replace(b"100 2 360 650000", b"100 2 -360 650000"))
+    with pytest.raises(DataError, match=r"gives the sampling rate as -360 Hz"):
+        open_record(root / "100")
+    hea.write_bytes(hea.read_bytes().replace(b"100 2 -360 650000", b"100 2 fast 650000"))
+    with pytest.raises(DataError, match=r"gives the sampling rate as nan Hz"):
+        open_record(root / "100")
+
+
+def test_unnamed_signal_gets_a_name(tmp_path):
+    import wfdb
+
+    wfdb.wrsamp("u", fs=250, units=["mV"], sig_name=["x"], p_signal=np.zeros((600, 1)), fmt=["16"],
+                write_dir=str(tmp_path))
+    hea = tmp_path / "u.hea"
+    hea.write_text(hea.read_text().replace(" x\n", "\n"))
+    assert open_record(tmp_path / "u").lead == "signal 0"
+
+
 def test_header_naming_a_file_elsewhere_is_refused(copy_records):
     root = copy_records(["100"])
     hea = root / "100.hea"

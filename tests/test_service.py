@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import wfdb
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.websockets import WebSocketDisconnect
 
 from ecg_utils.client import beats_frame
@@ -108,6 +110,7 @@ def _zip(entries: dict[str, bytes]) -> bytes:
     ([("files", ("../r.csv", b"MLII\n1\n"))], {"fs": "360"}, 400, r"file name '\.\./r\.csv' has a path component"),
     ([("files", ("/etc/r.csv", b"MLII\n1\n"))], {"fs": "360"}, 400, "has a path component"),
     ([("files", ("up.zip", _zip({"../../evil.hea": b"x"})))], {}, 400, r"'\.\./\.\./evil\.hea' has a path component"),
+    ([("files", ("r" * 300 + ".csv", b"MLII\n1\n"))], {"fs": "360"}, 400, "304 characters long; at most 128"),
     ([("files", ("up.zip", _zip({"/abs/evil.csv": b"x"})))], {}, 400, "has a path component"),
     ([("files", ("up.zip", b"PK not really"))], {}, 400, "up.zip is not a readable zip file"),
     ([("files", ("r.csv", b"MLII\n1\n2\n"))], {}, 400, "a CSV file needs its sampling rate; send the field fs"),
@@ -210,6 +213,8 @@ def test_websocket_gives_the_streaming_classifiers_beats(client, rec):
 def test_websocket_bad_input(client):
     with client.websocket_connect("/v1/stream") as ws:
         assert "give the sampling rate" in ws.receive_json()["error"]
+    with client.websocket_connect("/v1/stream?fs=50") as ws:
+        assert "50 Hz is outside the supported 100-10000 Hz" in ws.receive_json()["error"]
     with client.websocket_connect("/v1/stream?fs=360") as ws:
         ws.send_bytes(b"abc")
         assert "whole float32 samples" in ws.receive_json()["error"]
@@ -236,3 +241,32 @@ assert "torch" not in sys.modules and "sklearn" not in sys.modules, sorted(m for
 """
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+_NAMES = st.sampled_from(["r.hea", "r.dat", "r.atr", "r.edf", "r.csv", "r.zip", "r.bin", "../r.hea", "a/b.csv",
+                          "C:\\r.edf", ".", "", "r.HEA", "..", "r" * 300 + ".csv", "r\x00.csv"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.tuples(_NAMES, st.binary(max_size=3000)), min_size=1, max_size=4),
+       fields=st.dictionaries(st.sampled_from(["fs", "lead", "beats", "x"]),
+                              st.sampled_from(["360", "0", "-1", "nan", "inf", "1e9", "MLII", "atr", "", "é"]),
+                              max_size=3))
+def test_hostile_uploads_never_get_a_500(client, files, fields):
+    """Random names, bytes and fields: every answer is a 2xx or a 4xx with a message, never a server error."""
+    r = client.post("/v1/classify", files=[("files", (n, b)) for n, b in files], data=fields)
+    assert r.status_code < 500, (r.status_code, r.text[:300])
+    if r.status_code >= 400:
+        assert r.json()["detail"]
+
+
+def test_hostile_record_headers_never_get_a_500(client, rec):
+    """A real signal file with damaged headers: read as the header says (a header cut after a valid field is still
+    a valid header) or refused with a 4xx and its reason, never a 500."""
+    hea = rec["wfdb"].with_name("r119.hea").read_bytes()
+    dat = rec["wfdb"].with_name("r119.dat").read_bytes()
+    for bad in (hea.replace(b"360", b"-360"), hea.replace(b"360", b"nan"), hea.replace(b"r119.dat", b""),
+                hea.replace(b" 16 ", b" 999 "), hea[: len(hea) // 2], b"\xff\xfe" * 40, hea.replace(b"r119 1", b"r119 0"),
+                hea.replace(b"43200", b"999999999")):
+        r = client.post("/v1/classify", files=[("files", ("r119.hea", bad)), ("files", ("r119.dat", dat))])
+        assert r.status_code == 200 or (400 <= r.status_code < 500 and r.json()["detail"]), (bad[:60], r.text[:300])
