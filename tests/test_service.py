@@ -247,7 +247,8 @@ _NAMES = st.sampled_from(["r.hea", "r.dat", "r.atr", "r.edf", "r.csv", "r.zip", 
                           "C:\\r.edf", ".", "", "r.HEA", "..", "r" * 300 + ".csv", "r\x00.csv"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.lists(st.tuples(_NAMES, st.binary(max_size=3000)), min_size=1, max_size=4),
        fields=st.dictionaries(st.sampled_from(["fs", "lead", "beats", "x"]),
                               st.sampled_from(["360", "0", "-1", "nan", "inf", "1e9", "MLII", "atr", "", "é"]),
