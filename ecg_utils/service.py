@@ -41,6 +41,15 @@ from .streaming import StreamingClassifier
 from .uploads import Limits, UploadError, receive_files
 
 FIELDS = ("files", "fs", "lead", "beats")
+# The form is parsed by hand (limits, clear errors), so its schema is declared for /v1/docs here.
+CLASSIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["files"], "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "one record: WFDB .hea + .dat (+ .atr), or one .zip of them; one .edf; one .csv"},
+        "fs": {"type": "number", "description": "sampling rate in Hz (CSV files only)"},
+        "lead": {"type": "string", "description": "lead name (default: MLII, V5, V1, V2, V4, or the only lead)"},
+        "beats": {"type": "string", "enum": ["detect", "atr"], "default": "detect",
+                  "description": "R-peak detector, or the record's .atr annotations"}}}}}}}
 MAX_STREAM_MESSAGE = 4 * 1024 * 1024  # bytes of samples in one WebSocket message
 
 
@@ -172,7 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def model() -> dict[str, Any]:
         return info
 
-    @app.post("/v1/classify")
+    @app.post("/v1/classify", openapi_extra=CLASSIFY_BODY, summary="Classify every beat of one record")
     async def classify(request: Request) -> Response:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             return _error(415, "send the record as multipart/form-data, in the field 'files'")

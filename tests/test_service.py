@@ -18,7 +18,7 @@ from ecg_utils.client import beats_frame
 from ecg_utils.inference import load_classifier
 from ecg_utils.predict import classify_record
 from ecg_utils.published import MODEL_PATH, sha256
-from ecg_utils.service import Settings, create_app
+from ecg_utils.service import FIELDS, Settings, create_app
 from ecg_utils.streaming import StreamingClassifier
 
 from .synthetic_records import write_csv, write_edf, write_record
@@ -51,6 +51,13 @@ def wfdb_files(path, with_atr=True):
 
 def expected(path, **kw) -> pd.DataFrame:
     return classify_record(path, load_classifier(MODEL_PATH), progress=False, **kw).beats
+
+
+def test_openapi_documents_the_form(client):
+    spec = client.get("/v1/openapi.json").json()
+    schema = spec["paths"]["/v1/classify"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert tuple(schema["properties"]) == FIELDS and schema["required"] == ["files"]
+    assert client.get("/v1/docs").status_code == 200
 
 
 def test_health_and_model(client):
@@ -233,7 +240,7 @@ def test_the_service_loads_only_what_inference_needs(rec):
     code = f"""
 import sys
 from fastapi.testclient import TestClient
-from ecg_utils.service import Settings, create_app
+from ecg_utils.service import FIELDS, Settings, create_app
 with TestClient(create_app(Settings())) as c:
     files = [("files", (n, open({str(rec["wfdb"])!r} + "." + n.split(".")[1], "rb").read())) for n in ("r119.hea", "r119.dat")]
     assert c.post("/v1/classify", files=files).status_code == 200
