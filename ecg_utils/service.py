@@ -5,9 +5,10 @@
     POST /v1/classify   one record (WFDB files or a zip of them, one EDF, or one CSV with `fs`) -> every beat
     WS   /v1/stream     float32 samples in, one JSON message per classified beat out
 
-The model loads once at start-up; classification runs in worker threads (at most `workers` at a time), so
-the event loop stays free. Bad requests get a 4xx whose message names the file and the problem. Every
-upload lives in its own temporary folder, deleted when the request ends. With a token configured
+The model loads once at start-up; classification runs in worker threads (at most `workers` records at a
+time, and as many stream chunks in a queue of their own), so the event loop stays free. Bad requests get a
+4xx whose message names the file and the problem. Every upload lives in its own temporary folder, deleted
+when the request ends. With a token configured
 (`ECG_API_TOKEN`), requests must carry it (`Authorization: Bearer <token>`; WebSocket: `?token=`).
 """
 
@@ -163,7 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "leads": list(classifier.preprocess.leads), "protocol": meta.get("protocol"),
             "published_figures": meta.get("test_figures"), "published": bool(meta),
             "limits": {"max_upload_mb": settings.max_upload_mb, "workers": settings.workers}}
-    limiter = anyio.CapacityLimiter(settings.workers)
+    # Uploads (seconds of work each) and stream chunks (milliseconds) wait in separate queues, so a long
+    # upload never stalls the live streams.
+    limiter, stream_limiter = anyio.CapacityLimiter(settings.workers), anyio.CapacityLimiter(settings.workers)
     app = FastAPI(title="ECG beat classifier", version="1", docs_url="/v1/docs", openapi_url="/v1/openapi.json")
     app.add_middleware(LimitBody, max_bytes=settings.limits.max_bytes + 64 * 1024, limit_mb=settings.max_upload_mb)
 
@@ -247,7 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     continue
                 chunk = np.frombuffer(data, dtype="<f4").astype(np.float64)
                 try:
-                    events = await anyio.to_thread.run_sync(streamer.process, chunk, limiter=limiter)
+                    events = await anyio.to_thread.run_sync(streamer.process, chunk, limiter=stream_limiter)
                 except DataError as exc:
                     await ws.send_json({"error": str(exc)})
                     continue

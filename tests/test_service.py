@@ -278,3 +278,30 @@ def test_hostile_record_headers_never_get_a_500(client, rec):
                 hea.replace(b"43200", b"999999999")):
         r = client.post("/v1/classify", files=[("files", ("r119.hea", bad)), ("files", ("r119.dat", dat))])
         assert r.status_code == 200 or (400 <= r.status_code < 500 and r.json()["detail"]), (bad[:60], r.text[:300])
+
+
+def test_streams_are_not_queued_behind_uploads(rec, monkeypatch):
+    """With every upload worker busy, a live stream still gets its beats (its chunks have a queue of their own)."""
+    import threading
+
+    from ecg_utils import service
+
+    busy, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_classify(*args: object) -> bytes:
+        busy.set()
+        release.wait(20)
+        finished.set()
+        return b"{}"
+
+    monkeypatch.setattr(service, "_classify", slow_classify)
+    with TestClient(create_app(Settings(workers=1))) as c:
+        upload = threading.Thread(target=lambda: c.post("/v1/classify", files=[("files", ("r.csv", b"MLII\n1\n"))]))
+        upload.start()
+        assert busy.wait(30)
+        try:
+            beats = _stream(c, rec["x"][: 360 * 30], 360, 1000)
+            assert len(beats) > 20 and not finished.is_set()  # streamed while the upload still held the worker
+        finally:
+            release.set()
+            upload.join(60)
