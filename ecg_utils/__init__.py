@@ -1,4 +1,5 @@
-"""Tested helpers behind the notebooks: MIT-BIH data I/O, preprocessing, splits and plots."""
+"""Tested helpers behind the notebooks and the tools: MIT-BIH data, records in any format, preprocessing,
+models, evaluation, and the published model served from the command line, as a stream or over the web."""
 
 import warnings
 

@@ -76,6 +76,7 @@ def test_app_shows_service_errors(monkeypatch):
 
 def test_browser_end_to_end(api, mitdb_dir, tmp_path):
     """Upload a record in the browser, check counts and strip, download the CSV and compare it with predict's."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect, sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -102,10 +103,13 @@ def test_browser_end_to_end(api, mitdb_dir, tmp_path):
             expect(page.get_by_text(f"{counts.get('S', 0):,} / {counts.get('V', 0):,}", exact=True)).to_be_visible()
             page.get_by_role("button", name="next S/V beat").click()
             chart = page.locator("[data-testid=stPlotlyChart]").first
-            chart.wait_for(timeout=30_000)
-            chart.scroll_into_view_if_needed()
-            page.wait_for_timeout(1500)
-            assert chart.locator("text=V").count() > 0  # beats marked with their class on the strip
+            for _ in range(40):  # the app reruns after the click and draws the strip anew: scroll once it stays
+                try:
+                    chart.scroll_into_view_if_needed(timeout=5_000)
+                    break
+                except PlaywrightError:
+                    page.wait_for_timeout(500)
+            expect(chart.locator("text=V").first).to_be_visible(timeout=30_000)  # beats marked with their class
             shot = Path(os.environ.get("APP_SCREENSHOT", tmp_path / "app.png"))
             page.screenshot(path=str(shot))
             page.get_by_role("tab", name="beats").click()
