@@ -8,7 +8,6 @@ record on ECG paper, download the beats as CSV, or stream the record live throug
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
@@ -29,6 +28,8 @@ from ecg_utils.uploads import Limits, receive_files
 
 WINDOW_S = 10.0  # seconds of signal on screen
 LIVE_S = 60.0  # seconds streamed in live mode
+APP_FOLDER = "ecg-app-"  # prefix of the sessions' folders in the temporary directory
+STALE_S = 24 * 3600.0
 
 st.set_page_config(page_title="ECG beat classifier", layout="wide")
 state = st.session_state
@@ -40,9 +41,13 @@ def local_mitdb() -> Path | None:
 
 
 def upload_folder() -> Path:
-    """This session's folder for uploaded files (the signal is read from here to draw it)."""
+    """This session's folder for the record on screen (its signal is read from here to draw it). Folders of
+    sessions idle for a day are deleted when a new session starts: Streamlit says nothing when a session ends."""
     if "folder" not in state:
-        state.folder = tempfile.mkdtemp(prefix="ecg-app-")
+        for stale in Path(tempfile.gettempdir()).glob(f"{APP_FOLDER}*"):
+            if time.time() - stale.stat().st_mtime > STALE_S:
+                shutil.rmtree(stale, ignore_errors=True)
+        state.folder = tempfile.mkdtemp(prefix=APP_FOLDER)
     return Path(state.folder)
 
 
@@ -84,11 +89,10 @@ else:
              if (folder / f"{name}.{ext}").is_file()]
 
 if st.button("Classify", type="primary", disabled=not files):
-    key = hashlib.sha256(b"".join(n.encode() + b for n, b in files)).hexdigest()[:16]
     with st.spinner("classifying…"):
         try:
             answer = api.classify(files, fs=fs or None, lead=lead, beats=beats_from)
-            folder = upload_folder() / key
+            folder = upload_folder() / "record"  # only the record on screen is kept
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             path, _ = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, Limits())

@@ -42,9 +42,17 @@ def api():
         yield url
 
 
-def test_app_classifies_a_local_mitdb_record(api, mitdb_dir, monkeypatch):
+def test_app_classifies_a_local_mitdb_record(api, mitdb_dir, monkeypatch, tmp_path):
+    import tempfile
+    import time
+
     monkeypatch.setenv("ECG_API_URL", api)
     monkeypatch.setenv("MITDB_DIR", str(mitdb_dir))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale, recent = tmp_path / "ecg-app-old", tmp_path / "ecg-app-recent"  # another session's, a day old / not
+    stale.mkdir()
+    recent.mkdir()
+    os.utime(stale, (time.time() - 2 * 86400,) * 2)
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception and "MIT-BIH (local copy)" in at.radio[0].options
     at.radio[0].set_value("MIT-BIH (local copy)").run()
@@ -58,6 +66,10 @@ def test_app_classifies_a_local_mitdb_record(api, mitdb_dir, monkeypatch):
     assert metrics["beats classified"] == f"{len(want.beats):,}"
     assert metrics["beats skipped"] == str(want.n_nan + want.n_edge)
     assert metrics["S / V beats"] == f"{(want.beats.pred == 'S').sum():,} / {(want.beats.pred == 'V').sum():,}"
+    sessions = sorted(p.name for p in tmp_path.glob("ecg-app-*"))
+    assert "ecg-app-old" not in sessions and "ecg-app-recent" in sessions and len(sessions) == 2
+    ours = next(tmp_path / n for n in sessions if n != "ecg-app-recent")
+    assert sorted(p.name for p in (ours / "record").iterdir()) == ["119.atr", "119.dat", "119.hea"]
     next(b for b in at.button if b.label == "next S/V beat").click().run()
     assert at.slider[0].value > 0  # moved to the first S or V beat
     # live mode: the record's first minute streamed through the WebSocket, beats counted as they arrive
