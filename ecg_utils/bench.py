@@ -256,8 +256,7 @@ def _predict_run(model: str, record: str, block_s: float) -> dict[str, float]:
     clf = load_classifier(model, threads=1)
     t0 = time.perf_counter()
     result = classify_record(record, clf, progress=False, block_s=block_s)
-    return {"seconds": time.perf_counter() - t0, "beats": len(result.beats), "peak_rss_mb": _peak_rss_mb(),
-            "hours": result.duration_s / 3600}
+    return {"seconds": time.perf_counter() - t0, "beats": len(result.beats), "peak_rss_mb": _peak_rss_mb()}
 
 
 def print_long_record(hours: float = 24.0) -> None:

@@ -225,35 +225,28 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
     rr = rr_features(r, fs, config.local_rr_beats)
     fits = (r - config.before >= 0) & (r + config.after <= n_model)
     offsets = np.arange(config.window)
-    rows, probas, n_nan = [], [], 0
-    batch: list[np.ndarray] = []  # windows waiting for the model: full batches whatever the block size
-
-    def run(windows: list[np.ndarray], rows: np.ndarray) -> None:
-        x = np.concatenate(windows)
-        for i in range(0, len(x), batch_size):
-            probas.append(classifier.predict_proba(x[i:i + batch_size, None, :], rr[rows[i:i + batch_size]]))
-
-    done = 0  # rows already classified
+    kept, probas, n_nan = [], [], 0  # rows of r classified, in order; their probabilities
+    waiting_x, waiting_rows = np.zeros((0, config.window), np.float32), np.zeros(0, np.int64)
     for cs, start, x, nan in blocks():
         filtered = band(x)
         sel = np.flatnonzero(fits & (r >= cs) & (r < cs + core))
         idx = (r[sel] - config.before - start)[:, None] + offsets
         touches = nan[idx].any(axis=1)
         n_nan += int(touches.sum())
-        rows.append(sel[~touches])
-        batch.append(normalise(filtered[idx[~touches]], config, moments.mean, moments.std))
-        waiting = sum(len(b) for b in batch)
-        if waiting >= batch_size:
-            whole = waiting - waiting % batch_size
-            pending = np.concatenate(rows)[done:]
-            stacked = np.concatenate(batch)
-            run([stacked[:whole]], pending[:whole])
-            batch, done = [stacked[whole:]], done + whole
+        waiting_x = np.concatenate([waiting_x, normalise(filtered[idx[~touches]], config, moments.mean, moments.std)])
+        waiting_rows = np.concatenate([waiting_rows, sel[~touches]])
+        # Full batches only, whatever the block size; the rest waits for the next block (or the end).
+        n = len(waiting_x) - len(waiting_x) % batch_size
+        for i in range(0, n, batch_size):
+            probas.append(classifier.predict_proba(waiting_x[i:i + batch_size, None, :], rr[waiting_rows[i:i + batch_size]]))
+        kept.append(waiting_rows[:n])
+        waiting_x, waiting_rows = waiting_x[n:], waiting_rows[n:]
         bar.update()
     bar.close()
-    sel = np.concatenate(rows)
-    if len(sel) > done:
-        run(batch, sel[done:])
+    if len(waiting_x):
+        probas.append(classifier.predict_proba(waiting_x[:, None, :], rr[waiting_rows]))
+        kept.append(waiting_rows)
+    sel = np.concatenate(kept)
     proba = np.concatenate(probas) if probas else np.zeros((0, len(CLASSES)), np.float32)
     sample = np.round(r[sel] * source.fs / fs).astype(np.int64)
     table = pd.DataFrame({"sample": sample, "time_s": np.round(sample / source.fs, 3),

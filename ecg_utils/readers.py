@@ -20,7 +20,6 @@ import pandas as pd
 from .errors import DataError
 from .records import DEFAULT_LEADS, OWN_RECORD_FIX, _check_signal_file, choose_lead, read_header
 
-FORMATS = ("wfdb", "edf", "csv")
 #: Column names of a CSV file that hold time, not a lead.
 TIME_COLUMNS = ("time", "time_s", "t", "seconds", "timestamp", "sample")
 # Physical units to mV; a unit not listed is taken as mV.
