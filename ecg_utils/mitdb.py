@@ -8,24 +8,21 @@ data/raw/mitdb and verifies it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import ChecksumError, DataError, DownloadError
+from .errors import ChecksumError, DataError
 from .paths import DEFAULT_MITDB_DIR, project_path
+from .physionet import PHYSIONET_INDEX_URL, SUMS_FILE, fetch_release, parse_checksums, sha256_file
 
 DB = "mitdb"
 VERSION = "1.0.0"
 FS = 360
-PHYSIONET_INDEX_URL = "https://physionet.org/files/"
-SUMS_FILE = "SHA256SUMS.txt"
 
 #: The 48 records of the database, as listed in its RECORDS file.
 RECORDS: tuple[str, ...] = (
@@ -57,26 +54,10 @@ def required_files(records: Iterable[str]) -> list[str]:
     return [f"{r}.{ext}" for r in records for ext in RECORD_EXTENSIONS]
 
 
-def parse_checksums(text: str) -> dict[str, str]:
-    """Parse a `sha256sum`-style list ('<hex> <name>' lines; '#' comments allowed)."""
-    sums = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            digest, name = line.split(maxsplit=1)
-            sums[name.lstrip("*")] = digest.lower()
-    return sums
-
-
 def release_checksums() -> dict[str, str]:
     """The 1.0.0 checksums the project carries, for copies that lack SHA256SUMS.txt."""
     text = resources.files("ecg_utils").joinpath("resources/mitdb-1.0.0.sha256").read_text()
     return parse_checksums(text)
-
-
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _listed_checksums(root: Path) -> dict[str, str]:
@@ -150,12 +131,8 @@ def download(
 ) -> Path:
     """Download mitdb 1.0.0 with wfdb into `dest`, verify it, and only then make `dest` appear.
 
-    Files land in `<dest>.partial/` first. An interrupted run keeps what finished there, and
-    wfdb completes a partly written file with a range request; files failing their checksum
-    are deleted, so nothing that looks valid but is not ever reaches `dest`.
+    See `physionet.fetch_release`: files are staged, resumed and verified before `dest` appears.
     """
-    from wfdb.io import download as wfdb_download
-
     dest = project_path(dest)
     records = check_record_names(records)
     if dest.is_dir():
@@ -166,42 +143,8 @@ def download(
             raise type(exc)(f"{dest} was altered after its download was verified ({problem}): delete the folder "
                             "and run `make data` again") from None
         return dest
-    staging = dest.with_name(dest.name + ".partial")
-    staging.mkdir(parents=True, exist_ok=True)
     files = [SUMS_FILE, "RECORDS", *required_files(records)]
-    db_dir = f"{DB}/{VERSION}"
-
-    def fetch(name: str) -> str:
-        # wfdb resumes a shorter local file and re-fetches a longer one (its dl_files logic).
-        wfdb_download.dl_pn_file((name, "", db_dir, str(staging), False, False))
-        return name
-
-    previous_url = wfdb_download.config.db_index_url
-    wfdb_download.set_db_index_url(index_url)
-    try:
-        with ThreadPool(2) as pool:  # two connections, as wfdb's own dl_files uses
-            for _ in tqdm(pool.imap_unordered(fetch, files), total=len(files), desc=f"{DB} {VERSION}", disable=not progress):
-                pass
-    except Exception as exc:
-        raise DownloadError(
-            f"download of {DB} {VERSION} from {index_url} failed ({type(exc).__name__}: {exc}). "
-            f"Re-run `make data` to resume: finished files are kept in {staging}."
-        ) from exc
-    finally:
-        wfdb_download.set_db_index_url(previous_url)
-
-    sums = _listed_checksums(staging)
-    bad = [f for f in files if f != SUMS_FILE and sha256_file(staging / f) != sums[f]]
-    for name in bad:
-        (staging / name).unlink()
-    if bad:
-        raise ChecksumError(
-            f"downloaded files {bad} from {index_url} failed their SHA-256 check and were deleted; "
-            "re-run `make data` to fetch them again (a repeated failure means the server or a proxy "
-            "alters them)."
-        )
-    os.replace(staging, dest)
-    return dest
+    return fetch_release(DB, VERSION, files, dest, index_url, _listed_checksums, progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from ecg_utils.preprocess import PreprocessConfig
 from ecg_utils.splits import inter_patient_split
 
 SHARED_MITDB = PROJ_ROOT.parent / "shared" / "data" / "mitdb"
+SHARED_NSTDB = PROJ_ROOT.parent / "shared" / "data" / "nstdb"
 
 
 def _find_mitdb() -> Path | None:
@@ -31,6 +32,22 @@ def mitdb_dir() -> Path:
     path = _find_mitdb()
     if path is None or not path.is_dir():
         message = "MIT-BIH database not found: run `make data` or set MITDB_DIR"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def nstdb_dir() -> Path:
+    """The noise stress test database; missing data fails in CI and skips elsewhere."""
+    from ecg_utils.nstdb import DEFAULT_NSTDB_DIR
+
+    candidates = [project_path(os.environ["NSTDB_DIR"])] if os.environ.get("NSTDB_DIR") else [DEFAULT_NSTDB_DIR,
+                                                                                              SHARED_NSTDB]
+    path = next((c for c in candidates if c.is_dir()), None)
+    if path is None:
+        message = "noise stress test database not found: run `make data` or set NSTDB_DIR"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

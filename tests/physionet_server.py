@@ -1,4 +1,4 @@
-"""A loopback HTTP server laid out like PhysioNet (`/files/mitdb/1.0.0/<file>`), for download tests.
+"""A loopback HTTP server laid out like PhysioNet (`/files/mitdb/1.0.0/<file>`, or another prefix), for download tests.
 
 It serves files from a folder with HEAD, GET and single byte ranges (what wfdb uses), logs every
 request, and can misbehave on purpose: alter a file's bytes, or drop the connection part way.
@@ -17,8 +17,8 @@ PREFIX = "/files/mitdb/1.0.0/"
 
 
 class PhysioNetServer:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, prefix: str = PREFIX) -> None:
+        self.root, self.prefix = root, prefix
         self.log: list[tuple[str, str, str | None]] = []  # (method, file, Range header)
         self.alter: dict[str, Callable[[bytes], bytes]] = {}  # file -> change to its bytes
         self.cut_after: dict[str, int] = {}  # file -> bytes sent before the connection drops (once)
@@ -52,9 +52,9 @@ class PhysioNetServer:
                 pass
 
             def _body(self) -> tuple[str, bytes] | None:
-                if not self.path.startswith(PREFIX):
+                if not self.path.startswith(server.prefix):
                     return None
-                name = self.path[len(PREFIX):]
+                name = self.path[len(server.prefix):]
                 path = server.root / name
                 if "/" in name or not path.is_file():
                     return None
