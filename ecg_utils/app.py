@@ -113,8 +113,10 @@ if "answer" in state:
     skipped = answer["skipped"]
     m[0].metric("S / V beats", f"{answer['counts']['S']:,} / {answer['counts']['V']:,}")
     m[1].metric("beats skipped", f"{skipped['nan'] + skipped['edge']}")
+    gated = answer["unreadable"]
     left.caption(f"skipped: {skipped['nan']} beats whose window touches missing (NaN) samples, {skipped['edge']} "
-                 "whose window runs past the record's ends")
+                 f"whose window runs past the record's ends. Unreadable, shown as Q: {gated['noise']} in noise, "
+                 f"{gated['flat']} on a flat line, {gated['clipped']} in clipping; {answer['flat_s']:.1f} s of flat line.")
     right.dataframe(counts_table(answer).T, width="stretch")
 
     tab_strip, tab_table, tab_live = st.tabs(["strip", "beats", "live"])

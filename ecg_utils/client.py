@@ -14,7 +14,7 @@ import pandas as pd
 
 from .aami import PROBA_COLUMNS
 
-BEAT_COLUMNS = ["sample", "time_s", "pred", *PROBA_COLUMNS]
+BEAT_COLUMNS = ["sample", "time_s", "pred", *PROBA_COLUMNS, "quality_db", "unreadable"]
 
 
 class ApiError(RuntimeError):

@@ -5,6 +5,9 @@ RECORD is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ fil
 (`--beats atr`). A record at another sampling rate is resampled to the model's rate; the lead is
 picked by name. Stretches of NaN samples are bridged for filtering, and beats whose window touches
 one are skipped and counted. Without `--model` the published model shipped with the package is used.
+The signal-quality gate (`quality`) scores every beat; beats in noise, on a flat line or in clipping
+are reported as unreadable (class Q, with the reason in `unreadable`), the model's probabilities
+kept beside them. `--no-gate` scores but gates nothing.
 
 A record of any length is processed in blocks of `block_s` seconds, each filtered with `margin_s`
 seconds of signal on both sides (where the zero-phase filter's start-up transients die out), in two
@@ -33,6 +36,7 @@ from .errors import DataError, LeadError
 from .filters import StreamResampler, resample_ratio
 from .inference import Classifier, load_classifier
 from .preprocess import bandpass, normalise, rr_features
+from .quality import REASONS, GateConfig, SignalQuality, published_gate
 from .readers import RecordSource, open_record
 from .records import read_record
 
@@ -42,7 +46,7 @@ MARGIN_S = 20.0  # filtered on each side of a block and dropped: transients of t
 
 @dataclass(frozen=True)
 class Prediction:
-    beats: pd.DataFrame  # sample (record's own rate), time_s, pred, p_N ... p_Q
+    beats: pd.DataFrame  # sample (record's own rate), time_s, pred, p_N ... p_Q, quality_db, unreadable
     name: str  # the record
     lead: str
     fs: float  # the record's sampling rate
@@ -50,6 +54,7 @@ class Prediction:
     n_found: int  # beats found (annotated or detected)
     n_nan: int  # skipped: window touches NaN samples
     n_edge: int  # skipped: window runs past the record's ends
+    flat_s: float = 0.0  # seconds of flat line (identical samples for the gate's flat_s or longer)
 
     @property
     def duration_s(self) -> float:
@@ -63,7 +68,9 @@ class Prediction:
                 "beats_found": self.n_found, "beats_classified": len(self.beats),
                 "counts": {c: int(counts.get(c, 0)) for c in CLASSES},
                 "heart_rate_bpm": round(60.0 / float(np.median(rr)), 1) if len(rr) else None,
-                "skipped": {"nan": self.n_nan, "edge": self.n_edge}}
+                "skipped": {"nan": self.n_nan, "edge": self.n_edge},
+                "unreadable": {r: int((self.beats["unreadable"] == r).sum()) for r in REASONS},
+                "flat_s": round(self.flat_s, 3)}
 
 
 class _NanRuns:
@@ -173,9 +180,17 @@ class _Moments:
         return math.sqrt(self.m2 / self.n) if self.n else 0.0
 
 
+_PUBLISHED = "published"
+
+
 def classify_source(source: RecordSource, classifier: Classifier, beats: str = "detect", batch_size: int = 1024,
-                    progress: bool = True, block_s: float = BLOCK_S, margin_s: float = MARGIN_S) -> Prediction:
-    """Find and classify every beat of an open record, `block_s` seconds at a time."""
+                    progress: bool = True, block_s: float = BLOCK_S, margin_s: float = MARGIN_S,
+                    gate: GateConfig | str | None = _PUBLISHED) -> Prediction:
+    """Find and classify every beat of an open record, `block_s` seconds at a time.
+
+    `gate`: the signal-quality gate (default: the published one); None scores beats but gates none.
+    """
+    gate = published_gate() if gate == _PUBLISHED else gate
     if beats not in ("detect", "atr"):
         raise ValueError(f"beats={beats!r}: use 'detect' (R-peak detector) or 'atr' (reference annotations)")
     config = classifier.preprocess
@@ -198,9 +213,16 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
     def band(x: np.ndarray) -> np.ndarray:
         return bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
 
-    # Pass 1: beats (detected R peaks moved to the filtered signal's largest deflection) and moments.
+    if ann is not None:
+        keep = beat_mask(ann[1])
+        r = np.unique(np.round(ann[0][keep] * fs / source.fs).astype(np.int64))
+
+    # Pass 1: beats (detected R peaks moved to the filtered signal's largest deflection), their
+    # quality (at the positions found, before any move) and the filtered signal's moments.
     moments, found, n_model = _Moments(), [], 0
     detector, half = QRSDetector(fs), round(REFINE_S * fs)
+    quality = SignalQuality(fs, gate or GateConfig(), config.before, config.after)
+    scored = []
     for cs, start, x, _ in blocks():
         n_model = start + len(x)
         if n_model < config.window:
@@ -212,12 +234,17 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
         if ann is None:
             new = np.asarray(detector.process(x[cs - start: ce - start]), dtype=np.int64)
             found.append(refine_peaks(filtered, new - start, half) + start)
+        else:
+            new = r[(r >= cs) & (r < ce)]
+        scored.extend(quality.process(x[cs - start: ce - start], new))
         bar.update()
+    scored.extend(quality.finish())
+    snr = np.array([q.snr_db for q in scored], dtype=np.float64)
+    reason = np.array([q.reason for q in scored], dtype=object)
     if ann is None:
-        r = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
-    else:
-        keep = beat_mask(ann[1])
-        r = np.round(ann[0][keep] * fs / source.fs).astype(np.int64)
+        refined = np.concatenate(found) if found else np.zeros(0, np.int64)
+        r, first = np.unique(refined, return_index=True)  # two detections may move to one peak
+        snr, reason = snr[first], reason[first]
     if len(r) < 2:
         raise DataError(f"record {source.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
 
@@ -249,19 +276,24 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
     sel = np.concatenate(kept)
     proba = np.concatenate(probas) if probas else np.zeros((0, len(CLASSES)), np.float32)
     sample = np.round(r[sel] * source.fs / fs).astype(np.int64)
-    table = pd.DataFrame({"sample": sample, "time_s": np.round(sample / source.fs, 3),
-                          "pred": np.asarray(CLASSES)[proba.argmax(axis=1)] if len(proba) else np.zeros(0, str)})
+    pred = np.asarray(CLASSES)[proba.argmax(axis=1)] if len(proba) else np.zeros(0, str)
+    unreadable = reason[sel].astype(str) if gate is not None else np.full(len(sel), "")
+    pred = np.where(unreadable != "", "Q", pred)
+    table = pd.DataFrame({"sample": sample, "time_s": np.round(sample / source.fs, 3), "pred": pred})
     # float64 before rounding: written as CSV or JSON, 0.927 stays "0.927" (a float32 would not).
     table = table.join(pd.DataFrame(np.round(proba.astype(np.float64), 4), columns=PROBA_COLUMNS))
-    return Prediction(table, source.name, source.lead, source.fs, runs.n, len(r), n_nan, int((~fits).sum()))
+    table["quality_db"] = np.round(snr[sel], 1)
+    table["unreadable"] = unreadable
+    return Prediction(table, source.name, source.lead, source.fs, runs.n, len(r), n_nan, int((~fits).sum()),
+                      quality.flat_samples / fs)
 
 
 def classify_record(path: str | Path, classifier: Classifier, beats: str = "detect", lead: str | None = None,
                     fs: float | None = None, batch_size: int = 1024, progress: bool = True,
-                    block_s: float = BLOCK_S) -> Prediction:
+                    block_s: float = BLOCK_S, gate: GateConfig | str | None = _PUBLISHED) -> Prediction:
     """Find and classify every beat of the record at `path` (WFDB without extension, `.edf` or `.csv` with `fs`)."""
     source = open_record(path, lead=lead, fs=fs, preferred=classifier.preprocess.leads)
-    return classify_source(source, classifier, beats, batch_size, progress, block_s)
+    return classify_source(source, classifier, beats, batch_size, progress, block_s, gate=gate)
 
 
 def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 0.150) -> np.ndarray:
@@ -283,12 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead", help="lead name (default: the model's preference, MLII first; a one-lead record "
                                        "uses its lead)")
     parser.add_argument("--fs", type=float, help="sampling rate in Hz (CSV files only)")
+    parser.add_argument("--no-gate", action="store_true", help="classify every beat, even in noise, flat line or "
+                                                               "clipping (their quality is still reported)")
     args = parser.parse_args(argv)
     try:
         from .published import MODEL_PATH
 
         classifier = load_classifier(args.model or MODEL_PATH)
-        result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs)
+        result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs,
+                                 gate=None if args.no_gate else _PUBLISHED)
     except LeadError as exc:
         print(f"error: {exc}; pass --lead with one of them", file=sys.stderr)
         return 1
@@ -303,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     if result.n_nan or result.n_edge:
         print(f"  skipped {result.n_nan} beats whose window touches NaN samples and {result.n_edge} at the record edges")
     print("  " + "  ".join(f"{c} {counts.get(c, 0)}" for c in CLASSES))
+    gated = result.summary()["unreadable"]
+    if any(gated.values()) or result.flat_s:
+        print(f"  unreadable (reported as Q): {gated['noise']} in noise, {gated['flat']} on a flat line, "
+              f"{gated['clipped']} in clipping; {result.flat_s:.1f} s of flat line")
     return 0
 
 

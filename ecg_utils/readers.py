@@ -112,6 +112,31 @@ class WfdbSource:
         return np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str)
 
 
+class ArraySource:
+    """A lead already in memory (a signal made in code, e.g. a record with noise added), in mV."""
+
+    format = "array"
+
+    def __init__(self, signal: np.ndarray, fs: float, name: str = "signal", lead: str = "signal",
+                 annotations: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.signal = np.asarray(signal, dtype=np.float64)
+        if self.signal.ndim != 1:
+            raise DataError(f"record {name}: give one lead as a 1-D array, not shape {self.signal.shape}")
+        self.name, self.lead, self.leads = name, lead, (lead,)
+        self.fs = _check_fs(name, fs, "as given")
+        self.n_samples = len(self.signal)
+        self._ann = annotations
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.signal[start:stop]
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        return _by_position(self, size)
+
+    def annotations(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self._ann
+
+
 class EdfSource:
     format = "edf"
 

@@ -3,6 +3,7 @@
 A monitor has no reference annotations: it finds the beats itself and classifies each one from
 the samples it has so far. `beat_sources` classifies a record three ways and gives every beat its
 true class from the reference annotations, so the AAMI figures of the three can stand side by side.
+These are the model's own figures: the signal-quality gate is off here (`robustness` measures it).
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from .aami import CLASSES
 from .evaluation import PROBA_COLUMNS, summarize
 from .inference import Classifier
 from .predict import classify_record, reference_labels
+from .quality import GateConfig
 from .records import read_record
 from .streaming import BeatEvent, StreamingClassifier
 
 SOURCES = ("reference positions", "detected beats", "streamed")
 
 
-def replay(classifier: Classifier, x: np.ndarray, fs: float, chunk_s: float) -> list[BeatEvent]:
+def replay(classifier: Classifier, x: np.ndarray, fs: float, chunk_s: float,
+           gate: GateConfig | None = None) -> list[BeatEvent]:
     """Feed a whole signal sampled at `fs` to a fresh streaming classifier, `chunk_s` seconds at a time."""
-    stream = StreamingClassifier(classifier, fs)
+    stream = StreamingClassifier(classifier, fs, gate=gate)
     chunk = max(1, round(chunk_s * fs))
     return [e for i in range(0, len(x), chunk) for e in stream.process(x[i:i + chunk])]
 
@@ -46,8 +49,8 @@ def stream_record(path: str | Path, classifier: Classifier, chunk_s: float, lead
 def beat_sources(path: str | Path, classifier: Classifier, chunk_s: float) -> dict[str, pd.DataFrame]:
     """The record's beats classified at the reference positions, at the detected beats and as a stream,
     each with a `true` column: the class of the reference beat within 150 ms ('' for a false detection)."""
-    out = {"reference positions": classify_record(path, classifier, beats="atr", progress=False).beats,
-           "detected beats": classify_record(path, classifier, beats="detect", progress=False).beats,
+    out = {"reference positions": classify_record(path, classifier, beats="atr", progress=False, gate=None).beats,
+           "detected beats": classify_record(path, classifier, beats="detect", progress=False, gate=None).beats,
            "streamed": stream_record(path, classifier, chunk_s)}
     for name, table in out.items():
         tolerance = 0.0 if name == "reference positions" else 0.150

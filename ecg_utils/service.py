@@ -257,7 +257,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for e in events:
                     await ws.send_json({"sample": e.sample, "time_s": round(e.sample / fs, 3), "pred": e.pred,
                                         **{c: round(float(p), 4) for c, p in zip(PROBA_COLUMNS, e.proba)},
-                                        "latency_s": round(e.latency_s, 3)})
+                                        "latency_s": round(e.latency_s, 3),
+                                        "quality_db": None if np.isnan(e.quality_db) else round(e.quality_db, 1),
+                                        "unreadable": e.unreadable})
         except WebSocketDisconnect:
             return
 

@@ -14,6 +14,9 @@ with). RR features use the running mean RR in place of the record mean. All beat
 completes go to the model in one call. Memory is bounded: a fixed-length sample buffer, and a
 handful of beats in flight.
 
+The signal-quality gate (`quality.SignalQuality`) runs beside the detector on the same samples:
+a beat in noise, on a flat line or in clipping is reported as Q with its reason, as `predict` does.
+
 Every decision depends only on the samples, never on chunk boundaries, so a record streamed in any
 chunk size gives the same beats and the same classes as the record fed in one piece.
 """
@@ -31,6 +34,7 @@ from .detect import REFINE_S, QRSDetector
 from .errors import DataError
 from .filters import SectionFilter, StreamResampler, backward, resample_ratio
 from .inference import Classifier
+from .quality import BeatQuality, GateConfig, SignalQuality, published_gate
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,14 @@ class BeatEvent:
     pred: str
     proba: np.ndarray  # (5,) in CLASSES order
     latency_s: float  # stream time from the R peak to the end of the chunk that let the beat be classified
+    quality_db: float = float("nan")  # the gate's score (local SNR, dB)
+    unreadable: str = ""  # why the gate reported the beat as Q ('' if readable)
 
 
 class StreamingClassifier:
-    def __init__(self, classifier: Classifier, fs: float, margin_s: float = 1.0, max_wait_s: float = 4.0) -> None:
+    def __init__(self, classifier: Classifier, fs: float, margin_s: float = 1.0, max_wait_s: float = 4.0,
+                 gate: GateConfig | str | None = "published") -> None:
+        """`gate`: the signal-quality gate (default: the published one); None scores beats but gates none."""
         cfg = classifier.preprocess
         if not fs > 0:
             raise DataError(f"sampling rate {fs!r} Hz: give the device's rate in Hz, a positive number")
@@ -55,6 +63,9 @@ class StreamingClassifier:
         self._n_in = 0  # samples received at the device's rate
         self.fs = fs = cfg.fs
         self.detector = QRSDetector(fs)
+        self.gate = published_gate() if gate == "published" else gate
+        self._quality = SignalQuality(fs, self.gate or GateConfig(), cfg.before, cfg.after)
+        self._scores: dict[int, BeatQuality] = {}  # gate results of the beats in flight
         self._sos = sps.butter(cfg.filter_order, [cfg.highpass_hz, cfg.lowpass_hz], btype="bandpass", fs=fs,
                                output="sos")
         self._forward = SectionFilter(self._sos)
@@ -83,7 +94,7 @@ class StreamingClassifier:
         if np.isnan(x).any():
             raise DataError("NaN samples in the stream; bridge or drop them before streaming")
         self._n_in += len(x)
-        ready: list[tuple[int, int | None, float, np.ndarray]] = []
+        ready: list[tuple[int, int | None, float, np.ndarray, BeatQuality]] = []
         step = round(self.fs_in)  # at most 1 s at a time, so the bounded buffer never skips a beat
         for i in range(0, len(x), step):
             piece = x[i:i + step] if self._resampler is None else self._resampler(x[i:i + step])
@@ -93,7 +104,7 @@ class StreamingClassifier:
             return []
         return self._classify(ready)
 
-    def _advance(self, x: np.ndarray) -> list[tuple[int, int | None, float, np.ndarray]]:
+    def _advance(self, x: np.ndarray) -> list[tuple[int, int | None, float, np.ndarray, BeatQuality]]:
         y = self._forward(x)
         z = self._power(y)
         last_s = self._cs[-1] if len(self._cs) else 0.0
@@ -102,7 +113,10 @@ class StreamingClassifier:
         self._cs = np.concatenate([self._cs, last_s + np.cumsum(z)])[-self._keep:]
         self._cq = np.concatenate([self._cq, last_q + np.cumsum(z * z)])[-self._keep:]
         self._n += len(x)
-        self._pending.extend(self.detector.process(x))
+        new = self.detector.process(x)
+        self._pending.extend(new)
+        for q in self._quality.process(x, new):
+            self._scores[q.r] = q
         return self._collect()
 
     def _scale_at(self, k: int) -> float:
@@ -111,8 +125,9 @@ class StreamingClassifier:
         mean = self._cs[j] / k
         return float(np.sqrt(max(self._cq[j] / k - mean * mean, 1e-12)))
 
-    def _collect(self) -> list[tuple[int, int | None, float, np.ndarray]]:
-        """Every beat whose stretch has arrived: (detected R, next detected R, scale, forward-filtered stretch).
+    def _collect(self) -> list[tuple[int, int | None, float, np.ndarray, BeatQuality]]:
+        """Every beat whose stretch has arrived: (detected R, next detected R, scale, forward-filtered stretch,
+        quality).
 
         A stretch runs from the window start of the earliest R peak refinement may choose to the
         window end of the latest, plus the backward pass's run-in.
@@ -135,15 +150,15 @@ class StreamingClassifier:
             seg = self._buf[max(0, lo - start): r + after - start]
             if lo < start:  # the stream's first second: pad with its first sample
                 seg = np.concatenate([np.full(start - lo, seg[0]), seg])
-            out.append((r, r_next, self._scale_at(r + self.cfg.after), seg))
+            out.append((r, r_next, self._scale_at(r + self.cfg.after), seg, self._scores.pop(r)))
         return out
 
-    def _classify(self, ready: list[tuple[int, int | None, float, np.ndarray]]) -> list[BeatEvent]:
+    def _classify(self, ready: list[tuple[int, int | None, float, np.ndarray, BeatQuality]]) -> list[BeatEvent]:
         """Backward pass, R-peak refinement, scaling and RR features for the ready beats; one model call."""
-        filt = backward(self._sos, np.stack([seg for *_, seg in ready]))
+        filt = backward(self._sos, np.stack([seg for *_, seg, _ in ready]))
         h, w = self._half, self.cfg.window
         windows, rr, peaks = np.empty((len(ready), 1, w), np.float32), np.empty((len(ready), 4), np.float32), []
-        for i, (r, r_next, scale, _) in enumerate(ready):
+        for i, (r, r_next, scale, _, _) in enumerate(ready):
             shift = int(np.argmax(np.abs(filt[i, self.cfg.before: self.cfg.before + 2 * h + 1]))) - h
             peak = r + shift
             windows[i, 0] = filt[i, h + shift: h + shift + w] / scale
@@ -152,12 +167,14 @@ class StreamingClassifier:
             peaks.append(peak)
         # One model call for all beats this chunk completed: the classes do not depend on batching.
         proba = self.classifier.predict_proba(windows, rr)
-        return [self._event(p, pr) for p, pr in zip(peaks, proba)]
+        return [self._event(p, pr, item[-1]) for p, pr, item in zip(peaks, proba, ready)]
 
-    def _event(self, peak: int, proba: np.ndarray) -> BeatEvent:
+    def _event(self, peak: int, proba: np.ndarray, quality: BeatQuality) -> BeatEvent:
         """The beat at the device's rate; latency up to the last sample received (resampler look-ahead included)."""
         sample = round(peak * self.fs_in / self.fs)
-        return BeatEvent(sample, CLASSES[int(proba.argmax())], proba, (self._n_in - sample) / self.fs_in)
+        reason = quality.reason if self.gate is not None else ""
+        pred = "Q" if reason else CLASSES[int(proba.argmax())]
+        return BeatEvent(sample, pred, proba, (self._n_in - sample) / self.fs_in, quality.snr_db, reason)
 
     def _rr_features(self, r: int, r_next: int | None) -> list[float]:
         """Previous, next, causal local-mean and running-mean RR (s), as the dataset's RR features."""

@@ -25,7 +25,8 @@ def test_reference_beats(tiny_model, rec100):
     result = classify_record(at360, load_classifier(tiny_model), beats="atr", progress=False)
     beats = [s for s, sym in zip(ann.sample, ann.symbol) if sym in "NLRejAaJSVEF/fQ"]
     assert result.n_found == len(beats) and len(result.beats) == len(beats) - result.n_edge
-    assert list(result.beats.columns) == ["sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q"]
+    assert list(result.beats.columns) == ["sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q", "quality_db",
+                                          "unreadable"]
     assert set(result.beats["sample"]) <= set(beats) and result.lead == "MLII"
     assert (result.beats.pred == "N").mean() > 0.9  # record 100 is almost all normal beats
 

@@ -214,7 +214,9 @@ def test_websocket_gives_the_streaming_classifiers_beats(client, rec):
         got = _stream(client, x, 360, chunk)
         assert [b["sample"] for b in got] == [e.sample for e in want]
         assert [b["pred"] for b in got] == [e.pred for e in want]
-        assert set(got[0]) == {"sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q", "latency_s"}
+        assert [b["unreadable"] for b in got] == [e.unreadable for e in want]
+        assert set(got[0]) == {"sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q", "latency_s", "quality_db",
+                               "unreadable"}
 
 
 def test_websocket_bad_input(client):
