@@ -163,3 +163,37 @@ def plot_latency(latency_s: np.ndarray) -> plt.Figure:
     ax.set_ylabel("beats")
     fig.tight_layout()
     return fig
+
+
+def plot_detection_snr(by_snr: pd.DataFrame) -> plt.Figure:
+    """Se and +P of each detector against the noise stress test's SNR (`robustness.detection_by_snr`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+    snr = by_snr.index.to_numpy(dtype=float)
+    x = np.where(np.isinf(snr), np.nanmax(snr[np.isfinite(snr)], initial=0) + 6, snr)
+    for ax, figure, name in zip(axes, ("se", "ppv"), ("Se (%)", "+P (%)")):
+        for detector in by_snr[figure].columns:
+            ax.plot(x, by_snr[figure][detector], marker="o", label=detector)
+        ax.set_xticks(x, ["clean" if np.isinf(s) else f"{s:g}" for s in snr])
+        ax.set_xlabel("SNR (dB, as the record is named)")
+        ax.set_title(name)
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_false_calls(figures: pd.DataFrame, path: str = "offline") -> plt.Figure:
+    """False V calls per hour in the noisy stretches against SNR, for each noise, with and without the gate."""
+    rows = figures[(figures.path == path) & (figures.noise != "none")]
+    noises = list(dict.fromkeys(rows.noise))
+    fig, axes = plt.subplots(1, len(noises), figsize=(4 * len(noises), 3.2), sharey=True, squeeze=False)
+    for ax, kind in zip(axes[0], noises):
+        for gate, style in (("off", "--"), ("on", "-")):
+            g = rows[(rows.noise == kind) & (rows.gate == gate)].sort_values("snr_db")
+            ax.plot(g.snr_db, g.false_V_per_h_noisy, style, marker="o", label=f"gate {gate}")
+        ax.set_title(f"{kind} noise")
+        ax.set_xlabel("SNR (dB)")
+        ax.invert_xaxis()
+    axes[0][0].set_ylabel("false V calls per hour (noisy stretches)")
+    axes[0][0].legend()
+    fig.tight_layout()
+    return fig

@@ -2,14 +2,16 @@
 
 `python -m ecg_utils.report` rewrites the parts of README.md between the results markers (from
 reports/metrics.json) and between the real-time markers (from reports/detection.csv and
-reports/detected_vs_reference.json, notebook 04); `--check` only reports whether README is
-current (the tests use it).
+reports/detected_vs_reference.json, notebook 04) and between the noise markers (from
+reports/noise_stress.json, notebook 05); `--check` only reports whether README is current (the
+tests use it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from .paths import PROJ_ROOT, REPORTS_DIR
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RT_START, RT_END = "<!-- realtime:start -->", "<!-- realtime:end -->"
+NOISE_START, NOISE_END = "<!-- noise:start -->", "<!-- noise:end -->"
 MODEL_NAMES = {"cnn_lstm": "CNN–LSTM", "gru": "CNN–GRU", "cnn": "CNN", "all_N": "all-N baseline"}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
@@ -104,6 +107,57 @@ def realtime_markdown(detection: pd.DataFrame, sources: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _num(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def noise_markdown(stress: dict[str, Any]) -> str:
+    """The noise stress test of the detector and the classifier in noise with and without the gate (notebook 05)."""
+    det = pd.DataFrame(stress["detection"])
+    g = det.groupby(["snr_db", "detector"], sort=False)[["tp", "fn", "fp"]].sum()
+    measured = det.groupby("snr_db").measured_snr_db.mean()
+    lines = [(f"R-peak detection on the noise stress test ({', '.join(sorted(set(det.record)))}, lead MLII, "
+             "electrode-motion noise; EC57 counting), this repo's detector beside wfdb's `xqrs_detect` run on the "
+             "same signals:"), "",
+             ("| SNR (dB, record name) | SNR on MLII (dB, measured) | this repo Se | this repo +P | xqrs Se | xqrs +P "
+             "| at least xqrs's Se and +P |"), "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for snr in sorted(set(det.snr_db), reverse=True):
+        ours, xq = g.loc[(snr, "this repo")], g.loc[(snr, "wfdb xqrs")]
+        se = [100 * r.tp / (r.tp + r.fn) for r in (ours, xq)]
+        ppv = [100 * r.tp / (r.tp + r.fp) for r in (ours, xq)]
+        ok = "yes" if se[0] >= se[1] and ppv[0] >= ppv[1] else "no"
+        name = "clean" if snr == float("inf") else f"{snr:g}"
+        m = "–" if snr == float("inf") else f"{measured[snr]:.1f}"
+        lines.append(f"| {name} | {m} | {se[0]:.2f} | {ppv[0]:.2f} | {se[1]:.2f} | {ppv[1]:.2f} | {ok} |")
+    seconds = det.groupby("detector").seconds.mean()
+    lines += ["", f"Time per 30-minute record: this repo {seconds['this repo']:.2f} s, xqrs {seconds['wfdb xqrs']:.2f} s.",
+              "", (f"The published inter-patient model on {len(stress['records'])} DS2 records (unseen patients) with "
+              "noise mixed in as the database was made, detected beats, gate off (the model's class) and on "
+              "(unreadable beats reported as Q). False calls per hour count every S or V call that is not an S or V "
+              "beat, false detections included, in the noisy and the clean stretches apart; readable is the share of "
+              "matched beats the gate lets through:"), "",
+              ("| path | noise | SNR (dB) | gate | readable % | accuracy | S Se | S +P | V Se | V +P | false S/h noisy "
+              "| false V/h noisy | false V/h clean |"),
+              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for f in stress["figures"]:
+        snr = "clean" if f["snr_db"] == float("inf") or f["noise"] == "none" else f"{f['snr_db']:g}"
+        lines.append(f"| {f['path']} | {f['noise']} | {snr} | {f['gate']} | {_num(f['readable'])} | "
+                     f"{_num(f['accuracy'])} | {_num(f['S_se'])} | {_num(f['S_ppv'])} | {_num(f['V_se'])} | "
+                     f"{_num(f['V_ppv'])} | {_num(f['false_S_per_h_noisy'], 0)} | {_num(f['false_V_per_h_noisy'], 0)} | "
+                     f"{_num(f['false_V_per_h_clean'], 0)} |")
+    t, gate = stress.get("target") or {}, stress["gate"]
+    lines += ["", (f"Gate: local SNR below **{gate['min_snr_db']} dB** (median of {gate['beats']} beats, "
+              f"{gate['band_hz'][0]:g}–{gate['band_hz'][1]:g} Hz), flat line ≥ {gate['flat_s']:g} s, clipping ≥ "
+              f"{1000 * gate['clip_s']:g} ms; calibrated on DS1 only.")]
+    if t:
+        fv, vs = t["false_V_per_h_noisy"], t["V_se_clean_stretches"]
+        lines.append(f"Targets at {t['snr_db']:g} dB {t['noise']} ({t['path']}): false V calls per hour in the noisy "
+                     f"stretches {fv['off']:,.0f} → {fv['on']:,.0f}, at least halved: **{'met' if t['halved'] else 'not met'}**; "
+                     f"V Se on the clean stretches {vs['off']:.2f} → {vs['on']:.2f} % (drop {t['clean_V_se_drop']:.2f} "
+                     f"points), at most 1 point: **{'met' if t['clean_V_se_drop_within_1'] else 'not met'}**.")
+    return "\n".join(lines)
+
+
 def _replace(readme: str, start: str, end: str, body: str) -> str:
     if start not in readme or end not in readme:
         raise ValueError(f"README.md lacks the markers {start} and {end}")
@@ -112,21 +166,22 @@ def _replace(readme: str, start: str, end: str, body: str) -> str:
     return f"{before}{start}\n{body}\n{end}{after}"
 
 
-def render(readme: str, metrics: dict[str, Any], realtime: str | None = None) -> str:
-    """README with the results part from `metrics`, and the real-time part replaced by `realtime` if given."""
+def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, noise: str | None = None) -> str:
+    """README with the results part from `metrics`, and the real-time and noise parts replaced if given."""
     body = results_markdown(metrics)
     complete = ("cnn_lstm" in metrics.get("intra_patient", {})
                 and {"cnn_lstm", "all_N"} <= set(metrics.get("inter_patient", {})))
     if complete:
         body += "\n\n" + targets_markdown(metrics)
     readme = _replace(readme, START, END, body)
-    return readme if realtime is None else _replace(readme, RT_START, RT_END, realtime)
+    readme = readme if realtime is None else _replace(readme, RT_START, RT_END, realtime)
+    return readme if noise is None else _replace(readme, NOISE_START, NOISE_END, noise)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=Path, default=REPORTS_DIR, help="folder with metrics.json, detection.csv, "
-                        "detected_vs_reference.json")
+                        "detected_vs_reference.json, noise_stress.json")
     parser.add_argument("--readme", type=Path, default=PROJ_ROOT / "README.md")
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not current")
     args = parser.parse_args(argv)
@@ -135,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     if (args.reports / "detection.csv").is_file() and (args.reports / "detected_vs_reference.json").is_file():
         realtime = realtime_markdown(pd.read_csv(args.reports / "detection.csv", dtype={"record": str}),
                                      json.loads((args.reports / "detected_vs_reference.json").read_text()))
+    noise = None
+    if (args.reports / "noise_stress.json").is_file():
+        noise = noise_markdown(json.loads((args.reports / "noise_stress.json").read_text()))
     old = args.readme.read_text()
-    new = render(old, metrics, realtime)
+    new = render(old, metrics, realtime, noise)
     if args.check:
         if new != old:
             print(f"{args.readme} is out of date with {args.reports}; run `python -m ecg_utils.report`", file=sys.stderr)

@@ -73,3 +73,26 @@ def test_render_fills_the_realtime_part_when_given():
     assert "old" in render(readme, _metrics()) and "old" not in render(readme, _metrics(), "new")
     with pytest.raises(ValueError, match="realtime:start"):
         render(f"{START}\n{END}", _metrics(), "new")
+
+
+def test_noise_markdown_sets_detectors_and_gate_side_by_side():
+    from ecg_utils.report import noise_markdown
+
+    detection = [{"record": "118", "snr_db": snr, "measured_snr_db": m, "detector": d, "tp": tp, "fn": fn, "fp": fp,
+                  "seconds": sec}
+                 for snr, m in ((float("inf"), float("inf")), (6.0, 0.1))
+                 for d, tp, fn, fp, sec in (("this repo", 90, 10, 5, 0.1), ("wfdb xqrs", 95, 5, 5, 2.0))]
+    figure = {"path": "offline", "noise": "em", "snr_db": 6.0, "readable": 80.0, "accuracy": 75.0, "S_se": None,
+              "S_ppv": 10.0, "V_se": 90.0, "V_ppv": 60.0, "false_S_per_h_noisy": 12.0, "false_V_per_h_noisy": 1950.4,
+              "false_V_per_h_clean": 3.0}
+    stress = {"detection": detection, "records": ["100", "233"],
+              "figures": [{**figure, "gate": "off"}, {**figure, "gate": "on", "false_V_per_h_noisy": 868.0}],
+              "gate": {"min_snr_db": 11.7, "beats": 15, "band_hz": [8.0, 20.0], "flat_s": 0.5, "clip_s": 0.014},
+              "target": {"noise": "em", "snr_db": 6.0, "path": "offline",
+                         "false_V_per_h_noisy": {"off": 1950.4, "on": 868.0},
+                         "V_se_clean_stretches": {"off": 99.8, "on": 99.3}, "halved": True, "clean_V_se_drop": 0.5,
+                         "clean_V_se_drop_within_1": True}}
+    text = noise_markdown(stress)
+    assert "| 6 | 0.1 | 90.00 | 94.74 | 95.00 | 95.00 | no |" in text
+    assert "| offline | em | 6 | off | 80.0 | 75.0 | – | 10.0 | 90.0 | 60.0 | 12 | 1,950 | 3 |" in text
+    assert "1,950 → 868, at least halved: **met**" in text and "**11.7 dB**" in text
