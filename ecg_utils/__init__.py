@@ -1,5 +1,6 @@
 """Tested helpers behind the notebooks and the tools: MIT-BIH data, records in any format, preprocessing,
-models, evaluation, and the published model served from the command line, as a stream or over the web."""
+models, evaluation, noise and a signal-quality gate, and the published model served from the command line, as a
+stream or over the web."""
 
 import warnings
 

@@ -91,7 +91,9 @@ seed): read them as one draw, not as the model family's expected performance.
 **Limits.** Trained on 22 patients of one database (Boston, 1975–79, ambulatory recordings at 360 Hz); other
 hospitals, devices, leads and patient groups may score far lower. F beats are rarely recognised, Q (paced and
 unclassifiable) beats hardly at all; noise and artefacts can be called arrhythmias; the R-peak detector misses or
-adds beats in noisy stretches.
+adds beats in noisy stretches. `predict`, the streaming classifier and the service apply a signal-quality gate
+(`quality_gate.json` beside this file, calibrated on DS1 records with noise added) that reports beats in noise, on
+a flat line or in clipping as Q: it reduces false calls in noise but does not remove them (README, "Noise").
 
 **File.** `{info['file']}`, {info['bytes']:,} bytes, SHA-256 `{info['sha256']}` (ONNX, dynamic batch; the
 preprocessing configuration travels in its metadata). Exported from a PyTorch checkpoint with SHA-256

@@ -7,9 +7,9 @@ streaming classifier and the service:
 
 - **Noise.** Each beat gets a local signal-to-noise ratio in dB, defined as EC57 defines a noise
   stress test's SNR (QRS peak-to-peak amplitude A and noise RMS σ: SNR = 20 log10(A / (2√2 σ))),
-  measured on the signal band-passed to `band_hz`: A within ±50 ms of the R peak, σ robustly (median
-  absolute deviation) over the `window_s` seconds that end where the beat's classifier window ends,
-  so the QRS complexes in it barely count. A single beat's figure is noisy; the score is the median
+  measured on the signal band-passed to `band_hz`: A within ±50 ms of the R peak, σ robustly (the
+  median absolute value over 0.6745; the band-passed signal has no mean) over the `window_s` seconds
+  that end where the beat's classifier window ends, so the QRS complexes in it barely count. A single beat's figure is noisy; the score is the median
   over the beat and the `beats - 1` beats before it, so a noisy stretch is recognised as a whole and
   an odd-looking beat among clean ones is not. Beats scoring below `min_snr_db` are unreadable.
 - **Flat line.** A run of identical samples at least `flat_s` long.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
@@ -111,6 +112,7 @@ class SignalQuality:
         # Enough history for a beat's noise window and for a run that began long enough before it.
         self._keep = max(self._win, before + self._flat + self._second) + after + round(4 * fs)
         self._raw = np.zeros(0)
+        self._runlen = np.zeros(0, np.int64)  # length of the constant run up to and including each sample
         self._filt = np.zeros(0)
         self._n = 0
         self._waiting: deque[int] = deque()
@@ -125,7 +127,7 @@ class SignalQuality:
         # A second at a time, so a long chunk never pushes a waiting beat's samples out of the history.
         for i in range(0, len(x), self._second):
             piece = x[i:i + self._second]
-            self._count_flat(piece)
+            self._runlen = np.concatenate([self._runlen, self._count_flat(piece)])[-self._keep:]
             self._raw = np.concatenate([self._raw, piece])[-self._keep:]
             self._filt = np.concatenate([self._filt, self._filter(piece)])[-self._keep:]
             self._n += len(piece)
@@ -147,19 +149,23 @@ class SignalQuality:
         self._waiting.clear()
         return out
 
-    def _count_flat(self, x: np.ndarray) -> None:
-        """Add up the samples of constant runs of at least `flat_s` (for the record's summary)."""
-        change = np.flatnonzero(np.diff(x) != 0) + 1
-        starts = np.concatenate([[0], change])
-        lengths = np.diff(np.concatenate([starts, [len(x)]]))
+    def _count_flat(self, x: np.ndarray) -> np.ndarray:
+        """Each sample's constant-run length so far; adds up the samples of runs of at least `flat_s`
+        (for the record's summary)."""
+        new_run = np.concatenate([[True], x[1:] != x[:-1]])
+        idx = np.arange(len(x))
+        runlen = idx - np.maximum.accumulate(np.where(new_run, idx, 0)) + 1
+        change = np.flatnonzero(new_run[1:]) + 1
+        lengths = np.diff(np.concatenate([[0], change, [len(x)]]))
         if x[0] == self._run_value:
             lengths[0] += self._run_len
-        else:
-            if self._run_len >= self._flat:
-                self.flat_samples += self._run_len
+            runlen[: lengths[0] - self._run_len] += self._run_len
+        elif self._run_len >= self._flat:
+            self.flat_samples += self._run_len
         finished = lengths[:-1]
         self.flat_samples += int(finished[finished >= self._flat].sum())
         self._run_value, self._run_len = float(x[-1]), int(lengths[-1])
+        return runlen
 
     def _score(self, r: int) -> BeatQuality:
         start = self._n - len(self._raw)
@@ -168,8 +174,10 @@ class SignalQuality:
         lo = hi - self._win
         snr = math.nan
         if lo >= start and r - self._half >= start and r + self._half < hi:
-            seg = self._filt[lo - start: hi - start]
-            sigma = float(np.median(np.abs(seg - np.median(seg)))) / 0.6745
+            # The band-passed signal has no mean: its median absolute value is the robust noise level.
+            dev = np.abs(self._filt[lo - start: hi - start])
+            k = len(dev) // 2
+            sigma = float(np.partition(dev, k)[k]) / 0.6745
             # The causal band-pass delays the QRS by a few samples: the amplitude window reaches 20 ms later.
             qrs = self._filt[r - self._half - start: min(hi, r + self._half + round(0.02 * self.fs)) - start]
             amp = float(np.ptp(qrs))
@@ -177,7 +185,7 @@ class SignalQuality:
                 math.inf if amp > 0 else -math.inf)
         if not math.isnan(snr):
             self._recent.append(snr)
-        score = float(np.median(self._recent)) if self._recent and not math.isnan(snr) else math.nan
+        score = statistics.median(self._recent) if self._recent and not math.isnan(snr) else math.nan
         threshold = self.config.min_snr_db
         if not reason and threshold is not None and not math.isnan(score) and score < threshold:
             reason = "noise"
@@ -186,6 +194,8 @@ class SignalQuality:
     def _runs(self, r: int, start: int, hi: int) -> str:
         """'flat' or 'clipped' if the beat's window overlaps such a run (as far as the samples up to `hi` show)."""
         w_lo = max(start, r - self.before)
+        if self._runlen[w_lo - start: hi - start].max(initial=0) < self._clip:
+            return ""  # no run long enough to matter: the common case, decided without looking closer
         lo = max(start, w_lo - self._flat - self._second)
         seg = self._raw[lo - start: hi - start]
         if len(seg) < 2:

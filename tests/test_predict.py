@@ -153,3 +153,19 @@ def test_corrupt_model_file(tmp_path, suffix):
     kind = "an ONNX export" if suffix == ".onnx" else "a readable checkpoint"
     with pytest.raises(DataError, match=rf"model file .*model\{suffix} is not {kind} of this repo"):
         load_classifier(bad)
+
+
+def test_cli_says_where_the_lead_was_flat_and_gives_no_beats_there(rec100, tmp_path, capsys):
+    """A lead-off stretch (constant samples) is bad input: no beats inside it, its length reported."""
+    at360, _, ann = rec100
+    x = wfdb.rdrecord(str(at360)).p_signal[:, 0].copy()
+    x[100 * 360: 130 * 360] = x[100 * 360]
+    path = write_record(tmp_path, "flat", x, 360, ann.sample, ann.symbol)
+    out = tmp_path / "beats.csv"
+    assert main([str(path), "--out", str(out)]) == 0
+    assert "30.0 s of flat line" in capsys.readouterr().out
+    beats = pd.read_csv(out, keep_default_na=False)
+    inside = beats[(beats.time_s > 100.3) & (beats.time_s < 129.7)]
+    assert inside.empty and set(beats.unreadable) <= {"", "flat", "noise", "clipped"}
+    edges = beats[(beats.time_s > 99) & (beats.time_s < 131)]
+    assert (edges.pred[edges.unreadable != ""] == "Q").all()
