@@ -7,7 +7,6 @@ data/raw/mitdb and verifies it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -18,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .errors import ChecksumError, DataError
 from .paths import DEFAULT_MITDB_DIR, project_path
-from .physionet import PHYSIONET_INDEX_URL, SUMS_FILE, fetch_release, parse_checksums, sha256_file
+from .physionet import PHYSIONET_INDEX_URL, SUMS_FILE, data_step, fetch_release, parse_checksums, sha256_file
 
 DB = "mitdb"
 VERSION = "1.0.0"
@@ -148,24 +147,11 @@ def download(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mitdb-dir", help="verify this local copy instead of downloading (default: $MITDB_DIR)")
-    parser.add_argument("--dest", default=str(DEFAULT_MITDB_DIR), help="download target (default: %(default)s)")
-    parser.add_argument("--index-url", default=PHYSIONET_INDEX_URL, help="PhysioNet files URL (default: %(default)s)")
-    args = parser.parse_args(argv)
-    local = args.mitdb_dir or os.environ.get("MITDB_DIR")
-    try:
-        if local:
-            root = project_path(Path(local).expanduser())
-            n = verify_copy(root, progress=True)
-            print(f"verified local copy {root}: {n} files match mitdb {VERSION}")
-        else:
-            root = download(args.dest, index_url=args.index_url)
-            print(f"mitdb {VERSION} ready in {root} ({len(RECORDS)} records, checksums verified)")
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return data_step(
+        argv, __doc__.splitlines()[0], "MITDB_DIR", DEFAULT_MITDB_DIR,
+        verify=lambda root: f"verified local copy {root}: {verify_copy(root, progress=True)} files match mitdb {VERSION}",
+        fetch=lambda dest, url: (f"mitdb {VERSION} ready in {download(dest, index_url=url)} ({len(RECORDS)} records, "
+                                 "checksums verified)"))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ by `noise.mix`; 118 and 119 with electrode-motion noise at 24 ... -6 dB are the 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from .errors import ChecksumError, DataError
 from .paths import RAW_DIR, project_path
-from .physionet import PHYSIONET_INDEX_URL, fetch_release, parse_checksums, sha256_file
+from .physionet import PHYSIONET_INDEX_URL, data_step, fetch_release, parse_checksums, sha256_file
 
 DB = "nstdb"
 VERSION = "1.0.0"
@@ -74,23 +73,10 @@ def download(dest: str | Path = DEFAULT_NSTDB_DIR, index_url: str = PHYSIONET_IN
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nstdb-dir", help="verify this local copy instead of downloading (default: $NSTDB_DIR)")
-    parser.add_argument("--dest", default=str(DEFAULT_NSTDB_DIR), help="download target (default: %(default)s)")
-    parser.add_argument("--index-url", default=PHYSIONET_INDEX_URL, help="PhysioNet files URL (default: %(default)s)")
-    args = parser.parse_args(argv)
-    local = args.nstdb_dir or os.environ.get("NSTDB_DIR")
-    try:
-        if local:
-            root = project_path(Path(local).expanduser())
-            print(f"verified local copy {root}: {verify_copy(root)} files match nstdb {VERSION}")
-        else:
-            root = download(args.dest, index_url=args.index_url)
-            print(f"nstdb {VERSION} ready in {root} (checksums verified)")
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return data_step(
+        argv, __doc__.splitlines()[0], "NSTDB_DIR", DEFAULT_NSTDB_DIR,
+        verify=lambda root: f"verified local copy {root}: {verify_copy(root)} files match nstdb {VERSION}",
+        fetch=lambda dest, url: f"nstdb {VERSION} ready in {download(dest, index_url=url)} (checksums verified)")
 
 
 if __name__ == "__main__":

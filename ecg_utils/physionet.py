@@ -5,15 +5,18 @@ Shared by the data steps of the databases this project reads (`mitdb`, `nstdb`).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import ChecksumError, DownloadError
+from .errors import ChecksumError, DataError, DownloadError
+from .paths import project_path
 
 PHYSIONET_INDEX_URL = "https://physionet.org/files/"
 SUMS_FILE = "SHA256SUMS.txt"
@@ -82,3 +85,24 @@ def fetch_release(db: str, version: str, files: Sequence[str], dest: Path, index
         )
     os.replace(staging, dest)
     return dest
+
+
+def data_step(argv: Sequence[str] | None, description: str, env: str, default_dest: Path,
+              verify: Callable[[Path], str], fetch: Callable[[Path, str], str]) -> int:
+    """The command line of a data step: verify the local copy `$env` (or `--<env>`) names, else download.
+
+    `verify(root)` and `fetch(dest, index_url)` do the work and return the line to print.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    flag = "--" + env.lower().replace("_", "-")
+    parser.add_argument(flag, dest="local", help=f"verify this local copy instead of downloading (default: ${env})")
+    parser.add_argument("--dest", default=str(default_dest), help="download target (default: %(default)s)")
+    parser.add_argument("--index-url", default=PHYSIONET_INDEX_URL, help="PhysioNet files URL (default: %(default)s)")
+    args = parser.parse_args(argv)
+    local = args.local or os.environ.get(env)
+    try:
+        print(verify(project_path(Path(local).expanduser())) if local else fetch(Path(args.dest), args.index_url))
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

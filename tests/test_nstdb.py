@@ -42,3 +42,10 @@ def test_incomplete_or_corrupt_copy_is_named(nstdb_dir, tmp_path):
         nstdb.verify_copy(copy)
     with pytest.raises(DataError, match="make data"):
         nstdb.resolve_nstdb_dir(tmp_path / "nowhere")
+
+
+def test_command_line_verifies_a_local_copy_or_says_why_not(nstdb_dir, tmp_path, capsys):
+    assert nstdb.main(["--nstdb-dir", str(nstdb_dir)]) == 0
+    assert "42 files match nstdb 1.0.0" in capsys.readouterr().out
+    assert nstdb.main(["--nstdb-dir", str(tmp_path)]) == 1
+    assert "lacks 42 nstdb file(s)" in capsys.readouterr().err
