@@ -48,7 +48,7 @@ GATE_RESOURCE = "resources/quality_gate.json"
 class GateConfig:
     band_hz: tuple[float, float] = (8.0, 20.0)  # where the QRS is strong and P/T waves and wander are weak
     window_s: float = 2.5  # noise measured over this stretch, ending at the beat window's end
-    beats: int = 9  # the score is the median local SNR of this many beats (the beat and those before)
+    beats: int = 15  # the score is the median local SNR of this many beats (the beat and those before)
     min_snr_db: float | None = None  # beats scoring below are unreadable (None: score only, gate nothing)
     flat_s: float = 0.5  # identical samples for this long: a flat line
     clip_s: float = 0.014  # identical samples for this long at a flat top or bottom: clipping
