@@ -53,6 +53,25 @@ def expected(path, **kw) -> pd.DataFrame:
     return classify_record(path, load_classifier(MODEL_PATH), progress=False, **kw).beats
 
 
+def test_flat_and_clipped_stretches_are_reported_not_classified(client, rec, tmp_path):
+    """Lead off for 20 s and a clipped stretch: no beats in the flat line, its length in the answer, clipped beats Q."""
+    x = rec["x"].copy()
+    x[30 * 360: 50 * 360] = x[30 * 360]
+    x[70 * 360: 90 * 360] = np.minimum(x[70 * 360: 90 * 360], np.median(x) + 0.3 * (x.max() - np.median(x)))
+    path = write_csv(tmp_path / "bad.csv", x[:, None], ["MLII"], fs=360)
+    r = client.post("/v1/classify", files=[("files", ("bad.csv", path.read_bytes()))], data={"fs": "360"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    beats = beats_frame(answer)
+    assert answer["flat_s"] == pytest.approx(20.0, abs=0.01) and answer["unreadable"]["clipped"] > 10
+    assert beats[(beats.time_s > 30.3) & (beats.time_s < 49.7)].empty
+    assert (beats.pred[beats.unreadable != ""] == "Q").all()
+    inside = beats.unreadable[(beats.time_s > 71) & (beats.time_s < 89)]
+    assert (inside == "clipped").mean() > 0.8  # beats whose R wave stays under the clip level are not clipped
+    clipped = beats[beats.unreadable == "clipped"]
+    assert clipped.time_s.between(69.5, 90.5).all()
+
+
 def test_openapi_documents_the_form(client):
     spec = client.get("/v1/openapi.json").json()
     schema = spec["paths"]["/v1/classify"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
