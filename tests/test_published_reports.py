@@ -75,3 +75,22 @@ def test_real_time_reports_agree_with_the_evaluation():
     for name in ("detected beats", "streamed"):
         assert abs(sources[name]["n_beats"] - at_reference["n_beats"]) < 0.01 * at_reference["n_beats"]
         assert sources[name]["accuracy"] > at_reference["accuracy"] - 0.01, name
+
+
+def test_noise_reports_agree_with_themselves_and_the_protocol():
+    from ecg_utils.quality import GateConfig, published_gate
+    from ecg_utils.robustness import gate_target
+
+    stress = json.loads((REPORTS_DIR / "noise_stress.json").read_text())
+    gate = json.loads((REPORTS_DIR / "quality_gate.json").read_text())
+    assert stress["records"] == list(DS2) and set(gate["calibration"]["records"]) <= set(DS1)
+    assert GateConfig.from_dict(stress["gate"]) == GateConfig.from_dict(gate["gate"]) == published_gate()
+    figures = pd.DataFrame(stress["figures"])
+    assert gate_target(figures) == stress["target"]
+    assert set(figures.path) == {"offline", "stream"} and set(figures.gate) == {"on", "off"}
+    # The gate only ever turns classes into Q: every clean-record figure but readability is within a point.
+    clean = figures[(figures.noise == "none") & (figures.path == "offline")].set_index("gate")
+    assert abs(clean.loc["on", "accuracy"] - clean.loc["off", "accuracy"]) < 1.0
+    detection = pd.read_csv(REPORTS_DIR / "noise_detection.csv", dtype={"record": str})
+    noisy = detection[detection.snr_db != float("inf")]
+    assert ((noisy.measured_snr_db - (noisy.snr_db - 6.0)).abs() < 0.5).all()  # MLII got twice the nominal noise
