@@ -73,12 +73,25 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
                                     dynamic_shapes={"x": {0: batch}, "rr": {0: batch}}, optimize=True,
                                     verbose=False)
     proto = program.model_proto
+    _strip_debug_info(proto)
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     out = Path(out)
     with atomic_open(out, "wb") as handle:
         handle.write(proto.SerializeToString())
     return out
+
+
+def _strip_debug_info(proto: Any) -> None:
+    """Drop the exporter's per-node debug records (FX node names, Python stack traces with the exporting
+    machine's file paths): a shipped model should not carry them, and without them the same weights export
+    to the same bytes from any folder."""
+    graph = proto.graph
+    for item in [*graph.node, *graph.value_info, *graph.input, *graph.output, *graph.initializer]:
+        if hasattr(item, "metadata_props"):
+            del item.metadata_props[:]
+        if hasattr(item, "doc_string"):
+            item.doc_string = ""
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

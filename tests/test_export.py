@@ -45,3 +45,15 @@ def test_cli(exported, tmp_path, capsys):
     assert "max |logit difference| vs PyTorch" in capsys.readouterr().out
     assert main(["--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.onnx")]) == 1
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_export_carries_no_paths_of_the_exporting_machine(exported):
+    """The exporter's per-node debug records (stack traces with file paths) are dropped before shipping."""
+    import onnx
+
+    checkpoint, path = exported
+    proto = onnx.load(str(path))
+    assert not any(len(n.metadata_props) for n in proto.graph.node)
+    raw = path.read_bytes()
+    assert b"site-packages" not in raw and b"ecg_utils/models.py" not in raw
+    assert str(checkpoint.parent).encode() not in raw
