@@ -14,6 +14,7 @@ import pandas as pd
 
 from .aami import CLASSES, PROBA_COLUMNS, to_index
 from .atomic import atomic_open
+from .checkpoint import Checkpoint, load_model
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
 from .splits import Split, make_split
@@ -114,12 +115,12 @@ def comparison_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def split_from_checkpoint(ckpt: dict[str, Any], ds: BeatDataset) -> Split:
+def split_from_checkpoint(ckpt: Checkpoint, ds: BeatDataset) -> Split:
     """Rebuild the split a model was trained with, and refuse a dataset that differs from its own."""
-    if ckpt["preprocess_config"] != ds.config:
+    if ckpt.preprocess_config != ds.config:
         raise ValueError("the dataset was built with another preprocessing configuration than this model's; "
-                         "rebuild it with the model's configuration (checkpoint['preprocess_config'])")
-    stored = ckpt["split"]
+                         "rebuild it with the model's configuration (its checkpoint's preprocess_config)")
+    stored = ckpt.split
     split = make_split(stored["protocol"], ds.label, ds.record, **stored["params"])
     if split.to_dict(ds.label) != stored:
         raise ValueError(f"the {stored['protocol']} split rebuilt from this dataset differs from the one the model "
@@ -134,13 +135,12 @@ def evaluate_run(run_dir: str | Path, ds: BeatDataset) -> tuple[pd.DataFrame, di
     """
     import torch  # here, not at the top: classifying with an ONNX model must not need PyTorch
 
-    from .training import load_checkpoint, predict_proba
+    from .training import predict_proba
 
-    model, ckpt = load_checkpoint(Path(run_dir) / "best.pt")
+    model, ckpt = load_model(Path(run_dir) / "best.pt")
     split = split_from_checkpoint(ckpt, ds)
     idx = split.test
     proba = predict_proba(model, torch.from_numpy(ds.signal[idx]).unsqueeze(1), torch.from_numpy(ds.rr[idx]))
     pred = predictions_frame(ds.record[idx], ds.sample[idx], ds.label[idx], proba)
     figures = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
-    return pred, {**figures, "params": ckpt["n_params"], "best_epoch": ckpt["epoch"],
-                  "val_macro_f1": ckpt["val"]["val_macro_f1"]}
+    return pred, {**figures, "params": ckpt.n_params, "best_epoch": ckpt.epoch, "val_macro_f1": ckpt.val_macro_f1}

@@ -23,12 +23,13 @@ import numpy as np
 from . import __version__
 from .aami import CLASSES
 from .atomic import atomic_open
-from .preprocess import RR_FEATURES, PreprocessConfig
+from .checkpoint import Checkpoint, load_model
+from .preprocess import RR_FEATURES
 
 
-def _metadata(ckpt: dict[str, Any]) -> dict[str, str]:
-    pre = ckpt["preprocess_config"]
-    config = PreprocessConfig.from_dict(pre)
+def _metadata(ckpt: Checkpoint) -> dict[str, str]:
+    pre = ckpt.preprocess_config
+    config = ckpt.preprocess
     return {
         "classes": json.dumps(list(CLASSES)),
         "fs": str(config.fs),
@@ -37,9 +38,9 @@ def _metadata(ckpt: dict[str, Any]) -> dict[str, str]:
         "normalize": config.normalize,
         "rr_features": json.dumps(list(RR_FEATURES)),
         "preprocess_config": json.dumps(pre),
-        "model": ckpt["train_config"]["model"],
-        "train_config": json.dumps(ckpt["train_config"]),
-        "protocol": ckpt["split"]["protocol"],
+        "model": ckpt.model_name,
+        "train_config": json.dumps(ckpt.train_config),
+        "protocol": ckpt.protocol,
         "ecg_utils_version": __version__,
     }
 
@@ -60,9 +61,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     import onnx
     import torch
 
-    from .training import load_checkpoint
-
-    model, ckpt = load_checkpoint(checkpoint)
+    model, ckpt = load_model(checkpoint)
     meta = _metadata(ckpt)
     window = int(meta["window"])
     x, rr = torch.zeros(2, 1, window), torch.full((2, len(RR_FEATURES)), 0.8)
@@ -117,9 +116,7 @@ def max_logit_difference(checkpoint: str | Path, onnx_path: str | Path, x: np.nd
     import onnxruntime as ort
     import torch
 
-    from .training import load_checkpoint
-
-    model, _ = load_checkpoint(checkpoint)
+    model, _ = load_model(checkpoint)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     ours = session.run(None, {"x": x.astype(np.float32), "rr": rr.astype(np.float32)})[0]
     with torch.inference_mode():

@@ -30,18 +30,13 @@ class TorchClassifier:
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import torch
 
-        from .training import load_checkpoint
+        from .checkpoint import load_model
 
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch
         self._torch = torch
-        try:
-            self.model, ckpt = load_checkpoint(path)
-            self.preprocess = PreprocessConfig.from_dict(ckpt["preprocess_config"])
-        except Exception as exc:  # torch.load and load_state_dict raise assorted errors on damaged files
-            raise DataError(f"model file {path} is not a readable checkpoint of this repo ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:200]}); train it again (notebook 02) or use the published "
-                            "model") from exc
+        self.model, ckpt = load_model(path)  # a damaged or foreign file raises DataError, saying what to do
+        self.preprocess = ckpt.preprocess
 
     def predict_proba(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
         torch = self._torch

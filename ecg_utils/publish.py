@@ -19,6 +19,7 @@ import numpy as np
 
 from .aami import CLASSES
 from .atomic import atomic_open, write_json
+from .checkpoint import read_checkpoint
 from .export import export_onnx, max_logit_difference, read_metadata
 from .paths import PROJ_ROOT, REPORTS_DIR, RUNS_DIR
 from .published import MODEL_CARD, MODEL_INFO, MODEL_PATH, sha256
@@ -36,16 +37,14 @@ def fingerprint(onnx_path: Path, checkpoint: Path, metrics: dict[str, Any]) -> d
     """What identifies the shipped model and what it scored: hashes, source run, test figures of both protocols."""
     meta = read_metadata(onnx_path)
     train = meta["train_config"]
-    import torch
-
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(checkpoint)
     return {
         "file": onnx_path.name, "sha256": sha256(onnx_path), "bytes": onnx_path.stat().st_size,
         "checkpoint_sha256": sha256(checkpoint), "model": meta["model"], "protocol": meta["protocol"],
         "classes": meta["classes"], "fs": meta["fs"], "window": meta["window"], "leads": meta["preprocess_config"]["leads"],
-        "parameters": ckpt["n_params"], "best_epoch": ckpt["epoch"], "epochs": train["epochs"], "seed": train["seed"],
-        "val_macro_f1": ckpt["val"]["val_macro_f1"], "train_records": ckpt["split"]["records"]["train"],
-        "val_records": ckpt["split"]["records"]["val"], "test_records": ckpt["split"]["records"]["test"],
+        "parameters": ckpt.n_params, "best_epoch": ckpt.epoch, "epochs": train["epochs"], "seed": train["seed"],
+        "val_macro_f1": ckpt.val_macro_f1, "train_records": ckpt.records("train"),
+        "val_records": ckpt.records("val"), "test_records": ckpt.records("test"),
         "test_figures": _figures(metrics[PROTOCOL][MODEL]),
         "ecg_utils_version": meta["ecg_utils_version"],
     }

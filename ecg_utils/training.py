@@ -7,9 +7,9 @@ N beats (83 % of MIT-BIH) from dominating the gradient and keeps an epoch short;
 weights push recall on S and F without the unstable, +P-destroying weights of full inverse
 frequency.
 
-A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `last.pt` (everything
-needed to resume, written after every epoch) and `best.pt` (the epoch with the best validation
-macro F1). All writes are atomic; a killed run resumes from `last.pt` and ends with the same
+A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `last.pt` (the last
+epoch's checkpoint and everything needed to resume, written after every epoch) and `best.pt` (the
+checkpoint of the epoch with the best validation macro F1; format in `checkpoint`). All writes are atomic; a killed run resumes from `last.pt` and ends with the same
 history and weights as an uninterrupted one. A folder holding a run of another configuration
 (or of older model code) is moved to `<name>.previous/` and the run starts over.
 """
@@ -35,9 +35,10 @@ from tqdm.auto import tqdm
 
 from .aami import CLASSES, to_index
 from .atomic import atomic_open, write_json
+from .checkpoint import Checkpoint, save_checkpoint
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
-from .models import BeatClassifier, build_model
+from .models import build_model
 from .params import reject_unknown
 from .splits import Split
 
@@ -146,23 +147,10 @@ def _validate(model: nn.Module, data: Tensors, weights: torch.Tensor) -> dict[st
     return {"val_loss": float(-(w * logp).sum() / w.sum()), "val_acc": accuracy(y, pred), "val_macro_f1": macro_f1(y, pred)}
 
 
-def _save(obj: dict[str, Any], path: Path) -> None:
-    with atomic_open(path, "wb") as handle:
-        torch.save(obj, handle)
-
-
 def _write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
     write_json(run_dir / "history.json", history)
     with atomic_open(run_dir / "history.csv", "w") as handle:
         pd.DataFrame(history).to_csv(handle, index=False)
-
-
-def load_checkpoint(path: str | Path) -> tuple[BeatClassifier, dict[str, Any]]:
-    """Rebuild the model stored in a checkpoint (in eval mode) and return it with its metadata."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_model(ckpt["train_config"]["model"], **ckpt["train_config"]["model_params"])
-    model.load_state_dict(ckpt["model_state"])
-    return model.eval(), ckpt
 
 
 @dataclass(frozen=True)
@@ -250,16 +238,20 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
                "train_acc": correct / len(order), **_validate(model, val_data, weights),
                "seconds": time.perf_counter() - t0}
         history.append(row)
+        # The checkpoint keeps the epoch's figures but not its wall-clock time (history.csv has it), so
+        # the same training on the same machine writes the same bytes.
+        ckpt = Checkpoint(**meta, model_state=model.state_dict(), epoch=epoch,
+                          val={k: v for k, v in row.items() if k != "seconds"}, n_params=model.n_params)
         if row["val_macro_f1"] > best_f1:
             best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
-            _save({**meta, "model_state": model.state_dict(), "epoch": epoch, "val": row,
-                   "n_params": model.n_params}, run_dir / "best.pt")
+            save_checkpoint(ckpt, run_dir / "best.pt")
         else:
             stale += 1
         done = stale >= config.patience or epoch == config.epochs
-        _save({**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-               "scheduler_state": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "history": history,
-               "best_f1": best_f1, "best_epoch": best_epoch, "stale": stale, "done": done}, last)
+        save_checkpoint(ckpt, last, extra={
+            "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(), "history": history, "best_f1": best_f1, "best_epoch": best_epoch,
+            "stale": stale, "done": done})
         _write_history(run_dir, history)
         bar.set_postfix(val_f1=f"{row['val_macro_f1']:.3f}", best=f"{best_f1:.3f}@{best_epoch}")
     bar.close()

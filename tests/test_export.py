@@ -5,8 +5,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from ecg_utils.checkpoint import load_model
 from ecg_utils.export import main, read_metadata
-from ecg_utils.training import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def test_onnx_runtime_matches_pytorch_on_real_beats(small, exported, batch):
     ckpt, onnx_path = exported
     idx = split.test[:batch]
     x, rr = ds.signal[idx][:, None, :], ds.rr[idx]
-    model, _ = load_checkpoint(ckpt)
+    model, _ = load_model(ckpt)
     with torch.inference_mode():
         ref = model(torch.from_numpy(x), torch.from_numpy(rr)).numpy()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

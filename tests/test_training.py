@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ecg_utils import training
-from ecg_utils.training import TrainConfig, class_weights, epoch_indices, load_checkpoint, train
+from ecg_utils.checkpoint import FORMAT_VERSION, load_model
+from ecg_utils.training import TrainConfig, class_weights, epoch_indices, train
 
 TINY = {"channels": (8, 16, 16), "hidden": 16, "head": 16}
 
@@ -28,10 +29,10 @@ def test_short_run_on_real_beats_lowers_the_loss(small, tmp_path):
     h = result.history
     assert len(h) == 4 and h.train_loss.iloc[-1] < 0.7 * h.train_loss.iloc[0]
     assert h.val_acc.iloc[-1] > 0.8
-    model, ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
-    assert ckpt["epoch"] == result.best_epoch and ckpt["split"]["records"]["test"] == ["100"]
-    assert ckpt["preprocess_config"]["records"] == ["100", "101", "106", "119", "208"]
-    assert not model.training and ckpt["n_params"] == model.n_params
+    model, ckpt = load_model(tmp_path / "run" / "best.pt")
+    assert ckpt.epoch == result.best_epoch and ckpt.records("test") == ["100"] and ckpt.format_version == FORMAT_VERSION
+    assert list(ckpt.preprocess.records) == ["100", "101", "106", "119", "208"]
+    assert not model.training and ckpt.n_params == model.n_params and ckpt.val_macro_f1 == result.best_val_macro_f1
 
 
 def test_same_seed_same_history_and_weights(small, tmp_path):
@@ -41,6 +42,8 @@ def test_same_seed_same_history_and_weights(small, tmp_path):
     pd.testing.assert_frame_equal(_history(a.run_dir), _history(b.run_dir))
     for k, v in _weights(a.run_dir / "best.pt").items():
         assert torch.equal(v, _weights(b.run_dir / "best.pt")[k]), k
+    # The checkpoint records no wall-clock time: the same run writes the same file.
+    assert (a.run_dir / "best.pt").read_bytes() == (b.run_dir / "best.pt").read_bytes()
     c = train(_config(epochs=2, seed=1), ds, split, tmp_path / "c", progress=False)
     assert not _history(c.run_dir).equals(_history(a.run_dir))
 
@@ -84,7 +87,7 @@ def test_another_configuration_starts_over_and_keeps_the_old_run(small, tmp_path
     with pytest.warns(UserWarning, match="does not fit this one.*moved it to run.previous"):
         result = train(_config(epochs=1, lr=1e-3), ds, split, tmp_path / "run", progress=False)
     assert len(result.history) == 1
-    assert load_checkpoint(tmp_path / "run" / "best.pt")[1]["train_config"]["lr"] == 1e-3
+    assert load_model(tmp_path / "run" / "best.pt")[1].train_config["lr"] == 1e-3
     previous = _weights(tmp_path / "run.previous" / "best.pt")
     assert all(torch.equal(previous[k], v) for k, v in old.items())
 

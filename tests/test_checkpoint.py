@@ -1,0 +1,57 @@
+"""The checkpoint format: typed, versioned, readable without training's dependencies, and clear when it is not."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ecg_utils.checkpoint import FORMAT_VERSION, Checkpoint, load_model, read_checkpoint, save_checkpoint
+from ecg_utils.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def ckpt(tiny_model) -> Checkpoint:
+    return read_checkpoint(tiny_model)
+
+
+def test_fields_are_read_by_name(ckpt):
+    assert ckpt.format_version == FORMAT_VERSION and ckpt.model_name == "cnn_lstm"
+    assert ckpt.protocol == "inter_patient" and ckpt.records("test") == ["100"]
+    assert ckpt.classes == ["N", "S", "V", "F", "Q"] and 0 <= ckpt.val_macro_f1 <= 1
+    assert "seconds" not in ckpt.val and ckpt.preprocess.fs == 360
+
+
+def test_round_trip_and_files_from_before_the_version(ckpt, tmp_path):
+    save_checkpoint(ckpt, tmp_path / "a.pt")
+    model, again = load_model(tmp_path / "a.pt")
+    assert again.to_dict().keys() == ckpt.to_dict().keys() and again.epoch == ckpt.epoch and not model.training
+    legacy = {k: v for k, v in ckpt.to_dict().items() if k != "format_version"}  # format 0: same fields, no version
+    torch.save(legacy, tmp_path / "old.pt")
+    assert read_checkpoint(tmp_path / "old.pt").n_params == ckpt.n_params
+
+
+def test_unreadable_checkpoints_say_what_to_do(ckpt, tmp_path):
+    torch.save({**ckpt.to_dict(), "format_version": FORMAT_VERSION + 1}, tmp_path / "new.pt")
+    with pytest.raises(DataError, match="newer than this ecg_utils reads"):
+        read_checkpoint(tmp_path / "new.pt")
+    torch.save({"model_state": ckpt.model_state}, tmp_path / "bare.pt")
+    with pytest.raises(DataError, match="lacks .*train_config.*not a checkpoint of this repo"):
+        read_checkpoint(tmp_path / "bare.pt")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(DataError, match="holds a list"):
+        read_checkpoint(tmp_path / "list.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="not a readable checkpoint"):
+        read_checkpoint(tmp_path / "junk.pt")
+    other = {**ckpt.to_dict(), "train_config": {**ckpt.train_config, "model": "gru"}}
+    torch.save(other, tmp_path / "other.pt")
+    with pytest.raises(DataError, match="does not fit this repo's 'gru' model"):
+        load_model(tmp_path / "other.pt")
+
+
+def test_reading_a_checkpoint_loads_neither_training_nor_scikit_learn(tiny_model):
+    code = (f"import sys; from ecg_utils.inference import load_classifier; load_classifier({str(tiny_model)!r}); "
+            "print(sorted(m for m in ('sklearn', 'ecg_utils.training', 'ecg_utils.evaluation') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
