@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .aami import CLASSES, PROBA_COLUMNS, to_index
-from .atomic import atomic_open
+from .atomic import atomic_open, write_json
 from .checkpoint import Checkpoint, load_model
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
@@ -144,3 +144,27 @@ def evaluate_run(run_dir: str | Path, ds: BeatDataset) -> tuple[pd.DataFrame, di
     pred = predictions_frame(ds.record[idx], ds.sample[idx], ds.label[idx], proba)
     figures = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
     return pred, {**figures, "params": ckpt.n_params, "best_epoch": ckpt.epoch, "val_macro_f1": ckpt.val_macro_f1}
+
+
+def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], models: list[str],
+                  reports: str | Path) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], pd.DataFrame]]:
+    """Every run `<protocol>_<model>` under `runs_dir` scored once on its test part, beside the all-N baseline.
+
+    Writes `predictions/<protocol>_<model>.csv.gz` and `metrics.json` (protocol → model → figures, with
+    `all_N` for the majority-class reference) under `reports`; returns the metrics and the predictions.
+    """
+    reports = Path(reports)
+    metrics: dict[str, dict[str, Any]] = {}
+    predictions: dict[tuple[str, str], pd.DataFrame] = {}
+    for protocol in protocols:
+        metrics[protocol] = {}
+        for model in models:
+            pred, figures = evaluate_run(Path(runs_dir) / f"{protocol}_{model}", ds)
+            write_predictions(pred, reports / "predictions" / f"{protocol}_{model}.csv.gz")
+            predictions[protocol, model] = pred
+            metrics[protocol][model] = figures
+        # Every model of a protocol is scored on the same test beats: call them all N for the reference.
+        true = predictions[protocol, models[0]].true.to_numpy()
+        metrics[protocol]["all_N"] = summarize(true, np.full(len(true), "N"))
+    write_json(reports / "metrics.json", metrics)
+    return metrics, predictions

@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .aami import CLASSES
+from .atomic import write_json
 from .evaluation import PROBA_COLUMNS, summarize
 from .inference import Classifier
 from .predict import classify_record, reference_labels
@@ -73,3 +74,14 @@ def compare_sources(mitdb_dir: Path, records: Sequence[str], classifier: Classif
     figures = {s: summarize(g.true.to_numpy(), g.pred.to_numpy()) for s, g in scored.groupby("source", sort=False)}
     unmatched = {s: int((beats[beats.source == s].true == "").sum()) for s in SOURCES}
     return figures, unmatched, beats
+
+
+def write_sources_report(path: str | Path, figures: dict[str, dict], unmatched: dict[str, int], beats: pd.DataFrame,
+                         records: Sequence[str], chunk_s: float) -> dict:
+    """Write `detected_vs_reference.json` (from `compare_sources`): the figures per source, the unmatched
+    detections, the records, the chunk size and the streamed beats' latency; returns what it wrote."""
+    latency = beats.loc[beats.source == "streamed", "latency_s"].to_numpy()
+    report = {**figures, "unmatched_detections": unmatched, "records": list(records), "chunk_s": chunk_s,
+              "stream_latency_s": {"p50": float(np.median(latency)), "p99": float(np.percentile(latency, 99))}}
+    write_json(path, report)
+    return report

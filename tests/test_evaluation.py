@@ -78,3 +78,22 @@ def test_label_detected_beats():
     got = label_detected_beats(np.array([95, 260, 410, 690, 1000]), ref, labels, tolerance=54)
     assert got.tolist() == ["N", "", "V", "S", ""]
     assert label_detected_beats(np.array([5]), np.array([], dtype=int), np.array([]), 54).tolist() == [""]
+
+
+def test_evaluate_runs_writes_metrics_and_predictions(small, tiny_model, tmp_path):
+    import json
+    import shutil
+
+    from ecg_utils.evaluation import evaluate_runs
+
+    ds, _ = small
+    run = tmp_path / "runs" / "inter_patient_cnn_lstm"
+    run.mkdir(parents=True)
+    shutil.copyfile(tiny_model, run / "best.pt")
+    metrics, predictions = evaluate_runs(tmp_path / "runs", ds, ["inter_patient"], ["cnn_lstm"], tmp_path / "reports")
+    assert json.loads((tmp_path / "reports" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    pred = pd.read_csv(tmp_path / "reports" / "predictions" / "inter_patient_cnn_lstm.csv.gz", dtype={"record": str})
+    assert len(pred) == len(predictions["inter_patient", "cnn_lstm"]) == metrics["inter_patient"]["cnn_lstm"]["n_beats"]
+    assert set(pred.record) == {"100"}  # the small split's DS2 record
+    assert metrics["inter_patient"]["all_N"]["accuracy"] == pytest.approx((pred.true == "N").mean())
+    assert metrics["inter_patient"]["cnn_lstm"]["best_epoch"] >= 1

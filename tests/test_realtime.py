@@ -5,7 +5,7 @@ import pytest
 import wfdb
 
 from ecg_utils.inference import load_classifier
-from ecg_utils.realtime import SOURCES, beat_sources, compare_sources, replay, stream_record
+from ecg_utils.realtime import SOURCES, beat_sources, compare_sources, replay, stream_record, write_sources_report
 from ecg_utils.streaming import StreamingClassifier
 
 from .synthetic_records import cut_and_resample
@@ -60,3 +60,17 @@ def test_compare_sources(clf, records):
         scored = beats[(beats.source == name) & (beats.true != "")]
         assert f["n_beats"] == len(scored)
         assert f["accuracy"] == pytest.approx((scored.true == scored.pred).mean())
+
+
+def test_sources_report_is_written_whole(tmp_path):
+    import json
+
+    import pandas as pd
+
+    beats = pd.DataFrame({"source": ["streamed"] * 100 + ["detected beats"] * 5,
+                          "latency_s": list(np.linspace(1.5, 2.5, 100)) + [9.0] * 5})
+    figures = {s: {"accuracy": 0.9} for s in SOURCES}
+    report = write_sources_report(tmp_path / "d.json", figures, {"streamed": 3}, beats, ["100"], 0.5)
+    assert json.loads((tmp_path / "d.json").read_text()) == report
+    assert report["stream_latency_s"]["p50"] == pytest.approx(2.0) and report["stream_latency_s"]["p99"] < 2.5
+    assert report["records"] == ["100"] and report["chunk_s"] == 0.5 and report["streamed"] == {"accuracy": 0.9}
