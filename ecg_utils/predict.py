@@ -36,7 +36,7 @@ from .errors import DataError, LeadError
 from .filters import StreamResampler, resample_ratio
 from .inference import Classifier, load_classifier
 from .preprocess import bandpass, normalise, rr_features
-from .quality import REASONS, GateConfig, SignalQuality, published_gate
+from .quality import PUBLISHED, REASONS, GateConfig, SignalQuality, resolve_gate
 from .readers import RecordSource, open_record
 from .records import read_record
 
@@ -180,17 +180,14 @@ class _Moments:
         return math.sqrt(self.m2 / self.n) if self.n else 0.0
 
 
-_PUBLISHED = "published"
-
-
 def classify_source(source: RecordSource, classifier: Classifier, beats: str = "detect", batch_size: int = 1024,
                     progress: bool = True, block_s: float = BLOCK_S, margin_s: float = MARGIN_S,
-                    gate: GateConfig | str | None = _PUBLISHED) -> Prediction:
+                    gate: GateConfig | str | None = PUBLISHED) -> Prediction:
     """Find and classify every beat of an open record, `block_s` seconds at a time.
 
     `gate`: the signal-quality gate (default: the published one); None scores beats but gates none.
     """
-    gate = published_gate() if gate == _PUBLISHED else gate
+    gate = resolve_gate(gate)
     if beats not in ("detect", "atr"):
         raise ValueError(f"beats={beats!r}: use 'detect' (R-peak detector) or 'atr' (reference annotations)")
     config = classifier.preprocess
@@ -290,7 +287,7 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
 
 def classify_record(path: str | Path, classifier: Classifier, beats: str = "detect", lead: str | None = None,
                     fs: float | None = None, batch_size: int = 1024, progress: bool = True,
-                    block_s: float = BLOCK_S, gate: GateConfig | str | None = _PUBLISHED) -> Prediction:
+                    block_s: float = BLOCK_S, gate: GateConfig | str | None = PUBLISHED) -> Prediction:
     """Find and classify every beat of the record at `path` (WFDB without extension, `.edf` or `.csv` with `fs`)."""
     source = open_record(path, lead=lead, fs=fs, preferred=classifier.preprocess.leads)
     return classify_source(source, classifier, beats, batch_size, progress, block_s, gate=gate)
@@ -323,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 
         classifier = load_classifier(args.model or MODEL_PATH)
         result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs,
-                                 gate=None if args.no_gate else _PUBLISHED)
+                                 gate=None if args.no_gate else PUBLISHED)
     except LeadError as exc:
         print(f"error: {exc}; pass --lead with one of them", file=sys.stderr)
         return 1

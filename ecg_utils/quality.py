@@ -80,10 +80,23 @@ class GateConfig:
         return {**asdict(self), "band_hz": list(self.band_hz)}
 
 
+#: Pass as `gate=` to `predict` or the streaming classifier for the gate the package ships.
+PUBLISHED = "published"
+
+
 def published_gate() -> GateConfig:
     """The gate the package ships, with the thresholds calibrated on DS1 (see `robustness`)."""
     text = resources.files("ecg_utils").joinpath(GATE_RESOURCE).read_text()
     return GateConfig.from_dict(json.loads(text)["gate"])
+
+
+def resolve_gate(gate: GateConfig | str | None) -> GateConfig | None:
+    """`PUBLISHED` → the shipped gate; a GateConfig as given; None (score beats, gate none) stays None."""
+    if isinstance(gate, str):
+        if gate != PUBLISHED:
+            raise DataError(f"gate={gate!r}: give {PUBLISHED!r}, a GateConfig, or None for no gate")
+        return published_gate()
+    return gate
 
 
 @dataclass(frozen=True)

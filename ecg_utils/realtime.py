@@ -39,7 +39,11 @@ def stream_record(path: str | Path, classifier: Classifier, chunk_s: float, lead
     """A record replayed as a stream at its own sampling rate, as a device would send it: one row per
     beat (`sample`, `pred`, a probability per class, `latency_s`)."""
     rec = read_record(path, [lead] if lead else classifier.preprocess.leads, fs=None, annotator=None)
-    events = replay(classifier, rec.signal, rec.fs, chunk_s)
+    return events_table(replay(classifier, rec.signal, rec.fs, chunk_s))
+
+
+def events_table(events: list[BeatEvent]) -> pd.DataFrame:
+    """Streamed beats as a table: `sample`, `pred`, a probability per class (4 decimals, as `predict`), `latency_s`."""
     table = pd.DataFrame({"sample": np.array([e.sample for e in events], dtype=np.int64),
                           "pred": [e.pred for e in events]})
     proba = np.array([e.proba for e in events]).reshape(-1, len(CLASSES))

@@ -21,6 +21,7 @@ import pandas as pd
 from .aami import CLASSES
 from .atomic import atomic_open
 from .paths import PROJ_ROOT, REPORTS_DIR
+from .robustness import detection_by_snr
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RT_START, RT_END = "<!-- realtime:start -->", "<!-- realtime:end -->"
@@ -114,17 +115,16 @@ def _num(value: float | None, digits: int = 1) -> str:
 def noise_markdown(stress: dict[str, Any]) -> str:
     """The noise stress test of the detector and the classifier in noise with and without the gate (notebook 05)."""
     det = pd.DataFrame(stress["detection"])
-    g = det.groupby(["snr_db", "detector"], sort=False)[["tp", "fn", "fp"]].sum()
+    by_snr = detection_by_snr(det)
     measured = det.groupby("snr_db").measured_snr_db.mean()
     lines = [(f"R-peak detection on the noise stress test ({', '.join(sorted(set(det.record)))}, lead MLII, "
              "electrode-motion noise; EC57 counting), this repo's detector beside wfdb's `xqrs_detect` run on the "
              "same signals:"), "",
              ("| SNR (dB, record name) | SNR on MLII (dB, measured) | this repo Se | this repo +P | xqrs Se | xqrs +P "
              "| at least xqrs's Se and +P |"), "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for snr in sorted(set(det.snr_db), reverse=True):
-        ours, xq = g.loc[(snr, "this repo")], g.loc[(snr, "wfdb xqrs")]
-        se = [100 * r.tp / (r.tp + r.fn) for r in (ours, xq)]
-        ppv = [100 * r.tp / (r.tp + r.fp) for r in (ours, xq)]
+    for snr in by_snr.index:
+        se = [by_snr.loc[snr, ("se", d)] for d in ("this repo", "wfdb xqrs")]
+        ppv = [by_snr.loc[snr, ("ppv", d)] for d in ("this repo", "wfdb xqrs")]
         ok = "yes" if se[0] >= se[1] and ppv[0] >= ppv[1] else "no"
         name = "clean" if snr == float("inf") else f"{snr:g}"
         m = "–" if snr == float("inf") else f"{measured[snr]:.1f}"

@@ -25,7 +25,7 @@ import pandas as pd
 import wfdb
 from tqdm.auto import tqdm
 
-from .aami import CLASSES, beat_mask, to_aami
+from .aami import CLASSES, PROBA_COLUMNS, beat_mask, to_aami
 from .atomic import write_json
 from .detect import detect_r_peaks, ec57_counts, label_detected_beats
 from .errors import DataError
@@ -35,8 +35,8 @@ from .noise import measured_snr, mix
 from .predict import classify_source
 from .quality import GateConfig
 from .readers import ArraySource
-from .realtime import replay
-from .records import MITDB_FIX, read_record
+from .realtime import events_table, replay
+from .records import MITDB_FIX, Record, read_record
 
 NOISES = ("em", "ma", "bw")  # electrode motion, muscle artefact, baseline wander
 #: The noisy versions of 118 and 119 in the database, by their names' SNR part.
@@ -100,7 +100,7 @@ def nst_detection(nstdb_dir: Path, mitdb_dir: Path, records: Sequence[str] = NST
 def detection_by_snr(table: pd.DataFrame) -> pd.DataFrame:
     """Se and +P (%) of each detector at each SNR, pooled over 118 and 119."""
     g = table.groupby(["snr_db", "detector"], sort=False)[["tp", "fn", "fp"]].sum()
-    out = pd.DataFrame({"se": 100 * g.tp / (g.tp + g.fn), "ppv": 100 * g.tp / (g.tp + g.fp)}).round(2)
+    out = pd.DataFrame({"se": 100 * g.tp / (g.tp + g.fn), "ppv": 100 * g.tp / (g.tp + g.fp)})
     out = out.unstack("detector")
     return out.sort_index(ascending=False)
 
@@ -109,22 +109,31 @@ def _conditions(noises: Sequence[str], snrs: Sequence[float]) -> list[tuple[str,
     return [("none", math.inf)] + [(k, float(s)) for k in noises for s in snrs]
 
 
+def _with_model_class(beats: pd.DataFrame) -> pd.DataFrame:
+    """The columns scored in noise, and `model`: the class without the gate (the most probable)."""
+    model = np.asarray(CLASSES)[beats[PROBA_COLUMNS].to_numpy().argmax(axis=1)] if len(beats) else []
+    return beats[["sample", "pred", "quality_db", "unreadable"]].assign(model=model)
+
+
 def _replay(classifier: Classifier, x: np.ndarray, fs: float, chunk_s: float,
             gate: GateConfig | None) -> pd.DataFrame:
     events = replay(classifier, x, fs, chunk_s, gate)
-    proba = np.array([e.proba for e in events]).reshape(-1, len(CLASSES))
-    return pd.DataFrame({"sample": np.array([e.sample for e in events], dtype=np.int64),
-                         "pred": [e.pred for e in events],
-                         "model": np.asarray(CLASSES)[proba.argmax(axis=1)] if len(events) else [],
-                         "quality_db": [e.quality_db for e in events],
-                         "unreadable": [e.unreadable for e in events]})
+    beats = events_table(events).assign(quality_db=[e.quality_db for e in events],
+                                        unreadable=[e.unreadable for e in events])
+    return _with_model_class(beats)
 
 
 def _offline(classifier: Classifier, x: np.ndarray, fs: float, name: str, gate: GateConfig | None) -> pd.DataFrame:
-    beats = classify_source(ArraySource(x, fs, name, LEAD), classifier, progress=False, gate=gate).beats
-    proba = beats[[c for c in beats.columns if c.startswith("p_")]].to_numpy()
-    return beats[["sample", "pred", "quality_db", "unreadable"]].assign(
-        model=np.asarray(CLASSES)[proba.argmax(axis=1)])
+    return _with_model_class(classify_source(ArraySource(x, fs, name, LEAD), classifier, progress=False,
+                                             gate=gate).beats)
+
+
+def with_noise(clean: Record, noise: tuple[np.ndarray, float], snr: float) -> tuple[np.ndarray, np.ndarray]:
+    """`clean`'s lead with `noise` (signal, rate) mixed in at `snr` dB as the database was made: (signal, noisy mask)."""
+    signal, fs = noise
+    if not math.isclose(fs, clean.fs):
+        raise DataError(f"noise at {fs:g} Hz, record {clean.name} at {clean.fs:g} Hz: resample one of them first")
+    return mix(clean.signal, _normal_beats(clean.ann_sample, clean.ann_symbol), signal, clean.fs, snr)
 
 
 def classify_in_noise(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path, records: Iterable[str],
@@ -140,30 +149,38 @@ def classify_in_noise(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path, 
     """
     noise = {k: read_noise(nstdb_dir, k) for k in set(noises) | set(stream_noises)}
     tables, hours = [], []
-    records = list(records)
-    jobs = [(r, k, s) for r in records for k, s in _conditions(noises, snrs)]
-    for rec, kind, snr in tqdm(jobs, desc="records in noise", disable=not progress):
-        clean = read_record(mitdb_dir / rec, [LEAD], fix=MITDB_FIX)
-        beats = beat_mask(clean.ann_symbol)
-        ref_sample, ref_label = clean.ann_sample[beats], to_aami(clean.ann_symbol[beats])
-        if kind == "none":
-            x, mask = clean.signal, np.zeros(len(clean.signal), bool)
-        else:
-            n, nfs = noise[kind]
-            if not math.isclose(nfs, clean.fs):
-                raise DataError(f"noise record {kind} is at {nfs:g} Hz, record {rec} at {clean.fs:g} Hz")
-            x, mask = mix(clean.signal, ref_sample[ref_label == "N"], n, clean.fs, snr)
-        paths = ["offline"] + (["stream"] if kind in stream_noises or (kind == "none" and stream_noises) else [])
-        for path in paths:
-            t = (_offline(classifier, x, clean.fs, rec, gate) if path == "offline"
-                 else _replay(classifier, x, clean.fs, chunk_s, gate))
-            t["true"] = label_detected_beats(t["sample"].to_numpy(), ref_sample, ref_label, round(MATCH_S * clean.fs))
-            t["noisy"] = mask[np.clip(t["sample"].to_numpy(), 0, len(mask) - 1)]
-            tables.append(t.assign(record=rec, noise=kind, snr_db=snr, path=path))
-        hours.append({"record": rec, "noise": kind, "snr_db": snr, "noisy_h": mask.sum() / clean.fs / 3600,
-                      "clean_h": (~mask).sum() / clean.fs / 3600})
+    conditions, records = _conditions(noises, snrs), list(records)
+    bar = tqdm(total=len(records) * len(conditions), desc="records in noise", disable=not progress)
+    for rec in records:
+        clean = read_record(mitdb_dir / rec, [LEAD], fix=MITDB_FIX)  # once, for all its conditions
+        for kind, snr in conditions:
+            x, mask = ((clean.signal, np.zeros(len(clean.signal), bool)) if kind == "none"
+                       else with_noise(clean, noise[kind], snr))
+            stream = kind in stream_noises or (kind == "none" and bool(stream_noises))
+            for path, t in _classify_version(classifier, clean, x, mask, gate, stream, chunk_s):
+                tables.append(t.assign(record=rec, noise=kind, snr_db=snr, path=path))
+            hours.append({"record": rec, "noise": kind, "snr_db": snr, "noisy_h": mask.sum() / clean.fs / 3600,
+                          "clean_h": (~mask).sum() / clean.fs / 3600})
+            bar.update()
+    bar.close()
     cols = ["record", "noise", "snr_db", "path", "sample", "true", "pred", "model", "quality_db", "unreadable", "noisy"]
     return pd.concat(tables, ignore_index=True)[cols], pd.DataFrame(hours)
+
+
+def _classify_version(classifier: Classifier, clean: Record, x: np.ndarray, mask: np.ndarray, gate: GateConfig,
+                      stream: bool, chunk_s: float) -> list[tuple[str, pd.DataFrame]]:
+    """One version `x` of the record `clean`, classified offline (and streamed), each beat labelled with the
+    reference class within 150 ms and whether it lies in a noisy stretch."""
+    beats = beat_mask(clean.ann_symbol)
+    ref_sample, ref_label = clean.ann_sample[beats], to_aami(clean.ann_symbol[beats])
+    out = []
+    for path in ["offline"] + (["stream"] if stream else []):
+        t = (_offline(classifier, x, clean.fs, clean.name, gate) if path == "offline"
+             else _replay(classifier, x, clean.fs, chunk_s, gate))
+        t["true"] = label_detected_beats(t["sample"].to_numpy(), ref_sample, ref_label, round(MATCH_S * clean.fs))
+        t["noisy"] = mask[np.clip(t["sample"].to_numpy(), 0, len(mask) - 1)]
+        out.append((path, t))
+    return out
 
 
 def _figures(g: pd.DataFrame, column: str, noisy_h: float, clean_h: float) -> dict[str, float | None]:

@@ -34,7 +34,7 @@ from .detect import REFINE_S, QRSDetector
 from .errors import DataError
 from .filters import SectionFilter, StreamResampler, backward, resample_ratio
 from .inference import Classifier
-from .quality import BeatQuality, GateConfig, SignalQuality, published_gate
+from .quality import PUBLISHED, BeatQuality, GateConfig, SignalQuality, resolve_gate
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class BeatEvent:
 
 class StreamingClassifier:
     def __init__(self, classifier: Classifier, fs: float, margin_s: float = 1.0, max_wait_s: float = 4.0,
-                 gate: GateConfig | str | None = "published") -> None:
+                 gate: GateConfig | str | None = PUBLISHED) -> None:
         """`gate`: the signal-quality gate (default: the published one); None scores beats but gates none."""
         cfg = classifier.preprocess
         if not fs > 0:
@@ -63,7 +63,7 @@ class StreamingClassifier:
         self._n_in = 0  # samples received at the device's rate
         self.fs = fs = cfg.fs
         self.detector = QRSDetector(fs)
-        self.gate = published_gate() if gate == "published" else gate
+        self.gate = resolve_gate(gate)
         self._quality = SignalQuality(fs, self.gate or GateConfig(), cfg.before, cfg.after)
         self._scores: dict[int, BeatQuality] = {}  # gate results of the beats in flight
         self._sos = sps.butter(cfg.filter_order, [cfg.highpass_hz, cfg.lowpass_hz], btype="bandpass", fs=fs,
