@@ -59,33 +59,44 @@ def bench_data(repeat: int = 3) -> dict[str, float]:
 
 
 def _model_throughput(name: str, window: int, train_batch: int, infer_batch: int, steps: int) -> dict:
+    """Beats per second of one model: training steps and inference, each beat with its sequence context."""
     import torch
 
     from .models import build_model
 
     model = build_model(name)
     opt = torch.optim.AdamW(model.parameters())
-    x, rr = torch.randn(train_batch, 1, window), torch.rand(train_batch, 4) + 0.5
-    y = torch.randint(0, 5, (train_batch,))
+    k = model.context
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # n beats in runs of 32 consecutive ones (as training draws them), with their k - 1 predecessors
+        rows = n + (n // 32) * (k - 1)
+        x, rr = torch.randn(rows, 2, window), torch.rand(rows, 4) + 0.5
+        idx = torch.stack([torch.arange(c * (32 + k - 1) + i, c * (32 + k - 1) + i + k)
+                           for c in range(n // 32) for i in range(32)])
+        return x, rr, idx
+
+    x, rr, idx = batch(train_batch)
+    y = torch.randint(0, 5, (len(idx),))
 
     def train_steps() -> None:
         for _ in range(steps):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x, rr), y).backward()
+            torch.nn.functional.cross_entropy(model.classify(model.encode(x, rr)[idx]), y).backward()
             opt.step()
 
-    xi, rri = torch.randn(infer_batch, 1, window), torch.rand(infer_batch, 4) + 0.5
+    xi, rri, idxi = batch(infer_batch)
 
     def infer_steps() -> None:
         with torch.inference_mode():
             for _ in range(steps):
-                model(xi, rri)
+                model.classify(model.encode(xi, rri)[idxi])
 
     train_s = best_of(train_steps, 3) / steps  # the first of the 3 runs doubles as warm-up
     model.eval()
     infer_s = best_of(infer_steps, 3) / steps
-    return {"params": model.n_params, "train_beats_per_s": train_batch / train_s,
-            "infer_beats_per_s": infer_batch / infer_s}
+    return {"params": model.n_params, "train_beats_per_s": len(idx) / train_s,
+            "infer_beats_per_s": len(idxi) / infer_s}
 
 
 def bench_models(threads: int = 2, train_batch: int = 256, infer_batch: int = 1024, steps: int = 10) -> dict:
@@ -145,19 +156,20 @@ def _fresh(fn: Callable[..., dict], *args: object) -> dict:
 
 
 def _backend_run(model: str, batch: int, repeat: int) -> dict[str, float]:
-    """One backend, one thread: throughput at `batch` and single-beat latency (p50, p99), peak memory."""
-    from .inference import load_classifier
+    """One backend, one thread: throughput at `batch` consecutive beats (template, encodings and sequences
+    included) and single-beat latency as a stream sees it (p50, p99), peak memory."""
+    from .inference import BeatSequence, load_classifier
 
     clf = load_classifier(model, threads=1)
     window = clf.preprocess.window
     rng = np.random.default_rng(0)
-    xb, rb = rng.standard_normal((batch, 1, window), np.float32), rng.uniform(0.5, 1.2, (batch, 4)).astype(np.float32)
-    clf.predict_proba(xb, rb)  # warm-up
-    throughput = batch / best_of(lambda: clf.predict_proba(xb, rb), 5)
-    single = []
+    xb, rb = rng.standard_normal((batch, window), np.float32), rng.uniform(0.5, 1.2, (batch, 4)).astype(np.float32)
+    BeatSequence(clf)(xb, rb)  # warm-up
+    throughput = batch / best_of(lambda: BeatSequence(clf)(xb, rb), 5)
+    single, sequence = [], BeatSequence(clf)
     for i in range(repeat):
         t0 = time.perf_counter()
-        clf.predict_proba(xb[i % batch:i % batch + 1], rb[i % batch:i % batch + 1])
+        sequence(xb[i % batch:i % batch + 1], rb[i % batch:i % batch + 1])
         single.append(time.perf_counter() - t0)
     return {"beats_per_s": throughput, "p50_ms": 1e3 * float(np.percentile(single, 50)),
             "p99_ms": 1e3 * float(np.percentile(single, 99)), "peak_rss_mb": _peak_rss_mb()}

@@ -3,8 +3,8 @@
 Training writes it (`best.pt`; `last.pt` adds the state needed to resume); evaluation, export,
 publishing and inference read it here, by attribute, never by string key. Reading a checkpoint
 needs only PyTorch and the model code: a process that classifies records never imports training
-(or scikit-learn). Files written before the format had a version (format 0) hold the same fields
-and load as they are; a file from a newer format is refused with a clear message.
+(or scikit-learn). Files of the per-beat models that came before (formats 0 and 1) and files from a
+newer format are refused with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .atomic import atomic_open
 from .errors import DataError
 from .preprocess import PreprocessConfig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: beat-sequence models (and ensembles of them); 1 and 0: per-beat models
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class Checkpoint:
         return PreprocessConfig.from_dict(self.preprocess_config)
 
     @property
+    def is_ensemble(self) -> bool:
+        return self.model_name == "ensemble"
+
+    @property
     def val_macro_f1(self) -> float:
         return float(self.val["val_macro_f1"])
 
@@ -70,6 +74,9 @@ class Checkpoint:
         if missing:
             raise DataError(f"{source} lacks {missing}: not a checkpoint of this repo; train it again (notebook 02) "
                             "or use the published model")
+        if version < FORMAT_VERSION:
+            raise DataError(f"{source} holds a per-beat model (checkpoint format {version}) from before the beat-sequence "
+                            "models; train it again (notebook 02) or use the published model")
         return cls(**{n: values[n] for n in names})
 
 
@@ -95,6 +102,33 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if not isinstance(values, dict):
         raise DataError(f"model file {path} holds a {type(values).__name__}, not a checkpoint of this repo")
     return Checkpoint.from_dict(values, source=f"model file {path}")
+
+
+def ensemble_checkpoint(paths: list[str | Path]) -> Checkpoint:
+    """One checkpoint holding the models at `paths` (same architecture and data, e.g. the cross-validation
+    fold models) as an ensemble averaged in probability (`models.Ensemble`).
+
+    Its split lists every member's training and validation records and the shared test records; its
+    validation figures are the members' means (each member on its own validation fold).
+    """
+    members = [read_checkpoint(p) for p in paths]
+    first = members[0]
+    for path, m in zip(paths, members):
+        if m.is_ensemble or (m.model_name, m.model_params, m.preprocess_config, m.records("test")) != (
+                first.model_name, first.model_params, first.preprocess_config, first.records("test")):
+            raise DataError(f"{path} is not a member like {paths[0]}: an ensemble needs one architecture, one "
+                            "dataset configuration and one test set")
+    records = {part: sorted({r for m in members for r in m.records(part)}) for part in ("train", "val")}
+    state = {f"members.{i}.{k}": v for i, m in enumerate(members) for k, v in m.model_state.items()}
+    return Checkpoint(
+        train_config={"model": "ensemble", "model_params": {"model": first.model_name, "model_params":
+                                                            first.model_params, "members": len(members)},
+                      "members": [m.train_config for m in members]},
+        preprocess_config=first.preprocess_config,
+        split={"protocol": first.protocol, "params": {"members": [m.split["params"] for m in members]},
+               "records": {**records, "test": first.records("test")}},
+        classes=first.classes, model_state=state, epoch=max(m.epoch for m in members),
+        val={k: sum(m.val[k] for m in members) / len(members) for k in first.val}, n_params=sum(m.n_params for m in members))
 
 
 def load_model(path: str | Path) -> tuple[Any, Checkpoint]:

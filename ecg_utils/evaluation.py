@@ -7,17 +7,21 @@ are enough to recompute every published figure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .aami import CLASSES, PROBA_COLUMNS, to_index
 from .atomic import atomic_open, write_json
-from .checkpoint import Checkpoint, load_model
+from .checkpoint import Checkpoint, load_model, read_checkpoint
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
+from .paths import run_name
 from .splits import Split, make_split
+
+if TYPE_CHECKING:  # training loads PyTorch: a process that only scores prediction files (realtime) must not need it
+    from .training import SequenceData
 
 
 def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -117,9 +121,7 @@ def comparison_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 def split_from_checkpoint(ckpt: Checkpoint, ds: BeatDataset) -> Split:
     """Rebuild the split a model was trained with, and refuse a dataset that differs from its own."""
-    if ckpt.preprocess_config != ds.config:
-        raise ValueError("the dataset was built with another preprocessing configuration than this model's; "
-                         "rebuild it with the model's configuration (its checkpoint's preprocess_config)")
+    _same_dataset(ckpt, ds)
     stored = ckpt.split
     split = make_split(stored["protocol"], ds.label, ds.record, **stored["params"])
     if split.to_dict(ds.label) != stored:
@@ -128,39 +130,83 @@ def split_from_checkpoint(ckpt: Checkpoint, ds: BeatDataset) -> Split:
     return split
 
 
-def evaluate_run(run_dir: str | Path, ds: BeatDataset) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Predict the test part of a run's split once, with the checkpoint chosen on validation.
+def _same_dataset(ckpt: Checkpoint, ds: BeatDataset) -> None:
+    if ckpt.preprocess_config != ds.config:
+        raise ValueError("the dataset was built with another preprocessing configuration than this model's; "
+                         "rebuild it with the model's configuration (its checkpoint's preprocess_config)")
 
-    Returns the predictions table and the summary figures (plus parameter count and chosen epoch).
+
+def evaluate_checkpoint(path: str | Path, ds: BeatDataset, data: SequenceData, part: str = "test"
+                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Predict one part ('test', or 'val' for a fold model) of a model's split once.
+
+    An ensemble's test part is its members' shared test records. Returns the predictions table and the
+    summary figures (plus parameter count and chosen epoch).
     """
-    import torch  # here, not at the top: classifying with an ONNX model must not need PyTorch
-
     from .training import predict_proba
 
-    model, ckpt = load_model(Path(run_dir) / "best.pt")
-    split = split_from_checkpoint(ckpt, ds)
-    idx = split.test
-    proba = predict_proba(model, torch.from_numpy(ds.signal[idx]).unsqueeze(1), torch.from_numpy(ds.rr[idx]))
-    pred = predictions_frame(ds.record[idx], ds.sample[idx], ds.label[idx], proba)
+    model, ckpt = load_model(path)
+    if ckpt.is_ensemble:
+        _same_dataset(ckpt, ds)
+        if part != "test":
+            raise ValueError("an ensemble has no validation part of its own: score its members")
+        rows = np.flatnonzero(np.isin(ds.record, ckpt.records("test")))
+    else:
+        rows = split_from_checkpoint(ckpt, ds).parts()[part]
+    proba = predict_proba(model, data, rows)
+    pred = predictions_frame(ds.record[rows], ds.sample[rows], ds.label[rows], proba)
     figures = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
     return pred, {**figures, "params": ckpt.n_params, "best_epoch": ckpt.epoch, "val_macro_f1": ckpt.val_macro_f1}
 
 
+def spread(figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation over trainings of accuracy, macro F1 and each class's Se, +P and F1.
+
+    An undefined figure (a class never predicted) is left out of its mean; `n` says over how many it is.
+    """
+    def stats(values: list[float | None]) -> dict[str, Any]:
+        v = np.array([x for x in values if x is not None], dtype=float)
+        return {"mean": float(v.mean()) if len(v) else None, "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+                "n": len(v)}
+
+    return {"trainings": len(figures), "accuracy": stats([f["accuracy"] for f in figures]),
+            "macro_f1": stats([f["macro_f1"] for f in figures]),
+            "classes": {c: {k: stats([f["classes"][c][k] for f in figures]) for k in ("se", "ppv", "f1")}
+                        for c in CLASSES}}
+
+
 def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], models: list[str],
-                  reports: str | Path) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], pd.DataFrame]]:
+                  reports: str | Path, data: SequenceData | None = None
+                  ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], pd.DataFrame]]:
     """Every run `<protocol>_<model>` under `runs_dir` scored once on its test part, beside the all-N baseline.
 
-    Writes `predictions/<protocol>_<model>.csv.gz` and `metrics.json` (protocol → model → figures, with
-    `all_N` for the majority-class reference) under `reports`; returns the metrics and the predictions.
+    An ensemble's members (the fold runs `<protocol>_<model>_fold<k>`) are scored too, one by one: their mean
+    and standard deviation are the `spread` beside the ensemble's figures. Writes `predictions/<run>.csv.gz`
+    (members without probabilities) and `metrics.json` (protocol → model → figures, with `all_N` for the
+    majority-class reference) under `reports`; returns the metrics and the predictions.
     """
-    reports = Path(reports)
+    from .training import SequenceData
+
+    reports, runs_dir = Path(reports), Path(runs_dir)
+    data = data if data is not None else SequenceData.from_dataset(ds)
     metrics: dict[str, dict[str, Any]] = {}
     predictions: dict[tuple[str, str], pd.DataFrame] = {}
     for protocol in protocols:
         metrics[protocol] = {}
         for model in models:
-            pred, figures = evaluate_run(Path(runs_dir) / f"{protocol}_{model}", ds)
-            write_predictions(pred, reports / "predictions" / f"{protocol}_{model}.csv.gz")
+            path = runs_dir / run_name(protocol, model) / "best.pt"
+            pred, figures = evaluate_checkpoint(path, ds, data)
+            write_predictions(pred, reports / "predictions" / f"{run_name(protocol, model)}.csv.gz")
+            members = read_checkpoint(path).train_config.get("members", [])
+            if members:
+                scored = []
+                for fold in range(len(members)):
+                    member_pred, member = evaluate_checkpoint(runs_dir / run_name(protocol, model, fold) / "best.pt",
+                                                              ds, data)
+                    write_predictions(member_pred[["record", "sample", "true", "pred"]],
+                                      reports / "predictions" / f"{run_name(protocol, model, fold)}.csv.gz")
+                    scored.append(member)
+                figures["spread"] = spread(scored)
             predictions[protocol, model] = pred
             metrics[protocol][model] = figures
         # Every model of a protocol is scored on the same test beats: call them all N for the reference.
@@ -168,3 +214,60 @@ def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], m
         metrics[protocol]["all_N"] = summarize(true, np.full(len(true), "N"))
     write_json(reports / "metrics.json", metrics)
     return metrics, predictions
+
+
+def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], folds: int, reports: str | Path,
+                   data: SequenceData | None = None) -> dict[str, Any]:
+    """The ablation on DS1's patient-wise folds: every fold model `inter_patient_<config>_fold<k>` scored on its
+    own validation fold (patients it never trained on), never on DS2.
+
+    Per configuration: the figures of all DS1 beats pooled (each predicted by the one model that did not
+    train on its patient) and the spread over the folds. Writes `cross_validation.json` under `reports`.
+    """
+    from .training import SequenceData
+
+    data = data if data is not None else SequenceData.from_dataset(ds)
+    out: dict[str, Any] = {"folds": folds, "configs": {}}
+    for config in configs:
+        preds, per_fold = [], []
+        for fold in range(folds):
+            path = Path(runs_dir) / run_name("inter_patient", config, fold) / "best.pt"
+            pred, figures = evaluate_checkpoint(path, ds, data, part="val")
+            preds.append(pred)
+            per_fold.append(figures)
+        pooled = pd.concat(preds)
+        out["configs"][config] = {**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()),
+                                  "params": per_fold[0]["params"], "spread": spread(per_fold),
+                                  "train_config": read_checkpoint(path).train_config}
+    write_json(Path(reports) / "cross_validation.json", out)
+    return out
+
+
+def ablation_table(cv: dict[str, Any]) -> pd.DataFrame:
+    """The cross-validation figures side by side (fractions): pooled accuracy, macro F1 and S / V Se, +P, F1, and
+    the folds' mean and standard deviation of macro F1."""
+    rows = {}
+    for name, c in cv["configs"].items():
+        row = {"parameters": c["params"], "accuracy": c["accuracy"], "macro F1": c["macro_f1"],
+               "macro F1 folds mean": c["spread"]["macro_f1"]["mean"], "macro F1 folds sd": c["spread"]["macro_f1"]["sd"]}
+        for k in ("S", "V"):
+            row |= {f"{k} Se": c["classes"][k]["se"], f"{k} +P": c["classes"][k]["ppv"], f"{k} F1": c["classes"][k]["f1"]}
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
+def spread_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Per model of one protocol (fractions): each figure of the published model (the ensemble) beside the
+    mean and standard deviation of its members, the independent trainings."""
+    rows = {}
+    for model, m in metrics.items():
+        if "spread" not in m:
+            continue
+        s = m["spread"]
+        figures = {"accuracy": (m["accuracy"], s["accuracy"]), "macro F1": (m["macro_f1"], s["macro_f1"])}
+        for c in CLASSES:
+            for key, name in (("se", "Se"), ("ppv", "+P"), ("f1", "F1")):
+                figures[f"{c} {name}"] = (m["classes"][c][key], s["classes"][c][key])
+        rows[model] = {(f, part): v for f, (ens, st) in figures.items()
+                       for part, v in (("ensemble", ens), ("mean", st["mean"]), ("sd", st["sd"]))}
+    return pd.DataFrame(rows).T

@@ -18,3 +18,9 @@ def project_path(path: str | Path) -> Path:
     """Resolve a relative path against the project root (notebooks run from notebooks/)."""
     path = Path(path)
     return path if path.is_absolute() else (PROJ_ROOT / path).resolve()
+
+
+def run_name(protocol: str, model: str, fold: int | None = None) -> str:
+    """The run folder of a model: `<protocol>_<model>`, and `<protocol>_<model>_fold<k>` for a cross-validation
+    fold model (the folder without a fold then holds the fold models' ensemble)."""
+    return f"{protocol}_{model}" if fold is None else f"{protocol}_{model}_fold{fold}"

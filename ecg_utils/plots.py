@@ -197,3 +197,18 @@ def plot_false_calls(figures: pd.DataFrame, path: str = "offline") -> plt.Figure
     axes[0][0].legend()
     fig.tight_layout()
     return fig
+
+
+def plot_cv_curves(histories: dict[str, list[pd.DataFrame]]) -> plt.Figure:
+    """Validation macro F1 by epoch on the cross-validation folds: the mean over the folds of each configuration
+    (line) and the fold-to-fold range (band), to choose the number of epochs without DS2."""
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    for name, runs in histories.items():
+        f1 = pd.concat([h.set_index("epoch").val_macro_f1 for h in runs], axis=1)
+        ax.plot(f1.index, f1.mean(axis=1), label=name)
+        ax.fill_between(f1.index, f1.min(axis=1), f1.max(axis=1), alpha=0.15)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation macro F1\n(held-out DS1 patients)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

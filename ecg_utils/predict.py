@@ -34,7 +34,7 @@ from .atomic import atomic_open
 from .detect import REFINE_S, QRSDetector, label_detected_beats, refine_peaks
 from .errors import DataError, LeadError
 from .filters import StreamResampler, resample_ratio
-from .inference import Classifier, load_classifier
+from .inference import BeatSequence, Classifier, load_classifier
 from .preprocess import bandpass, normalise, rr_features
 from .quality import PUBLISHED, REASONS, GateConfig, SignalQuality, resolve_gate
 from .readers import RecordSource, open_record
@@ -246,10 +246,11 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
         raise DataError(f"record {source.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
 
     # Pass 2: windows cut from each block, scaled with the record's moments, classified.
-    rr = rr_features(r, fs, config.local_rr_beats)
+    rr = rr_features(r, fs, config.local_rr_beats, config.mean_rr_beats)
     fits = (r - config.before >= 0) & (r + config.after <= n_model)
     offsets = np.arange(config.window)
     kept, probas, n_nan = [], [], 0  # rows of r classified, in order; their probabilities
+    sequence = BeatSequence(classifier)  # beats go to it in record order: each one's context is the ones before
     waiting_x, waiting_rows = np.zeros((0, config.window), np.float32), np.zeros(0, np.int64)
     for cs, start, x, nan in blocks():
         filtered = band(x)
@@ -262,13 +263,13 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
         # Full batches only, whatever the block size; the rest waits for the next block (or the end).
         n = len(waiting_x) - len(waiting_x) % batch_size
         for i in range(0, n, batch_size):
-            probas.append(classifier.predict_proba(waiting_x[i:i + batch_size, None, :], rr[waiting_rows[i:i + batch_size]]))
+            probas.append(sequence(waiting_x[i:i + batch_size], rr[waiting_rows[i:i + batch_size]]))
         kept.append(waiting_rows[:n])
         waiting_x, waiting_rows = waiting_x[n:], waiting_rows[n:]
         bar.update()
     bar.close()
     if len(waiting_x):
-        probas.append(classifier.predict_proba(waiting_x[:, None, :], rr[waiting_rows]))
+        probas.append(sequence(waiting_x, rr[waiting_rows]))
         kept.append(waiting_rows)
     sel = np.concatenate(kept)
     proba = np.concatenate(probas) if probas else np.zeros((0, len(CLASSES)), np.float32)

@@ -40,6 +40,8 @@ class PreprocessConfig:
     filter_order: int = 2  # Butterworth order of one pass; sosfiltfilt doubles it
     normalize: str = "record"  # "record": z-score per record; "beat": per window; "none"
     local_rr_beats: int = 10  # beats in the causal local-average RR
+    mean_rr_beats: int = 100  # beats in the causal running-mean RR (the patient's rhythm)
+    template_beats: int = 15  # beats in the running template each beat is compared with (`context`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "records", check_record_names(self.records))
@@ -51,8 +53,8 @@ class PreprocessConfig:
             problems.append(f"band {self.highpass_hz}-{self.lowpass_hz} Hz (need 0 < highpass < lowpass < fs/2)")
         if self.normalize not in NORMALIZATIONS:
             problems.append(f"normalize={self.normalize!r} (allowed: {', '.join(NORMALIZATIONS)})")
-        if self.filter_order < 1 or self.local_rr_beats < 1:
-            problems.append("filter_order and local_rr_beats must be >= 1")
+        if min(self.filter_order, self.local_rr_beats, self.mean_rr_beats, self.template_beats) < 1:
+            problems.append("filter_order, local_rr_beats, mean_rr_beats and template_beats must be >= 1")
         if not self.leads:
             problems.append("leads is empty")
         if problems:
@@ -121,12 +123,13 @@ def segment(x: np.ndarray, r_samples: np.ndarray, before: int, after: int) -> tu
     return x[idx], keep
 
 
-def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10) -> np.ndarray:
-    """RR features in seconds for each beat: previous, next, local average and record average.
+def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10, mean_beats: int = 100) -> np.ndarray:
+    """RR features in seconds for each beat: previous, next, local average and running average.
 
-    The local average is causal (the last `local_beats` previous-RR values) so a streaming
-    classifier can compute it too. The first beat has no previous RR and the last no next RR;
-    they borrow their neighbour's interval.
+    Both averages are causal (the last `local_beats` and `mean_beats` previous-RR values), so a
+    streaming classifier computes exactly what the dataset holds and nothing depends on the length
+    of the record. The first beat has no previous RR and the last no next RR; they borrow their
+    neighbour's interval.
     """
     r = np.asarray(r_samples, dtype=np.float64)
     if len(r) < 2:
@@ -136,10 +139,12 @@ def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10) -> np.n
     post = np.concatenate([d, [d[-1]]])
     csum = np.concatenate([[0.0], np.cumsum(pre)])
     i = np.arange(len(r))
-    lo = np.maximum(0, i + 1 - local_beats)
-    local = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
-    mean = np.full(len(r), d.mean())
-    return np.stack([pre, post, local, mean], axis=1).astype(np.float32)
+
+    def trailing_mean(beats: int) -> np.ndarray:
+        lo = np.maximum(0, i + 1 - beats)
+        return (csum[i + 1] - csum[lo]) / (i + 1 - lo)
+
+    return np.stack([pre, post, trailing_mean(local_beats), trailing_mean(mean_beats)], axis=1).astype(np.float32)
 
 
 def normalise(windows: np.ndarray, config: PreprocessConfig, mean: float, std: float) -> np.ndarray:
@@ -166,6 +171,6 @@ def prepare_beats(x: np.ndarray, fs: float, r_samples: np.ndarray,
     beats, also those whose window does not fit and is dropped.
     """
     filtered = bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
-    rr = rr_features(r_samples, fs, config.local_rr_beats)
+    rr = rr_features(r_samples, fs, config.local_rr_beats, config.mean_rr_beats)
     windows, keep = segment(filtered, r_samples, config.before, config.after)
     return normalise(windows, config, float(filtered.mean()), float(filtered.std())), keep, rr

@@ -9,10 +9,11 @@ beat is known (for the next-RR feature) and its window end plus a run-in margin 
 backward pass of the zero-phase filter runs over that stretch (its start-up transient dies out
 within the margin), the R peak moves to the largest deflection within 50 ms as in
 `predict.classify_record`, and the window is scaled by the running standard deviation of the
-filtered stream since the start (the causal stand-in for the record z-score the model was trained
-with). RR features use the running mean RR in place of the record mean. All beats a chunk
-completes go to the model in one call. Memory is bounded: a fixed-length sample buffer, and a
-handful of beats in flight.
+filtered stream since the start (the causal stand-in for the record z-score; the model's input is
+relative to the running template, `context`, so the scale cancels). RR features are causal, as in the
+dataset. All beats a chunk completes go to the model together (`inference.BeatSequence`, which keeps
+the template's last windows and the last encodings). Memory is bounded: a fixed-length sample buffer,
+the last windows and encodings, and a handful of beats in flight.
 
 The signal-quality gate (`quality.SignalQuality`) runs beside the detector on the same samples:
 a beat in noise, on a flat line or in clipping is reported as Q with its reason, as `predict` does.
@@ -33,7 +34,7 @@ from .aami import CLASSES
 from .detect import REFINE_S, QRSDetector
 from .errors import DataError
 from .filters import SectionFilter, StreamResampler, backward, resample_ratio
-from .inference import Classifier
+from .inference import BeatSequence, Classifier
 from .quality import PUBLISHED, BeatQuality, GateConfig, SignalQuality, resolve_gate
 
 
@@ -84,8 +85,8 @@ class StreamingClassifier:
         self._n = 0  # samples received, at the model's rate
         self._pending: deque[int] = deque()  # detected R peaks not classified yet
         self._prev_r: int | None = None
-        self._pre_rr: deque[float] = deque(maxlen=cfg.local_rr_beats)
-        self._rr_sum, self._rr_n = 0.0, 0
+        self._pre_rr: deque[float] = deque(maxlen=max(cfg.local_rr_beats, cfg.mean_rr_beats))
+        self._sequence = BeatSequence(classifier)  # the template's last windows and the last encodings
 
     def process(self, chunk: np.ndarray) -> list[BeatEvent]:
         x = np.asarray(chunk, dtype=np.float64)
@@ -157,16 +158,16 @@ class StreamingClassifier:
         """Backward pass, R-peak refinement, scaling and RR features for the ready beats; one model call."""
         filt = backward(self._sos, np.stack([seg for *_, seg, _ in ready]))
         h, w = self._half, self.cfg.window
-        windows, rr, peaks = np.empty((len(ready), 1, w), np.float32), np.empty((len(ready), 4), np.float32), []
+        windows, rr, peaks = np.empty((len(ready), w), np.float32), np.empty((len(ready), 4), np.float32), []
         for i, (r, r_next, scale, _, _) in enumerate(ready):
             shift = int(np.argmax(np.abs(filt[i, self.cfg.before: self.cfg.before + 2 * h + 1]))) - h
             peak = r + shift
-            windows[i, 0] = filt[i, h + shift: h + shift + w] / scale
+            windows[i] = filt[i, h + shift: h + shift + w] / scale
             # RR intervals between detected positions: the next beat's refined one is not known yet.
             rr[i] = self._rr_features(r, r_next)
             peaks.append(peak)
-        # One model call for all beats this chunk completed: the classes do not depend on batching.
-        proba = self.classifier.predict_proba(windows, rr)
+        # All beats this chunk completed go to the model together: the classes do not depend on batching.
+        proba = self._sequence(windows, rr)
         return [self._event(p, pr, item[-1]) for p, pr, item in zip(peaks, proba, ready)]
 
     def _event(self, peak: int, proba: np.ndarray, quality: BeatQuality) -> BeatEvent:
@@ -177,14 +178,17 @@ class StreamingClassifier:
         return BeatEvent(sample, pred, proba, (self._n_in - sample) / self.fs_in, quality.snr_db, reason)
 
     def _rr_features(self, r: int, r_next: int | None) -> list[float]:
-        """Previous, next, causal local-mean and running-mean RR (s), as the dataset's RR features."""
+        """Previous, next, causal local-mean and running-mean RR (s), as the dataset's RR features (`preprocess.rr_features`)."""
         pre = (r - self._prev_r) / self.fs if self._prev_r is not None else None
         post = (r_next - r) / self.fs if r_next is not None else pre
         pre = pre if pre is not None else post
         if pre is None:  # a lone first beat: nothing to measure yet
             pre = post = 1.0
         self._pre_rr.append(pre)
-        self._rr_sum += pre
-        self._rr_n += 1
         self._prev_r = r
-        return [pre, post, sum(self._pre_rr) / len(self._pre_rr), self._rr_sum / self._rr_n]
+        recent = list(self._pre_rr)
+
+        def trailing_mean(beats: int) -> float:
+            return sum(recent[-beats:]) / len(recent[-beats:])
+
+        return [pre, post, trailing_mean(self.cfg.local_rr_beats), trailing_mean(self.cfg.mean_rr_beats)]

@@ -1,17 +1,20 @@
-"""Training: seeded, resumable, with class-imbalance handling and model selection on validation only.
+"""Training: seeded, resumable, over sequences of heartbeats, with class-imbalance handling and model
+selection on validation only.
 
-Imbalance: every epoch takes all beats of the rare classes and a fresh random draw of at most
-`max_per_class` beats of each common class (so over the epochs all N beats are seen), and the
-loss weights each class by the inverse square root of its count in that epoch. The cap stops
-N beats (83 % of MIT-BIH) from dominating the gradient and keeps an epoch short; the tempered
-weights push recall on S and F without the unstable, +P-destroying weights of full inverse
-frequency.
+Sequences: a batch is a few chunks of consecutive beats of one record; every beat of a chunk (and
+the `context - 1` beats before it) is encoded once, and each training beat of the chunk is classified
+from its own and its predecessors' encodings, so a beat costs one encoding whatever the context length.
+Imbalance: every epoch takes every chunk holding a beat other than N and a fresh random `normal_keep`
+share of the chunks with N beats only, and the loss weights each class by the inverse square root of
+its count in that epoch's beats; the tempered weights push recall on S and F without the unstable,
++P-destroying weights of full inverse frequency.
 
 A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `last.pt` (the last
 epoch's checkpoint and everything needed to resume, written after every epoch) and `best.pt` (the
-checkpoint of the epoch with the best validation macro F1; format in `checkpoint`). All writes are atomic; a killed run resumes from `last.pt` and ends with the same
-history and weights as an uninterrupted one. A folder holding a run of another configuration
-(or of older model code) is moved to `<name>.previous/` and the run starts over.
+checkpoint of the epoch with the best validation macro F1; format in `checkpoint`). All writes are
+atomic; a killed run resumes from `last.pt` and ends with the same history and weights as an
+uninterrupted one. A folder holding a run of another configuration (or of older model code) is moved
+to `<name>.previous/` and the run starts over.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from tqdm.auto import tqdm
 from .aami import CLASSES, to_index
 from .atomic import atomic_open, write_json
 from .checkpoint import Checkpoint, save_checkpoint
+from .context import record_inputs, record_starts
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
 from .models import build_model
@@ -49,23 +53,24 @@ class TrainConfig:
 
     model: str = "cnn_lstm"  # cnn_lstm, gru or cnn
     model_params: dict[str, Any] = field(default_factory=dict)  # hyperparameters for build_model
-    epochs: int = 30  # maximum epochs
-    batch_size: int = 256
+    epochs: int = 12  # maximum epochs
+    batch_size: int = 256  # beats classified per step
+    chunk: int = 32  # consecutive beats per chunk (batch_size // chunk chunks per step)
     lr: float = 3e-3  # peak learning rate of the one-cycle schedule
     weight_decay: float = 1e-2  # AdamW
-    max_per_class: int | None = 20_000  # beats per class and epoch; None = all
+    normal_keep: float = 0.5  # share of the chunks with N beats only drawn each epoch
     class_weight_power: float = 0.5  # loss weight = (count)^-power; 0 = unweighted
     augment: bool = True  # random amplitude scale, baseline offset, noise and time shift per training beat
-    patience: int = 8  # epochs without a better validation macro F1 before stopping
+    patience: int = 12  # epochs without a better validation macro F1 before stopping
     seed: int = 0
     threads: int = 2  # torch CPU threads (results are repeatable for a fixed count)
 
     def __post_init__(self) -> None:
         build_model(self.model, **self.model_params)  # fails early on a bad name or hyperparameter
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.threads < 1:
-            raise ValueError("epochs, batch_size, patience and threads must be >= 1")
-        if self.lr <= 0 or self.weight_decay < 0 or (self.max_per_class is not None and self.max_per_class < 1):
-            raise ValueError("need lr > 0, weight_decay >= 0 and max_per_class >= 1 (or None)")
+        if min(self.epochs, self.batch_size, self.chunk, self.patience, self.threads) < 1:
+            raise ValueError("epochs, batch_size, chunk, patience and threads must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 < self.normal_keep <= 1:
+            raise ValueError("need lr > 0, weight_decay >= 0 and 0 < normal_keep <= 1")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -84,30 +89,59 @@ def seed_everything(seed: int) -> None:
 
 
 @dataclass(frozen=True)
-class Tensors:
-    x: torch.Tensor  # (n, 1, window)
+class SequenceData:
+    """Model inputs of every beat of a dataset, rows in record and beat order (as the dataset's)."""
+
+    x: torch.Tensor  # (n, 2, window): beat and beat - template (`context`)
     rr: torch.Tensor  # (n, 4)
     y: torch.Tensor  # (n,) class indices
+    start: np.ndarray  # (n,) row of the first beat of each row's record
+
+    @classmethod
+    def from_dataset(cls, ds: BeatDataset) -> SequenceData:
+        x = record_inputs(ds.signal, ds.record, int(ds.config["template_beats"]))
+        return cls(torch.from_numpy(x), torch.from_numpy(ds.rr), torch.from_numpy(to_index(ds.label)),
+                   record_starts(ds.record))
 
     def __len__(self) -> int:
         return len(self.y)
 
 
-def to_tensors(ds: BeatDataset, idx: np.ndarray) -> Tensors:
-    return Tensors(torch.from_numpy(ds.signal[idx]).unsqueeze(1), torch.from_numpy(ds.rr[idx]),
-                   torch.from_numpy(to_index(ds.label[idx])))
+def context_index(rows: np.ndarray, start: np.ndarray, context: int) -> np.ndarray:
+    """(len(rows), context) rows of each beat's sequence, oldest first, the beat itself last; -1 before its
+    record's first beat."""
+    idx = rows[:, None] - np.arange(context - 1, -1, -1)
+    return np.where(idx >= start[rows][:, None], idx, -1)
 
 
-def epoch_indices(y: torch.Tensor, max_per_class: int | None, generator: torch.Generator) -> torch.Tensor:
-    """This epoch's beats, shuffled: every beat of a class under the cap, a random `cap` of the others."""
-    parts = []
-    for c in range(len(CLASSES)):
-        idx = torch.nonzero(y == c).flatten()
-        if max_per_class is not None and len(idx) > max_per_class:
-            idx = idx[torch.randperm(len(idx), generator=generator)[:max_per_class]]
-        parts.append(idx)
-    chosen = torch.cat(parts)
-    return chosen[torch.randperm(len(chosen), generator=generator)]
+def encode_sequences(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_size: int = 2048,
+                     augment: torch.Generator | None = None) -> torch.Tensor:
+    """Logits for `rows`, each beat encoded once: the sequences' beats are encoded, then gathered
+    (zeros before a record's first beat) and classified."""
+    ctx = context_index(rows, data.start, model.context)
+    needed, inverse = np.unique(ctx[ctx >= 0], return_inverse=True)
+    pos = np.full(ctx.shape, len(needed))
+    pos[ctx >= 0] = inverse
+    encoded = []
+    for i in range(0, len(needed), batch_size):
+        b = torch.from_numpy(needed[i:i + batch_size])
+        x = data.x[b] if augment is None else augment_batch(data.x[b], augment)
+        encoded.append(model.encode(x, data.rr[b]))
+    enc = torch.cat([*encoded, torch.zeros(1, model.dim)])
+    return model.classify(enc[torch.from_numpy(pos)])
+
+
+def epoch_chunks(y: np.ndarray, start: np.ndarray, targets: np.ndarray, chunk: int, normal_keep: float,
+                 rng: np.random.Generator) -> list[np.ndarray]:
+    """This epoch's chunks (arrays of target rows, consecutive within a record), shuffled: every chunk with
+    a beat other than N, a random `normal_keep` share of the others."""
+    targets = np.sort(targets)
+    record_change = np.flatnonzero(np.diff(start[targets]) != 0) + 1
+    chunks = [c for run in np.split(targets, record_change) for c in np.array_split(run, max(1, -(-len(run) // chunk)))]
+    normal_only = np.array([not (y[c] != 0).any() for c in chunks], dtype=bool)
+    drawn = rng.permutation(np.flatnonzero(normal_only))[:round(normal_keep * normal_only.sum())]
+    keep = np.sort(np.concatenate([np.flatnonzero(~normal_only), drawn]))
+    return [chunks[i] for i in rng.permutation(keep)]
 
 
 def class_weights(y: torch.Tensor, power: float) -> torch.Tensor:
@@ -120,27 +154,28 @@ def class_weights(y: torch.Tensor, power: float) -> torch.Tensor:
 def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 5) -> torch.Tensor:
     """Perturb beats the way another patient or electrode would: amplitude x0.8-1.25, baseline
     offset (sd 0.1), white noise (sd 0.03), and an R-peak position jittered by up to `max_shift`
-    samples (edge values repeat, nothing wraps around). Units are those of the z-scored record."""
-    n, _, w = x.shape
+    samples (edge values repeat, nothing wraps around). Units are the template's spread."""
+    n, c, w = x.shape
     scale = torch.exp(torch.empty(n, 1, 1).uniform_(-0.223, 0.223, generator=generator))
     offset = torch.randn(n, 1, 1, generator=generator) * 0.1
     noise = torch.randn(x.shape, generator=generator) * 0.03
     shift = torch.randint(-max_shift, max_shift + 1, (n, 1, 1), generator=generator)
-    idx = (torch.arange(w).view(1, 1, w) - shift).clamp(0, w - 1)
+    idx = (torch.arange(w).view(1, 1, w) - shift).clamp(0, w - 1).expand(n, c, w)
     return torch.gather(x, 2, idx) * scale + offset + noise
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, x: torch.Tensor, rr: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities (n, 5) in eval mode, batch by batch."""
+def predict_proba(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Class probabilities (len(rows), 5) in eval mode, each beat classified from its sequence."""
     model.eval()
-    out = [torch.softmax(model(x[i:i + batch_size], rr[i:i + batch_size]), dim=1) for i in range(0, len(x), batch_size)]
+    out = [torch.softmax(encode_sequences(model, data, rows[i:i + batch_size]), dim=1)
+           for i in range(0, len(rows), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
 
 
-def _validate(model: nn.Module, data: Tensors, weights: torch.Tensor) -> dict[str, float]:
-    proba = predict_proba(model, data.x, data.rr)
-    y = data.y.numpy()
+def _validate(model: nn.Module, data: SequenceData, rows: np.ndarray, weights: torch.Tensor) -> dict[str, float]:
+    proba = predict_proba(model, data, rows)
+    y = data.y[rows].numpy()
     logp = np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
     w = weights.numpy()[y]
     pred = proba.argmax(axis=1)
@@ -163,8 +198,11 @@ class TrainResult:
 
 
 def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Path, resume: bool = True,
-          progress: bool = True) -> TrainResult:
-    """Train `config.model` on `split.train`, select on `split.val`; never touches `split.test`."""
+          progress: bool = True, data: SequenceData | None = None) -> TrainResult:
+    """Train `config.model` on `split.train`, select on `split.val`; never touches `split.test`.
+
+    `data`: the dataset's model inputs (`SequenceData.from_dataset(ds)`), to build once for many runs.
+    """
     run_dir = Path(run_dir)
     if len(split.train) == 0 or len(split.val) == 0:
         raise ValueError(f"{split.protocol} split has an empty train or validation part; build the dataset from "
@@ -172,14 +210,15 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
     torch.set_num_threads(config.threads)
     meta = {"train_config": config.to_dict(), "preprocess_config": ds.config,
             "split": split.to_dict(ds.label), "classes": list(CLASSES)}
-    train_data, val_data = to_tensors(ds, split.train), to_tensors(ds, split.val)
+    data = data if data is not None else SequenceData.from_dataset(ds)
+    y = data.y.numpy()
 
     seed_everything(config.seed)
     model = build_model(config.model, **config.model_params)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    per_class = torch.bincount(train_data.y, minlength=len(CLASSES)).tolist()
-    epoch_size = sum(min(n, config.max_per_class or n) for n in per_class)
-    steps = math.ceil(epoch_size / config.batch_size)
+    per_step = max(1, config.batch_size // config.chunk)
+    steps = math.ceil(len(epoch_chunks(y, data.start, split.train, config.chunk, config.normal_keep,
+                                       np.random.default_rng(0))) / per_step)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
                                                     pct_start=0.2)
     history: list[dict[str, float]] = []
@@ -218,24 +257,26 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
         t0 = time.perf_counter()
         # The epoch's draw depends on (seed, epoch) only, so a resumed run draws what it would have.
         gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        order = epoch_indices(train_data.y, config.max_per_class, gen)
-        weights = class_weights(train_data.y[order], config.class_weight_power)
+        chunks = epoch_chunks(y, data.start, split.train, config.chunk, config.normal_keep,
+                              np.random.default_rng([config.seed, epoch]))
+        weights = class_weights(torch.from_numpy(y[np.concatenate(chunks)]), config.class_weight_power)
         model.train()
-        total_loss, correct = 0.0, 0
-        for i in range(0, len(order), config.batch_size):
-            b = order[i:i + config.batch_size]
-            x = augment_batch(train_data.x[b], gen) if config.augment else train_data.x[b]
-            logits = model(x, train_data.rr[b])
-            w = weights[train_data.y[b]]
-            loss = (loss_fn(logits, train_data.y[b]) * w).sum() / w.sum()
+        total_loss, correct, seen = 0.0, 0, 0
+        for i in range(0, len(chunks), per_step):
+            rows = np.concatenate(chunks[i:i + per_step])
+            logits = encode_sequences(model, data, rows, augment=gen if config.augment else None)
+            target = data.y[rows]
+            w = weights[target]
+            loss = (loss_fn(logits, target) * w).sum() / w.sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total_loss += loss.item() * len(b)
-            correct += int((logits.argmax(1) == train_data.y[b]).sum())
-        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": total_loss / len(order),
-               "train_acc": correct / len(order), **_validate(model, val_data, weights),
+            total_loss += loss.item() * len(rows)
+            correct += int((logits.argmax(1) == target).sum())
+            seen += len(rows)
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": total_loss / seen,
+               "train_acc": correct / seen, **_validate(model, data, split.val, weights),
                "seconds": time.perf_counter() - t0}
         history.append(row)
         # The checkpoint keeps the epoch's figures but not its wall-clock time (history.csv has it), so

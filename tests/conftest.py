@@ -79,22 +79,23 @@ def full_dataset(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def small(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """Real beats of 5 records and their inter-patient split: DS1 101, 106, 208 (train), 119 (validation), DS2 100."""
+    """Real beats of 5 records and their inter-patient split, fold 0 of 2: DS1 119, 208 (train), 101, 106
+    (validation), DS2 100."""
     out = tmp_path_factory.mktemp("small") / "beats.npz"
     config = PreprocessConfig(records=["100", "101", "106", "119", "208"])
     ds = load_dataset(build_dataset(config, out, mitdb_dir=mitdb_dir, progress=False))
-    return ds, inter_patient_split(ds.label, ds.record, val_records=["119"])
+    return ds, inter_patient_split(ds.label, ds.record, folds=2, fold=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_model(small, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small CNN-LSTM trained briefly on `small`: a model that tells classes apart, in seconds."""
+    """A small beat-sequence CNN-LSTM trained briefly on `small`: a model that tells classes apart, in seconds."""
     from ecg_utils.training import TrainConfig, train
 
     ds, split = small
     run = tmp_path_factory.mktemp("tiny_run")
-    config = TrainConfig(model_params={"channels": (8, 16, 16), "hidden": 16, "head": 16}, epochs=4,
-                         max_per_class=500, lr=5e-3, batch_size=64)
+    config = TrainConfig(model_params={"channels": (8, 16, 16), "context": 4, "dim": 16, "hidden": 16, "head": 16},
+                         epochs=4, normal_keep=0.2, lr=5e-3, batch_size=64, chunk=16)
     train(config, ds, split, run, progress=False)
     return run / "best.pt"
 

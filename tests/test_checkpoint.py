@@ -6,7 +6,14 @@ import sys
 import pytest
 import torch
 
-from ecg_utils.checkpoint import FORMAT_VERSION, Checkpoint, load_model, read_checkpoint, save_checkpoint
+from ecg_utils.checkpoint import (
+    FORMAT_VERSION,
+    Checkpoint,
+    ensemble_checkpoint,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from ecg_utils.errors import DataError
 
 
@@ -22,13 +29,33 @@ def test_fields_are_read_by_name(ckpt):
     assert "seconds" not in ckpt.val and ckpt.preprocess.fs == 360
 
 
-def test_round_trip_and_files_from_before_the_version(ckpt, tmp_path):
+def test_round_trip_and_files_of_the_per_beat_models(ckpt, tmp_path):
     save_checkpoint(ckpt, tmp_path / "a.pt")
     model, again = load_model(tmp_path / "a.pt")
     assert again.to_dict().keys() == ckpt.to_dict().keys() and again.epoch == ckpt.epoch and not model.training
-    legacy = {k: v for k, v in ckpt.to_dict().items() if k != "format_version"}  # format 0: same fields, no version
-    torch.save(legacy, tmp_path / "old.pt")
-    assert read_checkpoint(tmp_path / "old.pt").n_params == ckpt.n_params
+    for version in (0, 1):  # the per-beat models' formats (0: no version field)
+        legacy = {k: v for k, v in ckpt.to_dict().items() if k != "format_version"} | (
+            {"format_version": version} if version else {})
+        torch.save(legacy, tmp_path / "old.pt")
+        with pytest.raises(DataError, match=f"per-beat model \\(checkpoint format {version}\\).*train it again"):
+            read_checkpoint(tmp_path / "old.pt")
+
+
+def test_ensemble_of_fold_models(ckpt, tmp_path):
+    save_checkpoint(ckpt, tmp_path / "a.pt")
+    other = Checkpoint(**{**ckpt.to_dict(), "epoch": ckpt.epoch + 1, "val": {k: 0.5 for k in ckpt.val}})
+    save_checkpoint(other, tmp_path / "b.pt")
+    ens = ensemble_checkpoint([tmp_path / "a.pt", tmp_path / "b.pt"])
+    save_checkpoint(ens, tmp_path / "ens.pt")
+    model, again = load_model(tmp_path / "ens.pt")
+    assert again.is_ensemble and again.model_params["members"] == 2 and again.n_params == 2 * ckpt.n_params
+    assert model.n_params == again.n_params and again.records("test") == ckpt.records("test")
+    assert again.val_macro_f1 == pytest.approx((ckpt.val_macro_f1 + 0.5) / 2)
+    assert len(again.train_config["members"]) == 2
+    gru = Checkpoint(**{**ckpt.to_dict(), "train_config": {**ckpt.train_config, "model": "gru"}})
+    save_checkpoint(gru, tmp_path / "gru.pt")
+    with pytest.raises(DataError, match="not a member like"):
+        ensemble_checkpoint([tmp_path / "a.pt", tmp_path / "gru.pt"])
 
 
 def test_unreadable_checkpoints_say_what_to_do(ckpt, tmp_path):

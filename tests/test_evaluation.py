@@ -97,3 +97,58 @@ def test_evaluate_runs_writes_metrics_and_predictions(small, tiny_model, tmp_pat
     assert set(pred.record) == {"100"}  # the small split's DS2 record
     assert metrics["inter_patient"]["all_N"]["accuracy"] == pytest.approx((pred.true == "N").mean())
     assert metrics["inter_patient"]["cnn_lstm"]["best_epoch"] >= 1
+
+
+def test_an_ensemble_is_scored_with_the_spread_of_its_members(small, tiny_model, tmp_path):
+    import json
+    import shutil
+
+    from ecg_utils.checkpoint import ensemble_checkpoint, save_checkpoint
+    from ecg_utils.evaluation import evaluate_runs, spread_table
+
+    ds, _ = small
+    runs = tmp_path / "runs"
+    for fold in range(2):
+        (runs / f"inter_patient_cnn_lstm_fold{fold}").mkdir(parents=True)
+        shutil.copyfile(tiny_model, runs / f"inter_patient_cnn_lstm_fold{fold}" / "best.pt")
+    (runs / "inter_patient_cnn_lstm").mkdir()
+    save_checkpoint(ensemble_checkpoint([runs / f"inter_patient_cnn_lstm_fold{k}" / "best.pt" for k in range(2)]),
+                    runs / "inter_patient_cnn_lstm" / "best.pt")
+    metrics, _ = evaluate_runs(runs, ds, ["inter_patient"], ["cnn_lstm"], tmp_path / "reports")
+    m = metrics["inter_patient"]["cnn_lstm"]
+    # Two identical members: the ensemble is each of them, and they do not spread at all.
+    assert m["spread"]["trainings"] == 2 and m["spread"]["accuracy"]["mean"] == pytest.approx(m["accuracy"])
+    assert m["spread"]["accuracy"]["sd"] == 0 and m["spread"]["classes"]["N"]["se"]["n"] == 2
+    member = pd.read_csv(tmp_path / "reports" / "predictions" / "inter_patient_cnn_lstm_fold1.csv.gz", dtype={"record": str})
+    assert list(member.columns) == ["record", "sample", "true", "pred"] and len(member) == m["n_beats"]
+    assert json.loads((tmp_path / "reports" / "metrics.json").read_text())["inter_patient"]["cnn_lstm"]["spread"]
+    table = spread_table(metrics["inter_patient"])
+    assert table.loc["cnn_lstm", ("accuracy", "ensemble")] == m["accuracy"]
+
+
+def test_spread_is_mean_and_sample_sd_and_skips_undefined_figures():
+    from ecg_utils.evaluation import spread
+
+    def figures(acc, s_ppv):
+        return {"accuracy": acc, "macro_f1": acc, "classes": {c: {"se": acc, "ppv": s_ppv if c == "S" else acc,
+                                                                  "f1": acc} for c in "NSVFQ"}}
+
+    s = spread([figures(0.9, 0.5), figures(0.8, None), figures(0.7, 0.7)])
+    assert s["trainings"] == 3 and s["accuracy"]["mean"] == pytest.approx(0.8)
+    assert s["accuracy"]["sd"] == pytest.approx(0.1)
+    assert s["classes"]["S"]["ppv"] == {"mean": pytest.approx(0.6), "sd": pytest.approx(0.1414, abs=1e-4), "n": 2}
+
+
+def test_cross_validation_scores_fold_models_on_their_own_validation_patients(small, tiny_model, tmp_path):
+    import shutil
+
+    from ecg_utils.evaluation import ablation_table, cross_validate
+
+    ds, split = small
+    (tmp_path / "runs" / "inter_patient_cnn_lstm_fold0").mkdir(parents=True)
+    shutil.copyfile(tiny_model, tmp_path / "runs" / "inter_patient_cnn_lstm_fold0" / "best.pt")
+    cv = cross_validate(tmp_path / "runs", ds, ["cnn_lstm"], 1, tmp_path / "reports")
+    c = cv["configs"]["cnn_lstm"]
+    assert c["n_beats"] == len(split.val) and set(ds.record[split.val]) == {"101", "106"}  # never DS2's 100
+    assert (tmp_path / "reports" / "cross_validation.json").is_file()
+    assert ablation_table(cv).loc["cnn_lstm", "macro F1"] == c["macro_f1"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecg_utils.errors import DataError
-from ecg_utils.inference import OnnxClassifier, TorchClassifier, load_classifier
+from ecg_utils.inference import BeatSequence, OnnxClassifier, TorchClassifier, load_classifier
 
 
 def test_load_classifier_picks_the_backend_by_suffix(tiny_model, tiny_onnx, tmp_path):
@@ -23,8 +23,27 @@ def test_load_classifier_picks_the_backend_by_suffix(tiny_model, tiny_onnx, tmp_
 def test_probabilities_sum_to_one(tiny_onnx):
     clf = load_classifier(tiny_onnx)
     rng = np.random.default_rng(0)
-    p = clf.predict_proba(rng.standard_normal((3, 1, clf.preprocess.window)), rng.uniform(0.5, 1.2, (3, 4)))
+    p = BeatSequence(clf)(rng.standard_normal((3, clf.preprocess.window)), rng.uniform(0.5, 1.2, (3, 4)))
     assert p.shape == (3, 5) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 5, 64, 4000])
+def test_beat_sequence_gives_the_training_path_s_probabilities_whatever_the_batching(small, tiny_model, tiny_onnx,
+                                                                                     batch):
+    """Beats fed in order, in any batch size, to either backend: the probabilities that training and evaluation
+    compute from the dataset (template, context and all)."""
+    from ecg_utils.checkpoint import load_model
+    from ecg_utils.training import SequenceData, predict_proba
+
+    ds, _ = small
+    rows = np.flatnonzero(ds.record == "208")[:600]
+    reference = predict_proba(load_model(tiny_model)[0], SequenceData.from_dataset(ds), rows)
+    for path in (tiny_model, tiny_onnx):
+        sequence = BeatSequence(load_classifier(path))
+        out = np.concatenate([sequence(ds.signal[rows[i:i + batch]], ds.rr[rows[i:i + batch]])
+                              for i in range(0, len(rows), batch)])
+        assert np.abs(out - reference).max() < 1e-5, path.suffix
+        np.testing.assert_array_equal(out.argmax(1), reference.argmax(1))
 
 
 def test_an_onnx_deployment_never_imports_pytorch(tiny_onnx, mitdb_dir):

@@ -68,11 +68,13 @@ def test_segment_puts_the_r_peak_at_index_before():
 
 def test_rr_features():
     r = np.array([0, 360, 720, 1260, 1440])  # RR: 1.0, 1.0, 1.5, 0.5 s
-    rr = rr_features(r, FS, local_beats=2)
+    rr = rr_features(r, FS, local_beats=2, mean_beats=4)
     np.testing.assert_allclose(rr[:, 0], [1.0, 1.0, 1.0, 1.5, 0.5])  # previous (first borrows next)
     np.testing.assert_allclose(rr[:, 1], [1.0, 1.0, 1.5, 0.5, 0.5])  # next (last borrows previous)
     np.testing.assert_allclose(rr[:, 2], [1.0, 1.0, 1.0, 1.25, 1.0])  # causal mean of last 2 previous
-    np.testing.assert_allclose(rr[:, 3], 1.0)  # record mean
+    np.testing.assert_allclose(rr[:, 3], [1.0, 1.0, 1.0, 1.125, 1.0])  # causal mean of last 4 previous
+    # Causal: a beat's features do not change when later beats are added.
+    np.testing.assert_array_equal(rr_features(r[:4], FS, 2, 4)[:3], rr[:3])
     with pytest.raises(ValueError, match="at least 2 beats"):
         rr_features(np.array([5]), FS)
 

@@ -33,7 +33,10 @@ def test_published_figures_are_the_reports():
     assert (f["accuracy"], f["macro_f1"], f["n_beats"]) == (m["accuracy"], m["macro_f1"], m["n_beats"])
     for c in CLASSES:
         assert (f[f"{c}_se"], f[f"{c}_ppv"]) == (m["classes"][c]["se"], m["classes"][c]["ppv"])
-    assert m["best_epoch"] == PUBLISHED["best_epoch"] and m["params"] == PUBLISHED["parameters"]
+    assert m["params"] == PUBLISHED["parameters"] and PUBLISHED["members"] == m["spread"]["trainings"] >= 5
+    assert PUBLISHED["test_spread"]["accuracy"] == m["spread"]["accuracy"]
+    for c in CLASSES:
+        assert PUBLISHED["test_spread"][f"{c}_se"] == m["spread"]["classes"][c]["se"]
 
 
 def test_model_card_is_current():
@@ -58,4 +61,4 @@ def test_fingerprint_describes_a_model(tmp_path, tiny_model, tiny_onnx):
     info = fingerprint(tiny_onnx, tiny_model, METRICS)
     assert info["sha256"] == sha256(tiny_onnx) and info["checkpoint_sha256"] == sha256(tiny_model)
     assert info["test_figures"]["accuracy"] == METRICS["inter_patient"]["cnn_lstm"]["accuracy"]
-    assert info["classes"] == list(CLASSES) and info["val_records"] == ["119"]
+    assert info["classes"] == list(CLASSES) and info["train_records"] == ["119", "208"] and info["members"] == 1

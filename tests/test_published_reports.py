@@ -94,3 +94,35 @@ def test_noise_reports_agree_with_themselves_and_the_protocol():
     detection = pd.read_csv(REPORTS_DIR / "noise_detection.csv", dtype={"record": str})
     noisy = detection[detection.snr_db != float("inf")]
     assert ((noisy.measured_snr_db - (noisy.snr_db - 6.0)).abs() < 0.5).all()  # MLII got twice the nominal noise
+
+
+@pytest.mark.parametrize("model", ["cnn_lstm", "gru", "cnn"])
+def test_inter_patient_spread_recomputes_from_the_members_predictions(model):
+    """Every inter-patient figure has its spread over at least 5 independent trainings (the ensemble's members),
+    and that spread recomputes from the members' published predictions."""
+    from ecg_utils.evaluation import spread
+
+    stored = METRICS["inter_patient"][model]["spread"]
+    assert stored["trainings"] >= 5
+    figures = []
+    for fold in range(stored["trainings"]):
+        pred = _predictions("inter_patient", f"{model}_fold{fold}")
+        assert set(pred.record) == set(DS2)
+        figures.append(summarize(pred.true.to_numpy(), pred.pred.to_numpy()))
+    again = spread(figures)
+    assert again["accuracy"]["mean"] == pytest.approx(stored["accuracy"]["mean"], abs=1e-12)
+    assert again["accuracy"]["sd"] == pytest.approx(stored["accuracy"]["sd"], abs=1e-12)
+    for c in CLASSES:
+        for k in ("se", "ppv", "f1"):
+            assert again["classes"][c][k]["n"] == stored["classes"][c][k]["n"]
+            if stored["classes"][c][k]["mean"] is not None:
+                assert again["classes"][c][k]["mean"] == pytest.approx(stored["classes"][c][k]["mean"], abs=1e-12)
+
+
+def test_ablation_comes_from_ds1_folds_only():
+    cv = json.loads((REPORTS_DIR / "cross_validation.json").read_text())
+    assert cv["folds"] >= 5 and {"cnn_lstm", "gru", "cnn", "cnn_lstm_no_template"} <= set(cv["configs"])
+    n_ds1 = sum(METRICS["intra_patient"]["cnn_lstm"]["classes"][c]["support"] for c in CLASSES)  # 20 % of all beats
+    for c in cv["configs"].values():
+        assert c["spread"]["trainings"] == cv["folds"]
+        assert 0.4 * 5 * n_ds1 < c["n_beats"] < 0.5 * 5 * n_ds1  # DS1 holds about 47 % of the beats, DS2 none

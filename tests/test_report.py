@@ -33,13 +33,51 @@ def test_render_replaces_only_the_marked_part():
 
 
 def test_targets_table_says_met_or_not():
+    import numpy as np
+
+    from ecg_utils.evaluation import spread
+
     m = _metrics()
     m["inter_patient"]["all_N"] = m["intra_patient"]["all_N"]
+    true = np.array(list("NNNNSSVVFQ"))
+    m["inter_patient"]["cnn"] = summarize(true, np.array(list("NNNNNNVVNQ")))
+    m["inter_patient"]["cnn_lstm"] = {**m["inter_patient"]["cnn_lstm"],
+                                      "spread": spread([m["inter_patient"]["cnn_lstm"], m["inter_patient"]["cnn"]])}
     text = targets_markdown(m)
-    assert "| intra-patient accuracy ≥ 99.0 % | no (70.0) |" in text
-    assert "| inter-patient accuracy above the all-N baseline (40.0) | yes (70.0) |" in text
-    assert "| inter-patient V Se ≥ 90 % | yes (100.0) |" in text and "| inter-patient S Se ≥ 70 % | no (50.0) |" in text
+    assert "| intra-patient accuracy ≥ 99.3 % | no (70.0) |" in text
+    assert "| inter-patient accuracy ≥ 96.5 % | no (70.0 (70.0 ± 0.0)) |" in text
+    assert "| inter-patient V Se ≥ 93 % | yes (100.0 (100.0 ± 0.0)) |" in text
+    assert "| inter-patient S Se ≥ 80 % | no (50.0 (25.0 ± 35.4)) |" in text
+    # The CNN never calls S: its S F1 is 0 and the CNN–LSTM's 0.5 beats it; its macro F1 is compared too.
+    assert "| inter-patient S F1 above the CNN's | yes (0.500 vs 0.000) |" in text
+    assert "inter-patient macro F1 above the CNN's" in text and "GRU" not in text
     assert "| target (CNN–LSTM)" in render(f"{START}\n{END}", m)
+
+
+def test_results_show_the_spread_beside_inter_patient_figures():
+    import numpy as np
+
+    from ecg_utils.evaluation import spread
+
+    m = _metrics()
+    member = summarize(np.array(list("NNNNSSVVFQ")), np.array(list("NNNNNNVVNQ")))
+    m["inter_patient"]["cnn_lstm"] = {**m["inter_patient"]["cnn_lstm"], "spread": spread([member, member])}
+    text = results_markdown(m)
+    assert "| CNN–LSTM | 1,234 | 70.0 | 0.633 | 70.0 (70.0 ± 0.0) | 0.633 (0.545 ± 0.000) |" in text
+    assert "ensembles of 2 fold models" in text
+
+
+def test_ablation_markdown():
+    import numpy as np
+
+    from ecg_utils.evaluation import spread
+    from ecg_utils.report import ablation_markdown
+
+    f = summarize(np.array(list("NNNNSSVVFQ")), np.array(list("NNNSSNVVNQ")))
+    cv = {"folds": 2, "configs": {"cnn": {**f, "params": 900, "spread": spread([f, f])}}}
+    text = ablation_markdown(cv)
+    assert "(2 folds, pooled)" in text
+    assert "| per-beat CNN, beat + template | 900 | 70.0 | 0.633 | 0.633 ± 0.000 | 50.0 | 50.0 | 50.0 | 100.0 |" in text
 
 
 def _sources():

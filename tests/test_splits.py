@@ -7,10 +7,10 @@ from ecg_utils.splits import (
     DS1,
     DS2,
     PACED,
-    choose_validation_records,
     inter_patient_split,
     intra_patient_split,
     make_split,
+    patient_folds,
 )
 
 
@@ -20,33 +20,32 @@ def test_record_sets_partition_the_database():
     assert sorted(DS1 + DS2 + PACED) == sorted(RECORDS)
 
 
-def test_inter_patient_split_keeps_patients_apart(full_dataset):
+def test_inter_patient_folds_keep_patients_apart_and_cover_ds1(full_dataset):
     d = full_dataset
-    s = inter_patient_split(d.label, d.record)
-    recs = {part: set(d.record[idx]) for part, idx in s.parts().items()}
-    assert recs["test"] == set(DS2)
-    assert recs["train"] | recs["val"] == set(DS1)
-    assert not recs["train"] & recs["val"] and not recs["train"] & recs["test"] and not recs["val"] & recs["test"]
-    assert not (recs["train"] | recs["val"] | recs["test"]) & set(PACED)
-    assert len(recs["val"]) == 4
-    counts = s.summary(d.label)
-    assert all(counts["val"][c] > 0 for c in ("N", "S", "V", "F"))  # validation sees every class that DS1 has
-    assert s.records["val"] == sorted(recs["val"])
+    seen = []
+    for fold in range(5):
+        s = inter_patient_split(d.label, d.record, folds=5, fold=fold)
+        recs = {part: set(d.record[idx]) for part, idx in s.parts().items()}
+        assert recs["test"] == set(DS2)
+        assert recs["train"] | recs["val"] == set(DS1)
+        assert not recs["train"] & recs["val"] and not recs["train"] & recs["test"] and not recs["val"] & recs["test"]
+        assert not (recs["train"] | recs["val"] | recs["test"]) & set(PACED)
+        counts = s.summary(d.label)
+        assert counts["val"]["S"] >= 100 and counts["val"]["V"] >= 500  # every fold validates S and V
+        assert s.records["val"] == sorted(recs["val"]) and s.params == {"folds": 5, "fold": fold}
+        seen += s.records["val"]
+    assert sorted(seen) == sorted(DS1)  # every DS1 patient validates exactly once
 
 
-def test_inter_patient_split_with_pinned_validation(full_dataset):
-    d = full_dataset
-    s = inter_patient_split(d.label, d.record, val_records=["101", "208"])
-    assert set(d.record[s.val]) == {"101", "208"}
-    with pytest.raises(ValueError, match=r"validation records \['100'\] are not DS1 records"):
-        inter_patient_split(d.label, d.record, val_records=["100"])
-
-
-def test_choose_validation_records_is_balanced():
-    record = np.array(["a"] * 10 + ["b"] * 10 + ["c"] * 10 + ["d"] * 10)
-    label = np.array((["N"] * 9 + ["S"]) * 2 + ["N"] * 10 + ["N"] * 5 + ["S"] * 5)
-    # 'a' holds 1 of 7 S beats and 9 of 33 N beats: the subset closest to a quarter of each class.
-    assert choose_validation_records(label, record, ["a", "b", "c", "d"], 1, classes=("N", "S")) == ["a"]
+def test_patient_folds_spread_the_records_that_carry_a_class():
+    record = np.repeat(["a", "b", "c", "d"], 10)
+    label = np.array(["S"] * 5 + ["N"] * 5 + ["S"] * 5 + ["N"] * 5 + ["V"] * 5 + ["N"] * 5 + ["V"] * 5 + ["N"] * 5)
+    folds = patient_folds(label, record, ["a", "b", "c", "d"], 2)
+    assert sorted(map(sorted, folds)) == [["a", "c"], ["b", "d"]]  # the two S records apart, the two V records apart
+    with pytest.raises(ValueError, match=r"fold \d .* has no S beats"):
+        patient_folds(np.where(label == "S", "N", label), record, ["a", "b", "c", "d"], 2)
+    with pytest.raises(ValueError, match="folds=5"):
+        patient_folds(label, record, ["a", "b", "c", "d"], 5)
 
 
 def test_intra_patient_split_is_stratified_and_seeded(full_dataset):
@@ -70,9 +69,22 @@ def test_bad_split_parameters():
     record = np.array(["100"] * 10)
     with pytest.raises(ValueError, match="unknown protocol 'random'"):
         make_split("random", label, record)
-    with pytest.raises(ValueError, match="at least 2 DS1 records"):
+    with pytest.raises(ValueError, match="folds=5: need 2 <= folds <= 0"):
         inter_patient_split(label, record)
-    with pytest.raises(ValueError, match="empty part"):
-        inter_patient_split(np.array(["N"] * 4), np.array(["101", "101", "106", "106"]))
+    with pytest.raises(ValueError, match="fold=2: need 0 <= fold < folds=2"):
+        inter_patient_split(label, record, folds=2, fold=2)
     with pytest.raises(ValueError, match="val_size"):
         intra_patient_split(label, record, val_size=0.5, test_size=0.6)
+
+
+def test_readme_fold_table_matches_the_folds(full_dataset):
+    from ecg_utils.paths import PROJ_ROOT
+
+    d = full_dataset
+    readme = (PROJ_ROOT / "README.md").read_text()
+    for fold in range(5):
+        s = inter_patient_split(d.label, d.record, folds=5, fold=fold)
+        counts = s.summary(d.label)["val"]
+        row = (f"| fold {fold} | {', '.join(s.records['val'])} | "
+               + " | ".join(f"{counts[c]:,}" for c in CLASSES) + " |")
+        assert row in readme, row

@@ -5,14 +5,14 @@ import torch
 
 from ecg_utils import training
 from ecg_utils.checkpoint import FORMAT_VERSION, load_model
-from ecg_utils.training import TrainConfig, class_weights, epoch_indices, train
+from ecg_utils.training import SequenceData, TrainConfig, class_weights, context_index, epoch_chunks, train
 
-TINY = {"channels": (8, 16, 16), "hidden": 16, "head": 16}
+TINY = {"channels": (8, 16, 16), "context": 4, "dim": 16, "hidden": 16, "head": 16}
 
 
 def _config(**kw):
-    return TrainConfig(**{"model": "cnn_lstm", "model_params": TINY, "epochs": 4, "batch_size": 64,
-                          "max_per_class": 300, "lr": 5e-3, "patience": 10, **kw})
+    return TrainConfig(**{"model": "cnn_lstm", "model_params": TINY, "epochs": 4, "batch_size": 64, "chunk": 16,
+                          "normal_keep": 0.2, "lr": 5e-3, "patience": 10, **kw})
 
 
 def _history(run_dir):
@@ -105,18 +105,39 @@ def test_bad_parameters(small, tmp_path):
         train(_config(), ds, empty, tmp_path / "run", progress=False)
 
 
-def test_epoch_indices_cap_and_weights():
-    y = torch.tensor([0] * 100 + [1] * 10 + [2] * 25)
-    idx = epoch_indices(y, 20, torch.Generator().manual_seed(0))
-    assert torch.bincount(y[idx], minlength=5).tolist() == [20, 10, 20, 0, 0]
-    assert len(set(idx.tolist())) == len(idx)
-    w = class_weights(y[idx], 0.5)
-    assert w[3] == 0 and w[4] == 0 and w[1] > w[0] == w[2]
-    assert torch.isclose(w[:3].mean(), torch.tensor(1.0))
+def test_epoch_chunks_keep_every_rare_beat_and_a_share_of_normal_chunks():
+    y = np.array([0] * 40 + [1] + [0] * 19 + [0] * 40)
+    start = np.repeat([0, 60], [60, 40])  # two records: rows 0-59 and 60-99
+    targets = np.arange(100)
+    chunks = epoch_chunks(y, start, targets, 10, 0.5, np.random.default_rng(0))
+    rows = np.concatenate(chunks)
+    assert 40 in rows  # the S beat's chunk is always drawn
+    assert len(chunks) == 1 + round(0.5 * 9) and len(set(rows.tolist())) == len(rows)
+    assert all(len(set(start[c])) == 1 and (np.diff(c) == 1).all() for c in chunks)  # one record, consecutive
+    again = epoch_chunks(y, start, targets, 10, 0.5, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(chunks, again))
+    w = class_weights(torch.from_numpy(y[rows]), 0.5)
+    assert w[2] == 0 and w[1] > w[0]
+
+
+def test_context_index_stops_at_the_record_start():
+    start = np.repeat([0, 3], [3, 4])
+    idx = context_index(np.array([0, 2, 3, 6]), start, 3)
+    np.testing.assert_array_equal(idx, [[-1, -1, 0], [0, 1, 2], [-1, -1, 3], [4, 5, 6]])
+
+
+def test_sequence_data_holds_beat_and_template_channels(small):
+    ds, _ = small
+    data = SequenceData.from_dataset(ds)
+    assert data.x.shape == (len(ds), 2, ds.signal.shape[1]) and len(data) == len(ds)
+    first = np.flatnonzero(np.r_[True, ds.record[1:] != ds.record[:-1]])
+    np.testing.assert_array_equal(data.start[first], first)
+    # A record's first beat is its own template: the difference channel is zero there.
+    assert float(data.x[first, 1].abs().max()) == 0.0
 
 
 def test_augmentation_keeps_shape_and_is_seeded():
-    x = torch.randn(16, 1, 252)
+    x = torch.randn(16, 2, 252)
     a = training.augment_batch(x, torch.Generator().manual_seed(0))
     b = training.augment_batch(x, torch.Generator().manual_seed(0))
     assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)

@@ -1,0 +1,72 @@
+"""Patient-relative beat inputs, causal and label-free: each beat beside a running template of the patient's own beats.
+
+A new patient's normal beats differ from every training patient's, but his ectopic beats differ from his
+own normal ones. The template is the sample-wise median of the last `beats` windows (this one included),
+so an occasional ectopic beat barely moves it. The model sees two channels: the beat, and the beat minus
+the template, both centred on the template's mean and divided by its standard deviation. That makes the
+input independent of the recording's gain and offset (ADC units, lead amplitude, record-level scaling),
+which is why the offline record z-score and the stream's running scale give the same input.
+
+The same `RunningTemplate` runs where the dataset is turned into model inputs, in `predict` and in the
+stream: a beat's input depends only on it and the beats before it, never on how the beats are batched.
+Its memory is the last `beats - 1` windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+CHANNELS = ("beat", "beat - template")
+MIN_SCALE = 1e-6  # a flat template (flat line) scales by 1 instead of dividing by ~0
+
+
+class RunningTemplate:
+    """Turns windows (n, window), given in beat order, into model inputs (n, 2, window)."""
+
+    def __init__(self, beats: int, window: int) -> None:
+        if beats < 1:
+            raise ValueError(f"template beats={beats}: need at least 1")
+        self.beats = beats
+        self._history = np.zeros((0, window), np.float32)
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        windows = np.asarray(windows, np.float32)
+        n, h = len(windows), len(self._history)
+        full = np.concatenate([self._history, windows])
+        template = np.empty_like(windows)
+        # Beats with a full history: one vectorised median over sliding windows of beats.
+        first_full = max(0, self.beats - 1 - h)
+        if first_full < n:
+            stack = sliding_window_view(full[h + first_full - (self.beats - 1):], self.beats, axis=0)
+            template[first_full:] = np.median(stack, axis=2)
+        # The first beats of a stream: the median of the beats there are.
+        for i in range(min(first_full, n)):
+            template[i] = np.median(full[: h + i + 1], axis=0)
+        self._history = full[-(self.beats - 1):] if self.beats > 1 else full[:0]
+        return relative_inputs(windows, template)
+
+
+def relative_inputs(windows: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """(n, 2, window): the beat and the beat minus its template, in units of the template's spread."""
+    centre = template.mean(axis=1, keepdims=True)
+    scale = np.maximum(template.std(axis=1, keepdims=True), MIN_SCALE)
+    return np.stack([(windows - centre) / scale, (windows - template) / scale], axis=1).astype(np.float32)
+
+
+def record_inputs(windows: np.ndarray, record: np.ndarray, beats: int) -> np.ndarray:
+    """Model inputs for a dataset's windows, each record's template starting afresh at its first beat.
+
+    Rows must be grouped by record and in beat order within each, as `dataset.build_dataset` writes them.
+    """
+    out = np.empty((len(windows), len(CHANNELS), windows.shape[1]), np.float32)
+    starts = np.flatnonzero(np.r_[True, record[1:] != record[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], len(record)]):
+        out[a:b] = RunningTemplate(beats, windows.shape[1])(windows[a:b])
+    return out
+
+
+def record_starts(record: np.ndarray) -> np.ndarray:
+    """For every row, the row of its record's first beat (rows grouped by record)."""
+    first = np.r_[True, record[1:] != record[:-1]]
+    return np.maximum.accumulate(np.where(first, np.arange(len(record)), 0))
