@@ -32,19 +32,27 @@ class RunningTemplate:
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         windows = np.asarray(windows, np.float32)
-        n, h = len(windows), len(self._history)
+        n, h, m = len(windows), len(self._history), self.beats
         full = np.concatenate([self._history, windows])
         template = np.empty_like(windows)
-        # Beats with a full history: one vectorised median over sliding windows of beats.
-        first_full = max(0, self.beats - 1 - h)
+        # A few beats (the stream's case) one by one; many (a record) in one vectorised pass over sliding
+        # windows of beats. The beats of a stream's start have fewer predecessors: the median of those there are.
+        first_full = max(0, m - 1 - h) if n > 8 else n
+        for i in range(first_full):
+            template[i] = _median(full[max(0, h + i - m + 1): h + i + 1], axis=0)
         if first_full < n:
-            stack = sliding_window_view(full[h + first_full - (self.beats - 1):], self.beats, axis=0)
-            template[first_full:] = np.median(stack, axis=2)
-        # The first beats of a stream: the median of the beats there are.
-        for i in range(min(first_full, n)):
-            template[i] = np.median(full[: h + i + 1], axis=0)
-        self._history = full[-(self.beats - 1):] if self.beats > 1 else full[:0]
+            template[first_full:] = _median(sliding_window_view(full[h + first_full - m + 1:], m, axis=0), axis=2)
+        self._history = full[max(0, len(full) - (m - 1)):] if m > 1 else full[:0]
         return relative_inputs(windows, template)
+
+
+def _median(stack: np.ndarray, axis: int) -> np.ndarray:
+    """The median along `axis`; for an odd count the middle value itself, found by partition (the same value
+    np.median gives, at half the cost)."""
+    count = stack.shape[axis]
+    if count % 2:
+        return np.take(np.partition(stack, count // 2, axis=axis), count // 2, axis=axis)
+    return np.median(stack, axis=axis)
 
 
 def relative_inputs(windows: np.ndarray, template: np.ndarray) -> np.ndarray:
