@@ -37,7 +37,7 @@ class RunningTemplate:
         template = np.empty_like(windows)
         # A few beats (the stream's case) one by one; many (a record) in one vectorised pass over sliding
         # windows of beats. The beats of a stream's start have fewer predecessors: the median of those there are.
-        first_full = max(0, m - 1 - h) if n > 8 else n
+        first_full = min(n, max(0, m - 1 - h)) if n > 8 else n
         for i in range(first_full):
             template[i] = _median(full[max(0, h + i - m + 1): h + i + 1], axis=0)
         if first_full < n:

@@ -52,7 +52,8 @@ def results_markdown(metrics: dict[str, dict[str, Any]]) -> str:
     figure with the spread of the ensemble's members beside it."""
     protocols = [p for p in PROTOCOL_NAMES if p in metrics]
     models = [m for m in MODEL_NAMES if any(m in metrics[p] for p in protocols)]
-    head = "| model | parameters | " + " | ".join(f"{PROTOCOL_NAMES[p]}: accuracy | macro F1" for p in protocols) + " |"
+    head = "| model | parameters (one model) | " + " | ".join(f"{PROTOCOL_NAMES[p]}: accuracy | macro F1"
+                                                        for p in protocols) + " |"
     lines = [head, "| --- | ---: | " + " | ".join("---: | ---:" for _ in protocols) + " |"]
     for m in models:
         params = next((metrics[p][m].get("params") for p in protocols if m in metrics[p]), None)

@@ -19,11 +19,12 @@ def test_template_is_the_median_of_the_last_beats():
     assert np.abs(out[0, 1]).max() == 0  # the first beat is its own template
 
 
-@pytest.mark.parametrize("batch", [1, 3, 7, 40])
-def test_same_inputs_whatever_the_batching(batch):
+@pytest.mark.parametrize("beats, batch", [(6, 1), (6, 3), (6, 7), (6, 40), (15, 11), (15, 9), (4, 2)])
+def test_same_inputs_whatever_the_batching(beats, batch):
+    # (15, 11): a batch larger than the one-by-one path but shorter than the template, at a stream's start
     x = _windows()
-    whole = RunningTemplate(6, x.shape[1])(x)
-    running = RunningTemplate(6, x.shape[1])
+    whole = RunningTemplate(beats, x.shape[1])(x)
+    running = RunningTemplate(beats, x.shape[1])
     parts = np.concatenate([running(x[i:i + batch]) for i in range(0, len(x), batch)])
     np.testing.assert_array_equal(parts, whole)
 

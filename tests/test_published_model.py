@@ -23,8 +23,10 @@ def test_shipped_file_is_the_published_one():
     assert MODEL_PATH.stat().st_size == PUBLISHED["bytes"] < 5_000_000
     assert model_info() == PUBLISHED
     meta = read_metadata(MODEL_PATH)
-    assert (meta["model"], meta["protocol"]) == ("cnn_lstm", "inter_patient") == (PUBLISHED["model"],
-                                                                                   PUBLISHED["protocol"])
+    # The five fold models of the CNN–LSTM, as one ensemble
+    assert (meta["model"], meta["train_config"]["model_params"]["model"], meta["protocol"]) == (
+        "ensemble", "cnn_lstm", "inter_patient")
+    assert (PUBLISHED["model"], PUBLISHED["protocol"], PUBLISHED["members"]) == ("cnn_lstm", "inter_patient", 5)
 
 
 def test_published_figures_are_the_reports():
