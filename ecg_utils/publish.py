@@ -98,7 +98,8 @@ epoch chosen on its own fold (mean validation macro F1 {info['val_macro_f1']:.3f
 {rows}
 
 The members are {info['members']} independent trainings: their spread shows how much one training's figures move.
-Training repeats bit for bit on one machine with the same thread count, not on another CPU.
+A new training lands elsewhere within that spread: with two CPU threads training repeats bit for bit only within
+one process, and another CPU differs further.
 
 **Intended use.** Research: reproducing and comparing beat classifiers, exploring recordings, teaching. It is
 **not a medical device**, has not been validated for diagnosis, and must not guide the care of a patient.

@@ -13,7 +13,7 @@ A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `la
 epoch's checkpoint and everything needed to resume, written after every epoch) and `best.pt` (the
 checkpoint of the epoch with the best validation macro F1; format in `checkpoint`). All writes are
 atomic; a killed run resumes from `last.pt` and ends with the same history and weights as an
-uninterrupted one. A folder holding a run of another configuration (or of older model code) is moved
+uninterrupted one (in one process, or with one thread). A folder holding a run of another configuration (or of older model code) is moved
 to `<name>.previous/` and the run starts over.
 """
 
@@ -63,7 +63,7 @@ class TrainConfig:
     augment: bool = True  # random amplitude scale, baseline offset, noise and time shift per training beat
     patience: int = 12  # epochs without a better validation macro F1 before stopping
     seed: int = 0
-    threads: int = 2  # torch CPU threads (results are repeatable for a fixed count)
+    threads: int = 2  # torch CPU threads (1: repeatable across processes; 2: within a process only)
 
     def __post_init__(self) -> None:
         build_model(self.model, **self.model_params)  # fails early on a bad name or hyperparameter
@@ -82,7 +82,8 @@ class TrainConfig:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch: one seed makes a CPU run repeatable."""
+    """Seed Python, NumPy and torch: with one thread the same seed gives the same run in any process; with more,
+    some CPU kernels of the sequence models sum in a varying order, so runs repeat only within a process."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
