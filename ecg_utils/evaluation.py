@@ -14,7 +14,7 @@ import pandas as pd
 
 from .aami import CLASSES, PROBA_COLUMNS, to_index
 from .atomic import atomic_open, write_json
-from .checkpoint import Checkpoint, load_model, read_checkpoint
+from .checkpoint import Checkpoint, load_model
 from .dataset import BeatDataset
 from .metrics import accuracy, macro_f1
 from .paths import run_name
@@ -137,11 +137,11 @@ def _same_dataset(ckpt: Checkpoint, ds: BeatDataset) -> None:
 
 
 def evaluate_checkpoint(path: str | Path, ds: BeatDataset, data: SequenceData, part: str = "test"
-                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
+                        ) -> tuple[pd.DataFrame, dict[str, Any], Checkpoint]:
     """Predict one part ('test', or 'val' for a fold model) of a model's split once.
 
-    An ensemble's test part is its members' shared test records. Returns the predictions table and the
-    summary figures (plus parameter count and chosen epoch).
+    An ensemble's test part is its members' shared test records. Returns the predictions table, the
+    summary figures (plus parameter count and chosen epoch) and the checkpoint.
     """
     from .training import predict_proba
 
@@ -156,7 +156,8 @@ def evaluate_checkpoint(path: str | Path, ds: BeatDataset, data: SequenceData, p
     proba = predict_proba(model, data, rows)
     pred = predictions_frame(ds.record[rows], ds.sample[rows], ds.label[rows], proba)
     figures = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
-    return pred, {**figures, "params": ckpt.n_params, "best_epoch": ckpt.epoch, "val_macro_f1": ckpt.val_macro_f1}
+    return pred, {**figures, "params": ckpt.n_params, "best_epoch": ckpt.epoch,
+                  "val_macro_f1": ckpt.val_macro_f1}, ckpt
 
 
 def spread(figures: list[dict[str, Any]]) -> dict[str, Any]:
@@ -195,13 +196,13 @@ def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], m
         metrics[protocol] = {}
         for model in models:
             path = runs_dir / run_name(protocol, model) / "best.pt"
-            pred, figures = evaluate_checkpoint(path, ds, data)
+            pred, figures, ckpt = evaluate_checkpoint(path, ds, data)
             write_predictions(pred, reports / "predictions" / f"{run_name(protocol, model)}.csv.gz")
-            members = read_checkpoint(path).train_config.get("members", [])
+            members = ckpt.train_config.get("members", [])
             if members:
                 scored = []
                 for fold in range(len(members)):
-                    member_pred, member = evaluate_checkpoint(runs_dir / run_name(protocol, model, fold) / "best.pt",
+                    member_pred, member, _ = evaluate_checkpoint(runs_dir / run_name(protocol, model, fold) / "best.pt",
                                                               ds, data)
                     write_predictions(member_pred[["record", "sample", "true", "pred"]],
                                       reports / "predictions" / f"{run_name(protocol, model, fold)}.csv.gz")
@@ -232,13 +233,13 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
         preds, per_fold = [], []
         for fold in range(folds):
             path = Path(runs_dir) / run_name("inter_patient", config, fold) / "best.pt"
-            pred, figures = evaluate_checkpoint(path, ds, data, part="val")
+            pred, figures, ckpt = evaluate_checkpoint(path, ds, data, part="val")
             preds.append(pred)
             per_fold.append(figures)
         pooled = pd.concat(preds)
         out["configs"][config] = {**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()),
                                   "params": per_fold[0]["params"], "spread": spread(per_fold),
-                                  "train_config": read_checkpoint(path).train_config}
+                                  "train_config": ckpt.train_config}
     write_json(Path(reports) / "cross_validation.json", out)
     return out
 
