@@ -35,8 +35,8 @@ setup: $(VENV)/.installed
 ## data: download mitdb 1.0.0 and nstdb 1.0.0 from PhysioNet and verify their checksums (MITDB_DIR=, NSTDB_DIR= verify local copies instead)
 .PHONY: data
 data: setup
-	$(PY) -m ecg_utils.mitdb
-	$(PY) -m ecg_utils.nstdb
+	$(PY) -m ecg_utils.data.mitdb
+	$(PY) -m ecg_utils.data.nstdb
 
 ## reproduce: run every notebook in order with papermill and the full parameters in params/ (shipping the published model before 05), then README's results tables
 .PHONY: reproduce
@@ -46,12 +46,12 @@ reproduce: data
 		echo "== $$nb"; \
 		$(PY) -m papermill --cwd notebooks -f params/$$nb.yaml notebooks/$$nb.ipynb reports/notebooks/$$nb.ipynb; \
 	done
-	$(PY) -m ecg_utils.publish
+	$(PY) -m ecg_utils.model.publish
 	@for nb in $(AFTER_PUBLISH); do \
 		echo "== $$nb"; \
 		$(PY) -m papermill --cwd notebooks -f params/$$nb.yaml notebooks/$$nb.ipynb reports/notebooks/$$nb.ipynb; \
 	done
-	$(PY) -m ecg_utils.report
+	$(PY) -m ecg_utils.evaluate.report
 
 ## test: unit tests, integration tests on the real database, and nbval over every notebook
 .PHONY: test
@@ -61,8 +61,8 @@ test: data
 ## serve: start the web service (127.0.0.1:8000) and the app (127.0.0.1:8501) with the published model (MODEL=path for another)
 .PHONY: serve
 serve: setup
-	@ECG_MODEL="$(MODEL)" $(PY) -m ecg_utils.service --host 127.0.0.1 --port 8000 & api=$$!; \
-	ECG_API_URL=http://127.0.0.1:8000 $(VENV)/bin/streamlit run ecg_utils/app.py --server.address 127.0.0.1 \
+	@ECG_MODEL="$(MODEL)" $(PY) -m ecg_utils.serve.service --host 127.0.0.1 --port 8000 & api=$$!; \
+	ECG_API_URL=http://127.0.0.1:8000 $(VENV)/bin/streamlit run ecg_utils/serve/app.py --server.address 127.0.0.1 \
 		--server.port 8501 --server.headless true --browser.gatherUsageStats false & app=$$!; \
 	trap 'kill $$api $$app 2>/dev/null; wait' EXIT INT TERM; \
 	wait

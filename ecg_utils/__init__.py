@@ -1,6 +1,12 @@
-"""Tested helpers behind the notebooks and the tools: MIT-BIH data, records in any format, preprocessing,
-models, evaluation, noise and a signal-quality gate, and the published model served from the command line, as a
-stream or over the web."""
+"""Heartbeat classification on MIT-BIH with a hybrid CNN–LSTM: the tested package behind the notebooks and tools.
+
+Subpackages follow a beat from file to class, and import downward only (tests/test_layout.py checks it):
+`data` (databases, records in any format, AAMI classes, splits) → `signal` (filters, R-peak detector, quality gate,
+noise mixing, beat windows, RR features, running template) → `model` (architectures, checkpoints, training, ONNX
+export, inference, the shipped model) → `classify` and `streaming` (a whole record, or a live stream, to classes)
+→ `evaluate` (protocols, real time, noise, plots, report tables) and `serve` (web service, app). At the top: the
+command lines `predict` and `bench`; beside everything: `errors`, `paths`, `atomic`, `params`, `metrics`.
+"""
 
 import warnings
 

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
-from .aami import CLASSES
-from .detect import REFINE_S, QRSDetector
-from .errors import DataError
-from .filters import SectionFilter, StreamResampler, backward, resample_ratio
-from .inference import BeatSequence, Classifier
-from .quality import PUBLISHED, BeatQuality, GateConfig, SignalQuality, resolve_gate
+from ecg_utils.data.aami import CLASSES
+from ecg_utils.errors import DataError
+from ecg_utils.model.inference import BeatSequence, Classifier
+from ecg_utils.signal.detect import REFINE_S, QRSDetector
+from ecg_utils.signal.filters import SectionFilter, StreamResampler, backward, resample_ratio
+from ecg_utils.signal.quality import PUBLISHED, BeatQuality, GateConfig, SignalQuality, resolve_gate
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ecg_utils.dataset import build_dataset, load_dataset
+from ecg_utils.data.splits import inter_patient_split
 from ecg_utils.paths import DEFAULT_MITDB_DIR, PROJ_ROOT, project_path
-from ecg_utils.preprocess import PreprocessConfig
-from ecg_utils.splits import inter_patient_split
+from ecg_utils.signal.dataset import build_dataset, load_dataset
+from ecg_utils.signal.preprocess import PreprocessConfig
 
 SHARED_MITDB = PROJ_ROOT.parent / "shared" / "data" / "mitdb"
 SHARED_NSTDB = PROJ_ROOT.parent / "shared" / "data" / "nstdb"
@@ -41,7 +41,7 @@ def mitdb_dir() -> Path:
 @pytest.fixture(scope="session")
 def nstdb_dir() -> Path:
     """The noise stress test database; missing data fails in CI and skips elsewhere."""
-    from ecg_utils.nstdb import DEFAULT_NSTDB_DIR
+    from ecg_utils.data.nstdb import DEFAULT_NSTDB_DIR
 
     candidates = [project_path(os.environ["NSTDB_DIR"])] if os.environ.get("NSTDB_DIR") else [DEFAULT_NSTDB_DIR,
                                                                                               SHARED_NSTDB]
@@ -90,7 +90,7 @@ def small(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def tiny_model(small, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small beat-sequence CNN-LSTM trained briefly on `small`: a model that tells classes apart, in seconds."""
-    from ecg_utils.training import TrainConfig, train
+    from ecg_utils.model.training import TrainConfig, train
 
     ds, split = small
     run = tmp_path_factory.mktemp("tiny_run")
@@ -102,6 +102,6 @@ def tiny_model(small, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_model: Path) -> Path:
-    from ecg_utils.export import export_onnx
+    from ecg_utils.model.export import export_onnx
 
     return export_onnx(tiny_model, tiny_model.with_name("model.onnx"))

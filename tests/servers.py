@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from ecg_utils.loadtest import free_port
 from ecg_utils.paths import PROJ_ROOT
+from ecg_utils.serve.loadtest import free_port
 
 
 def _wait(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
@@ -48,7 +48,7 @@ def run(cmd: list[str], url: str, env: dict[str, str] | None = None) -> Iterator
 def api_server(env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with run([sys.executable, "-m", "ecg_utils.service", "--port", str(port)], url + "/v1/health", env):
+    with run([sys.executable, "-m", "ecg_utils.serve.service", "--port", str(port)], url + "/v1/health", env):
         yield url
 
 
@@ -56,7 +56,7 @@ def api_server(env: dict[str, str] | None = None) -> Iterator[str]:
 def app_server(api_url: str, env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = Path(PROJ_ROOT / "ecg_utils" / "app.py")
+    app = Path(PROJ_ROOT / "ecg_utils" / "serve" / "app.py")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port",
            str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with run(cmd, url + "/_stcore/health", {"ECG_API_URL": api_url, **(env or {})}):

@@ -5,11 +5,11 @@ import json
 import pandas as pd
 import pytest
 
-from ecg_utils.aami import CLASSES
-from ecg_utils.evaluation import PROBA_COLUMNS, summarize
+from ecg_utils.data.aami import CLASSES
+from ecg_utils.data.splits import DS1, DS2
+from ecg_utils.evaluate.protocols import PROBA_COLUMNS, summarize
+from ecg_utils.evaluate.report import main as report_main
 from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR
-from ecg_utils.report import main as report_main
-from ecg_utils.splits import DS1, DS2
 
 METRICS = json.loads((REPORTS_DIR / "metrics.json").read_text())
 RUNS = [(p, m) for p in ("intra_patient", "inter_patient") for m in ("cnn_lstm", "gru", "cnn")]
@@ -48,7 +48,7 @@ def test_inter_patient_predictions_come_from_ds2_only(model):
 
 
 def test_readme_results_come_from_metrics_json():
-    assert report_main(["--check"]) == 0, "run `python -m ecg_utils.report` (make reproduce does)"
+    assert report_main(["--check"]) == 0, "run `python -m ecg_utils.evaluate.report` (make reproduce does)"
 
 
 def test_readme_figures_exist():
@@ -60,7 +60,7 @@ def test_readme_figures_exist():
 
 
 def test_real_time_reports_agree_with_the_evaluation():
-    from ecg_utils.mitdb import RECORDS
+    from ecg_utils.data.mitdb import RECORDS
 
     detection = pd.read_csv(REPORTS_DIR / "detection.csv", dtype={"record": str})
     sources = json.loads((REPORTS_DIR / "detected_vs_reference.json").read_text())
@@ -78,8 +78,8 @@ def test_real_time_reports_agree_with_the_evaluation():
 
 
 def test_noise_reports_agree_with_themselves_and_the_protocol():
-    from ecg_utils.quality import GateConfig, published_gate
-    from ecg_utils.robustness import gate_target
+    from ecg_utils.evaluate.robustness import gate_target
+    from ecg_utils.signal.quality import GateConfig, published_gate
 
     stress = json.loads((REPORTS_DIR / "noise_stress.json").read_text())
     gate = json.loads((REPORTS_DIR / "quality_gate.json").read_text())
@@ -100,7 +100,7 @@ def test_noise_reports_agree_with_themselves_and_the_protocol():
 def test_inter_patient_spread_recomputes_from_the_members_predictions(model):
     """Every inter-patient figure has its spread over at least 5 independent trainings (the ensemble's members),
     and that spread recomputes from the members' published predictions."""
-    from ecg_utils.evaluation import spread
+    from ecg_utils.evaluate.protocols import spread
 
     stored = METRICS["inter_patient"][model]["spread"]
     assert stored["trainings"] >= 5

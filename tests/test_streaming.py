@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
+from ecg_utils.classify import classify_record
+from ecg_utils.data.records import read_record
 from ecg_utils.errors import DataError
-from ecg_utils.inference import load_classifier
-from ecg_utils.predict import classify_record
-from ecg_utils.records import read_record
+from ecg_utils.model.inference import load_classifier
 from ecg_utils.streaming import StreamingClassifier
 
 MINUTES = 3

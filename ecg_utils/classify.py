@@ -1,0 +1,347 @@
+"""Classify every beat of any record: `python -m ecg_utils.predict RECORD --out beats.csv [--model M]`.
+
+RECORD is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ file or a CSV file (with
+`--fs`). Beats come from the R-peak detector (the default) or the record's reference annotations
+(`--beats atr`). A record at another sampling rate is resampled to the model's rate; the lead is
+picked by name. Stretches of NaN samples are bridged for filtering, and beats whose window touches
+one are skipped and counted. Without `--model` the published model shipped with the package is used.
+The signal-quality gate (`quality`) scores every beat; beats in noise, on a flat line or in clipping
+are reported as unreadable (class Q, with the reason in `unreadable`), the model's probabilities
+kept beside them. `--no-gate` scores but gates nothing.
+
+A record of any length is processed in blocks of `block_s` seconds, each filtered with `margin_s`
+seconds of signal on both sides (where the zero-phase filter's start-up transients die out), in two
+passes: the first finds the beats and the record's filtered mean and standard deviation, the second
+cuts and classifies the windows. Memory stays bounded by the block size, and the beats and classes
+are those of the record processed whole (a record shorter than a block *is* processed whole).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ecg_utils.atomic import atomic_open
+from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS, beat_mask, to_aami
+from ecg_utils.data.readers import RecordSource, open_record
+from ecg_utils.data.records import read_record
+from ecg_utils.errors import DataError, LeadError
+from ecg_utils.model.inference import BeatSequence, Classifier, load_classifier
+from ecg_utils.signal.detect import REFINE_S, QRSDetector, label_detected_beats, refine_peaks
+from ecg_utils.signal.filters import StreamResampler, resample_ratio
+from ecg_utils.signal.preprocess import bandpass, normalise, rr_features
+from ecg_utils.signal.quality import PUBLISHED, REASONS, GateConfig, SignalQuality, resolve_gate
+
+BLOCK_S = 600.0  # seconds of signal per block
+MARGIN_S = 20.0  # filtered on each side of a block and dropped: transients of the 0.5 Hz high-pass die out
+
+
+@dataclass(frozen=True)
+class Prediction:
+    beats: pd.DataFrame  # sample (record's own rate), time_s, pred, p_N ... p_Q, quality_db, unreadable
+    name: str  # the record
+    lead: str
+    fs: float  # the record's sampling rate
+    n_samples: int  # at the record's rate
+    n_found: int  # beats found (annotated or detected)
+    n_nan: int  # skipped: window touches NaN samples
+    n_edge: int  # skipped: window runs past the record's ends
+    flat_s: float = 0.0  # seconds of flat line (identical samples for the gate's flat_s or longer)
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
+
+    def summary(self) -> dict[str, object]:
+        """Beats per class, heart rate (from the median RR of the beats found) and skipped beats."""
+        counts = self.beats["pred"].value_counts()
+        rr = np.diff(self.beats["sample"].to_numpy()) / self.fs
+        return {"record": self.name, "lead": self.lead, "fs": self.fs, "duration_s": round(self.duration_s, 3),
+                "beats_found": self.n_found, "beats_classified": len(self.beats),
+                "counts": {c: int(counts.get(c, 0)) for c in CLASSES},
+                "heart_rate_bpm": round(60.0 / float(np.median(rr)), 1) if len(rr) else None,
+                "skipped": {"nan": self.n_nan, "edge": self.n_edge},
+                "unreadable": {r: int((self.beats["unreadable"] == r).sum()) for r in REASONS},
+                "flat_s": round(self.flat_s, 3)}
+
+
+class _NanRuns:
+    """Where the record's NaN stretches are and the valid samples on either side: found in a first
+    read, they let every block be bridged exactly as `np.interp` bridges the whole record."""
+
+    def __init__(self, source: RecordSource, block: int) -> None:
+        runs: list[list[float]] = []  # start, stop, left value, right value (NaN: none)
+        n, last = 0, math.nan
+        for raw in source.blocks(block):
+            nan = np.isnan(raw)
+            if nan.any():
+                edges = np.diff(np.concatenate([[0], nan.view(np.int8), [0]]))
+                for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+                    if a == 0 and runs and runs[-1][1] == n:  # continues a stretch from the last block
+                        runs[-1][1] = n + b
+                    else:
+                        runs.append([n + a, n + b, raw[a - 1] if a else last, math.nan])
+            if runs and math.isnan(runs[-1][3]) and runs[-1][1] < n + len(raw):
+                runs[-1][3] = raw[runs[-1][1] - n]
+            if len(raw):
+                last = raw[-1]
+            n += len(raw)
+        self.n = n
+        self.runs = np.array(runs, dtype=np.float64).reshape(-1, 4)
+        if len(self.runs) and (self.runs[:, 1] - self.runs[:, 0]).sum() == n:
+            raise DataError(f"record {source.name}: lead {source.lead} has no valid samples (all NaN)")
+
+    def bridge(self, raw: np.ndarray, offset: int) -> np.ndarray:
+        """`raw` (samples offset ... offset + len) with its NaN stretches filled by linear interpolation."""
+        if not len(self.runs) or not np.isnan(raw).any():
+            return raw
+        x = raw.copy()
+        hit = (self.runs[:, 1] > offset) & (self.runs[:, 0] < offset + len(raw))
+        for start, stop, left, right in self.runs[hit]:
+            left = right if math.isnan(left) else left
+            right = left if math.isnan(right) else right
+            i = np.arange(max(start, offset), min(stop, offset + len(raw)), dtype=np.int64)
+            x[i - offset] = left + (i - (start - 1)) * (right - left) / (stop - (start - 1))
+        return x
+
+
+def _model_rate(source: RecordSource, runs: _NanRuns, fs: float, block: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The bridged lead at the model's rate `fs`, in consecutive chunks, with the mask of samples that
+    were NaN (resampled like the signal: any trace of a NaN sample counts)."""
+    up_down = None if math.isclose(source.fs, fs) else resample_ratio(source.fs, fs)
+    signal = StreamResampler(*up_down) if up_down else None
+    mask = StreamResampler(*up_down) if up_down and len(runs.runs) else None
+    offset = 0
+    for raw in source.blocks(block):
+        nan = np.isnan(raw)
+        x = runs.bridge(raw, offset)
+        offset += len(raw)
+        if signal is None:
+            yield x, nan
+        else:
+            y = signal(x)
+            yield y, (mask(nan.astype(float)) > 1e-3) if mask else np.zeros(len(y), bool)
+    if signal is not None:
+        y = signal.flush()
+        yield y, (mask.flush() > 1e-3) if mask else np.zeros(len(y), bool)
+
+
+def _blocks(chunks: Iterator[tuple[np.ndarray, np.ndarray]], core: int,
+            margin: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Overlapping blocks (core start, block start, samples, NaN mask): each core of `core` samples with up
+    to `margin` samples on either side; the cores tile the signal."""
+    buf, nan = np.zeros(0), np.zeros(0, bool)
+    start, cs, ended = 0, 0, False
+    while True:
+        while start + len(buf) < cs + core + margin and not ended:
+            try:
+                x, m = next(chunks)
+            except StopIteration:
+                ended = True
+            else:
+                buf, nan = np.concatenate([buf, x]), np.concatenate([nan, m])
+        if cs >= start + len(buf):
+            return
+        stop = min(len(buf), cs + core + margin - start)
+        yield cs, start, buf[:stop], nan[:stop]
+        cs += core
+        drop = max(0, cs - margin - start)
+        buf, nan, start = buf[drop:], nan[drop:], start + drop
+
+
+class _Moments:
+    """Mean and variance merged over blocks (Chan et al.); one block gives numpy's own figures."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x: np.ndarray) -> None:
+        if not len(x):
+            return
+        n, mean, m2 = len(x), float(x.mean()), float(x.var()) * len(x)
+        if self.n == 0:
+            self.n, self.mean, self.m2 = n, mean, m2
+            return
+        total, delta = self.n + n, mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.n * n / total
+        self.n = total
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.n) if self.n else 0.0
+
+
+def classify_source(source: RecordSource, classifier: Classifier, beats: str = "detect", batch_size: int = 1024,
+                    progress: bool = True, block_s: float = BLOCK_S, margin_s: float = MARGIN_S,
+                    gate: GateConfig | str | None = PUBLISHED) -> Prediction:
+    """Find and classify every beat of an open record, `block_s` seconds at a time.
+
+    `gate`: the signal-quality gate (default: the published one); None scores beats but gates none.
+    """
+    gate = resolve_gate(gate)
+    if beats not in ("detect", "atr"):
+        raise ValueError(f"beats={beats!r}: use 'detect' (R-peak detector) or 'atr' (reference annotations)")
+    config = classifier.preprocess
+    fs = config.fs
+    if not math.isclose(source.fs, fs):
+        resample_ratio(source.fs, fs)  # an unsupported rate fails here, before any work
+    ann = source.annotations() if beats == "atr" else None
+    if beats == "atr" and ann is None:
+        raise DataError(f"record {source.name} has no reference annotations (.atr); use detected beats instead")
+    # The detector decides a beat up to 4 s after its R peak, which must still lie inside the block.
+    core, margin = max(1, round(block_s * fs)), max(config.window + round(5 * fs), round(margin_s * fs))
+    block_in = max(1, round(block_s * source.fs))
+    runs = _NanRuns(source, block_in)
+    bar = tqdm(total=2 * math.ceil(runs.n * fs / source.fs / core), desc=f"record {source.name}",
+               disable=not progress, unit="block")
+
+    def blocks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+        return _blocks(_model_rate(source, runs, fs, block_in), core, margin)
+
+    def band(x: np.ndarray) -> np.ndarray:
+        return bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
+
+    if ann is not None:
+        keep = beat_mask(ann[1])
+        r = np.unique(np.round(ann[0][keep] * fs / source.fs).astype(np.int64))
+
+    # Pass 1: beats (detected R peaks moved to the filtered signal's largest deflection), their
+    # quality (at the positions found, before any move) and the filtered signal's moments.
+    moments, found, n_model = _Moments(), [], 0
+    detector, half = QRSDetector(fs), round(REFINE_S * fs)
+    quality = SignalQuality(fs, gate or GateConfig(), config.before, config.after)
+    scored = []
+    for cs, start, x, _ in blocks():
+        n_model = start + len(x)
+        if n_model < config.window:
+            raise DataError(f"record {source.name} has {runs.n} samples ({runs.n / source.fs:.2f} s), shorter than "
+                            f"one beat window ({config.before_s + config.after_s:.2f} s)")
+        filtered = band(x)
+        ce = min(cs + core, start + len(x))
+        moments.add(filtered[cs - start: ce - start])
+        if ann is None:
+            new = np.asarray(detector.process(x[cs - start: ce - start]), dtype=np.int64)
+            found.append(refine_peaks(filtered, new - start, half) + start)
+        else:
+            new = r[(r >= cs) & (r < ce)]
+        scored.extend(quality.process(x[cs - start: ce - start], new))
+        bar.update()
+    scored.extend(quality.finish())
+    snr = np.array([q.snr_db for q in scored], dtype=np.float64)
+    reason = np.array([q.reason for q in scored], dtype=object)
+    if ann is None:
+        refined = np.concatenate(found) if found else np.zeros(0, np.int64)
+        r, first = np.unique(refined, return_index=True)  # two detections may move to one peak
+        snr, reason = snr[first], reason[first]
+    if len(r) < 2:
+        raise DataError(f"record {source.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
+
+    # Pass 2: windows cut from each block, scaled with the record's moments, classified.
+    rr = rr_features(r, fs, config.local_rr_beats, config.mean_rr_beats)
+    fits = (r - config.before >= 0) & (r + config.after <= n_model)
+    offsets = np.arange(config.window)
+    kept, probas, n_nan = [], [], 0  # rows of r classified, in order; their probabilities
+    sequence = BeatSequence(classifier)  # beats go to it in record order: each one's context is the ones before
+    waiting_x, waiting_rows = np.zeros((0, config.window), np.float32), np.zeros(0, np.int64)
+    for cs, start, x, nan in blocks():
+        filtered = band(x)
+        sel = np.flatnonzero(fits & (r >= cs) & (r < cs + core))
+        idx = (r[sel] - config.before - start)[:, None] + offsets
+        touches = nan[idx].any(axis=1)
+        n_nan += int(touches.sum())
+        waiting_x = np.concatenate([waiting_x, normalise(filtered[idx[~touches]], config, moments.mean, moments.std)])
+        waiting_rows = np.concatenate([waiting_rows, sel[~touches]])
+        # Full batches only, whatever the block size; the rest waits for the next block (or the end).
+        n = len(waiting_x) - len(waiting_x) % batch_size
+        for i in range(0, n, batch_size):
+            probas.append(sequence(waiting_x[i:i + batch_size], rr[waiting_rows[i:i + batch_size]]))
+        kept.append(waiting_rows[:n])
+        waiting_x, waiting_rows = waiting_x[n:], waiting_rows[n:]
+        bar.update()
+    bar.close()
+    if len(waiting_x):
+        probas.append(sequence(waiting_x, rr[waiting_rows]))
+        kept.append(waiting_rows)
+    sel = np.concatenate(kept)
+    proba = np.concatenate(probas) if probas else np.zeros((0, len(CLASSES)), np.float32)
+    sample = np.round(r[sel] * source.fs / fs).astype(np.int64)
+    pred = np.asarray(CLASSES)[proba.argmax(axis=1)] if len(proba) else np.zeros(0, str)
+    unreadable = reason[sel].astype(str) if gate is not None else np.full(len(sel), "")
+    pred = np.where(unreadable != "", "Q", pred)
+    table = pd.DataFrame({"sample": sample, "time_s": np.round(sample / source.fs, 3), "pred": pred})
+    # float64 before rounding: written as CSV or JSON, 0.927 stays "0.927" (a float32 would not).
+    table = table.join(pd.DataFrame(np.round(proba.astype(np.float64), 4), columns=PROBA_COLUMNS))
+    table["quality_db"] = np.round(snr[sel], 1)
+    table["unreadable"] = unreadable
+    return Prediction(table, source.name, source.lead, source.fs, runs.n, len(r), n_nan, int((~fits).sum()),
+                      quality.flat_samples / fs)
+
+
+def classify_record(path: str | Path, classifier: Classifier, beats: str = "detect", lead: str | None = None,
+                    fs: float | None = None, batch_size: int = 1024, progress: bool = True,
+                    block_s: float = BLOCK_S, gate: GateConfig | str | None = PUBLISHED) -> Prediction:
+    """Find and classify every beat of the record at `path` (WFDB without extension, `.edf` or `.csv` with `fs`)."""
+    source = open_record(path, lead=lead, fs=fs, preferred=classifier.preprocess.leads)
+    return classify_source(source, classifier, beats, batch_size, progress, block_s, gate=gate)
+
+
+def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 0.150) -> np.ndarray:
+    """AAMI class of the reference beat each sample matches within `tolerance_s` ('' if none):
+    to score classification on detected beats against a record's annotations."""
+    rec = read_record(path, fs=None)
+    beats = beat_mask(rec.ann_symbol)
+    return label_detected_beats(sample, rec.ann_sample[beats], to_aami(rec.ann_symbol[beats]),
+                                round(tolerance_s * rec.fs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
+    parser.add_argument("record", help="WFDB record path without extension (e.g. data/raw/mitdb/208), .edf or .csv")
+    parser.add_argument("--model", help="best.pt checkpoint or .onnx export (default: the published model)")
+    parser.add_argument("--out", required=True, type=Path, help="CSV file: one row per beat")
+    parser.add_argument("--beats", choices=["detect", "atr"], default="detect",
+                        help="beat positions: R-peak detector (default) or the record's .atr annotations")
+    parser.add_argument("--lead", help="lead name (default: the model's preference, MLII first; a one-lead record "
+                                       "uses its lead)")
+    parser.add_argument("--fs", type=float, help="sampling rate in Hz (CSV files only)")
+    parser.add_argument("--no-gate", action="store_true", help="classify every beat, even in noise, flat line or "
+                                                               "clipping (their quality is still reported)")
+    args = parser.parse_args(argv)
+    try:
+        from ecg_utils.model.shipped import MODEL_PATH
+
+        classifier = load_classifier(args.model or MODEL_PATH)
+        result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs,
+                                 gate=None if args.no_gate else PUBLISHED)
+    except LeadError as exc:
+        print(f"error: {exc}; pass --lead with one of them", file=sys.stderr)
+        return 1
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with atomic_open(args.out, "w") as handle:
+        result.beats.to_csv(handle, index=False)
+    counts = result.beats.pred.value_counts()
+    print(f"{args.record}: lead {result.lead}, {result.fs:g} Hz, {result.n_found} beats found ({args.beats}), "
+          f"{len(result.beats)} classified ({classifier.backend}) -> {args.out}")
+    if result.n_nan or result.n_edge:
+        print(f"  skipped {result.n_nan} beats whose window touches NaN samples and {result.n_edge} at the record edges")
+    print("  " + "  ".join(f"{c} {counts.get(c, 0)}" for c in CLASSES))
+    gated = result.summary()["unreadable"]
+    if any(gated.values()) or result.flat_s:
+        print(f"  unreadable (reported as Q): {gated['noise']} in noise, {gated['flat']} on a flat line, "
+              f"{gated['clipped']} in clipping; {result.flat_s:.1f} s of flat line")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

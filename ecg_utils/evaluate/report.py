@@ -1,0 +1,275 @@
+"""Write README's results tables from reports/, so no published figure is typed by hand.
+
+`python -m ecg_utils.evaluate.report` rewrites the parts of README.md between the results markers (from
+reports/metrics.json) and between the real-time markers (from reports/detection.csv and
+reports/detected_vs_reference.json, notebook 04) and between the noise markers (from
+reports/noise_stress.json, notebook 05) and between the ablation markers (from
+reports/cross_validation.json, notebook 02); `--check` only reports whether README is current (the
+tests use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecg_utils.atomic import atomic_open
+from ecg_utils.data.aami import CLASSES
+from ecg_utils.evaluate.robustness import detection_by_snr
+from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+RT_START, RT_END = "<!-- realtime:start -->", "<!-- realtime:end -->"
+NOISE_START, NOISE_END = "<!-- noise:start -->", "<!-- noise:end -->"
+CV_START, CV_END = "<!-- ablation:start -->", "<!-- ablation:end -->"
+MODEL_NAMES = {"cnn_lstm": "CNN–LSTM", "gru": "CNN–GRU", "cnn": "CNN", "all_N": "all-N baseline"}
+CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": "CNN–GRU over 16 beats, beat + template",
+                "cnn": "per-beat CNN, beat + template", "cnn_lstm_no_template": "CNN–LSTM over 16 beats, beat only"}
+PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _with_spread(value: float | None, spread: dict[str, Any] | None, scale: float = 100, digits: int = 1) -> str:
+    """A figure and, for an ensemble, its members' mean ± sd: `86.4 (85.1 ± 2.3)`."""
+    cell = "–" if value is None else f"{scale * value:.{digits}f}"
+    if spread and spread["mean"] is not None:
+        sd = "" if spread["sd"] is None else f" ± {scale * spread['sd']:.{digits}f}"
+        cell += f" ({scale * spread['mean']:.{digits}f}{sd})"
+    return cell
+
+
+def results_markdown(metrics: dict[str, dict[str, Any]]) -> str:
+    """The results section: overall figures for both protocols, then Se / +P per class, each inter-patient
+    figure with the spread of the ensemble's members beside it."""
+    protocols = [p for p in PROTOCOL_NAMES if p in metrics]
+    models = [m for m in MODEL_NAMES if any(m in metrics[p] for p in protocols)]
+    head = "| model | parameters (one model) | " + " | ".join(f"{PROTOCOL_NAMES[p]}: accuracy | macro F1"
+                                                        for p in protocols) + " |"
+    lines = [head, "| --- | ---: | " + " | ".join("---: | ---:" for _ in protocols) + " |"]
+    for m in models:
+        params = next((metrics[p][m].get("params") for p in protocols if m in metrics[p]), None)
+        cells = []
+        for p in protocols:
+            if m not in metrics[p]:
+                cells.append("– | –")
+                continue
+            f, sp = metrics[p][m], metrics[p][m].get("spread", {})
+            cells.append(f"{_with_spread(f['accuracy'], sp.get('accuracy'))} | "
+                         f"{_with_spread(f['macro_f1'], sp.get('macro_f1'), 1, 3)}")
+        lines.append(f"| {MODEL_NAMES[m]} | {f'{params:,}' if params else '–'} | " + " | ".join(cells) + " |")
+    lines += ["", ("Sensitivity (Se) and positive predictivity (+P) per AAMI class, % of test beats (inter-patient: the "
+              "ensemble, and in brackets its members' mean ± sd):"), ""]
+    lines.append("| protocol | model | " + " | ".join(f"{c} Se | {c} +P" for c in CLASSES) + " |")
+    lines.append("| --- | --- | " + " | ".join("---: | ---:" for _ in CLASSES) + " |")
+    for p in protocols:
+        for m in models:
+            if m in metrics[p]:
+                cls, sp = metrics[p][m]["classes"], metrics[p][m].get("spread", {}).get("classes", {})
+                cells = " | ".join(f"{_with_spread(cls[c]['se'], sp.get(c, {}).get('se'))} | "
+                                   f"{_with_spread(cls[c]['ppv'], sp.get(c, {}).get('ppv'))}" for c in CLASSES)
+                lines.append(f"| {PROTOCOL_NAMES[p]} | {MODEL_NAMES[m]} | {cells} |")
+    supports = {p: next(iter(metrics[p].values()))["classes"] for p in protocols}
+    lines += ["", "Test beats per class: " + "; ".join(
+        f"{PROTOCOL_NAMES[p]}: " + ", ".join(f"{c} {supports[p][c]['support']:,}" for c in CLASSES) for p in protocols) + "."]
+    trainings = {m["spread"]["trainings"] for m in metrics.get("inter_patient", {}).values() if "spread" in m}
+    if trainings:
+        lines += ["", (f"Inter-patient models are ensembles of {'/'.join(map(str, sorted(trainings)))} fold models, each "
+                  "an independent training; the bracketed figures are those trainings' mean ± sample sd on DS2.")]
+    return "\n".join(lines)
+
+
+def _meets(value: float | None, target: float, spread: dict[str, Any] | None = None) -> str:
+    if value is None:
+        return "–"
+    return f"{'yes' if value >= target else 'no'} ({_with_spread(value, spread)})"
+
+
+def targets_markdown(metrics: dict[str, dict[str, Any]], model: str = "cnn_lstm") -> str:
+    """The project's targets for the published CNN–LSTM, each with the figure reached (members' spread beside it)."""
+    intra, inter = metrics["intra_patient"][model], metrics["inter_patient"][model]
+    sp = inter.get("spread", {})
+    cls = sp.get("classes", {})
+
+    def f1(name: str, c: str) -> float | None:
+        return metrics["inter_patient"][name]["classes"][c]["f1"] if name in metrics["inter_patient"] else None
+
+    rows = [
+        ("intra-patient accuracy ≥ 99.3 %", _meets(intra["accuracy"], 0.993)),
+        ("inter-patient accuracy ≥ 96.5 %", _meets(inter["accuracy"], 0.965, sp.get("accuracy"))),
+        *[(f"inter-patient {c} {k} ≥ {t:g} %", _meets(inter["classes"][c][key], t / 100, cls.get(c, {}).get(key)))
+          for c, t in (("S", 80), ("V", 93)) for k, key in (("Se", "se"), ("+P", "ppv"))],
+    ]
+    for other in ("cnn", "gru"):
+        if other not in metrics["inter_patient"]:
+            continue
+        for label, ours, theirs in [("macro F1", inter["macro_f1"], metrics["inter_patient"][other]["macro_f1"]),
+                                    *[(f"{c} F1", f1(model, c), f1(other, c)) for c in ("S", "V")]]:
+            met = "–" if ours is None or theirs is None else (
+                f"{'yes' if ours > theirs else 'no'} ({ours:.3f} vs {theirs:.3f})")
+            rows.append((f"inter-patient {label} above the {MODEL_NAMES[other]}'s", met))
+    return "\n".join([f"| target ({MODEL_NAMES[model]}) | reached: figure (members' mean ± sd) |", "| --- | --- |",
+                      *[f"| {t} | {r} |" for t, r in rows]])
+
+
+def _mean_sd(stats: dict[str, Any]) -> str:
+    if stats["mean"] is None:
+        return "–"
+    return f"{stats['mean']:.3f}" + ("" if stats["sd"] is None else f" ± {stats['sd']:.3f}")
+
+
+def ablation_markdown(cv: dict[str, Any]) -> str:
+    """The ablation on DS1's patient-wise cross-validation folds (notebook 02), never on DS2."""
+    lines = [(f"Every DS1 beat predicted by the one fold model that did not train on its patient ({cv['folds']} "
+              "folds, pooled), % of beats; macro F1 also as the folds' mean ± sd:"), "",
+             "| configuration | parameters | accuracy | macro F1 | macro F1, folds | S Se | S +P | S F1 | V Se | V +P | V F1 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, c in cv["configs"].items():
+        s, v, f = c["classes"]["S"], c["classes"]["V"], c["spread"]["macro_f1"]
+        label = CONFIG_NAMES.get(name, name)
+        lines.append(f"| {label} | {c['params']:,} | {_pct(c['accuracy'])} | {c['macro_f1']:.3f} | "
+                     f"{_mean_sd(f)} | {_pct(s['se'])} | {_pct(s['ppv'])} | {_pct(s['f1'])} | "
+                     f"{_pct(v['se'])} | {_pct(v['ppv'])} | {_pct(v['f1'])} |")
+    return "\n".join(lines)
+
+
+def realtime_markdown(detection: pd.DataFrame, sources: dict[str, Any]) -> str:
+    """R-peak detection over the records of `detection`, and the DS2 figures per beat source (notebook 04)."""
+    t = detection[["tp", "fn", "fp"]].sum()
+    se, ppv = t.tp / (t.tp + t.fn), t.tp / (t.tp + t.fp)
+    met = "met" if min(se, ppv) >= 0.995 else "not met"
+    lines = [(f"R-peak detection, {len(detection)} records (EC57 counting: 150 ms match window, first 5 minutes as "
+             f"learning period, ventricular flutter left out): **Se {100 * se:.2f} %, +P {100 * ppv:.2f} %** "
+             f"(TP {t.tp:,}, FN {t.fn:,}, FP {t.fp:,}); target 99.5 % each: {met}."), "",
+             f"Inter-patient CNN–LSTM on {len(sources['records'])} DS2 records, by where the beats come from:", "",
+             "| beats | scored | unmatched detections | accuracy | macro F1 | "
+             + " | ".join(f"{c} Se | {c} +P" for c in CLASSES) + " |",
+             "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in CLASSES) + " |"]
+    labels = {"reference positions": "reference positions (as in the results above)",
+              "detected beats": "detected in the whole record",
+              "streamed": f"streamed in {sources['chunk_s']:g} s chunks"}
+    for key, label in labels.items():
+        f = sources[key]
+        cells = " | ".join(f"{_pct(f['classes'][c]['se'])} | {_pct(f['classes'][c]['ppv'])}" for c in CLASSES)
+        lines.append(f"| {label} | {f['n_beats']:,} | {sources['unmatched_detections'][key]:,} | "
+                     f"{_pct(f['accuracy'])} | {f['macro_f1']:.3f} | {cells} |")
+    lat = sources["stream_latency_s"]
+    lines += ["", (f"Streamed beats reach their class {lat['p50']:.2f} s after the R peak (median; 99th percentile "
+                  f"{lat['p99']:.2f} s).")]
+    return "\n".join(lines)
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def noise_markdown(stress: dict[str, Any]) -> str:
+    """The noise stress test of the detector and the classifier in noise with and without the gate (notebook 05)."""
+    det = pd.DataFrame(stress["detection"])
+    by_snr = detection_by_snr(det)
+    measured = det.groupby("snr_db").measured_snr_db.mean()
+    lines = [(f"R-peak detection on the noise stress test ({', '.join(sorted(set(det.record)))}, lead MLII, "
+             "electrode-motion noise; EC57 counting), this repo's detector beside wfdb's `xqrs_detect` run on the "
+             "same signals:"), "",
+             ("| SNR (dB, record name) | SNR on MLII (dB, measured) | this repo Se | this repo +P | xqrs Se | xqrs +P "
+             "| at least xqrs's Se and +P |"), "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for snr in by_snr.index:
+        se = [by_snr.loc[snr, ("se", d)] for d in ("this repo", "wfdb xqrs")]
+        ppv = [by_snr.loc[snr, ("ppv", d)] for d in ("this repo", "wfdb xqrs")]
+        ok = "yes" if se[0] >= se[1] and ppv[0] >= ppv[1] else "no"
+        name = "clean" if snr == float("inf") else f"{snr:g}"
+        m = "–" if snr == float("inf") else f"{measured[snr]:.1f}"
+        lines.append(f"| {name} | {m} | {se[0]:.2f} | {ppv[0]:.2f} | {se[1]:.2f} | {ppv[1]:.2f} | {ok} |")
+    seconds = det.groupby("detector").seconds.mean()
+    lines += ["", f"Time per 30-minute record: this repo {seconds['this repo']:.2f} s, xqrs {seconds['wfdb xqrs']:.2f} s.",
+              "", (f"The published inter-patient model on {len(stress['records'])} DS2 records (unseen patients) with "
+              "noise mixed in as the database was made, detected beats, gate off (the model's class) and on "
+              "(unreadable beats reported as Q). False calls per hour count every S or V call that is not an S or V "
+              "beat, false detections included, in the noisy and the clean stretches apart; readable is the share of "
+              "matched beats the gate lets through:"), "",
+              ("| path | noise | SNR (dB) | gate | readable % | accuracy | S Se | S +P | V Se | V +P | false S/h noisy "
+              "| false V/h noisy | false V/h clean |"),
+              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for f in stress["figures"]:
+        snr = "clean" if f["snr_db"] == float("inf") or f["noise"] == "none" else f"{f['snr_db']:g}"
+        lines.append(f"| {f['path']} | {f['noise']} | {snr} | {f['gate']} | {_num(f['readable'])} | "
+                     f"{_num(f['accuracy'])} | {_num(f['S_se'])} | {_num(f['S_ppv'])} | {_num(f['V_se'])} | "
+                     f"{_num(f['V_ppv'])} | {_num(f['false_S_per_h_noisy'], 0)} | {_num(f['false_V_per_h_noisy'], 0)} | "
+                     f"{_num(f['false_V_per_h_clean'], 0)} |")
+    t, gate = stress.get("target") or {}, stress["gate"]
+    lines += ["", (f"Gate: local SNR below **{gate['min_snr_db']} dB** (median of {gate['beats']} beats, "
+              f"{gate['band_hz'][0]:g}–{gate['band_hz'][1]:g} Hz), flat line ≥ {gate['flat_s']:g} s, clipping ≥ "
+              f"{1000 * gate['clip_s']:g} ms; calibrated on DS1 only.")]
+    if t:
+        fv, vs = t["false_V_per_h_noisy"], t["V_se_clean_stretches"]
+        lines.append(f"Targets at {t['snr_db']:g} dB {t['noise']} ({t['path']}): false V calls per hour in the noisy "
+                     f"stretches {fv['off']:,.0f} → {fv['on']:,.0f}, at least halved: **{'met' if t['halved'] else 'not met'}**; "
+                     f"V Se on the clean stretches {vs['off']:.2f} → {vs['on']:.2f} % (drop {t['clean_V_se_drop']:.2f} "
+                     f"points), at most 1 point: **{'met' if t['clean_V_se_drop_within_1'] else 'not met'}**.")
+    return "\n".join(lines)
+
+
+def _replace(readme: str, start: str, end: str, body: str) -> str:
+    if start not in readme or end not in readme:
+        raise ValueError(f"README.md lacks the markers {start} and {end}")
+    before, rest = readme.split(start, 1)
+    _, after = rest.split(end, 1)
+    return f"{before}{start}\n{body}\n{end}{after}"
+
+
+def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, noise: str | None = None,
+           ablation: str | None = None) -> str:
+    """README with the results part from `metrics`, and the real-time, noise and ablation parts replaced if given."""
+    body = results_markdown(metrics)
+    complete = ("cnn_lstm" in metrics.get("intra_patient", {})
+                and {"cnn_lstm", "all_N"} <= set(metrics.get("inter_patient", {})))
+    if complete:
+        body += "\n\n" + targets_markdown(metrics)
+    readme = _replace(readme, START, END, body)
+    readme = readme if realtime is None else _replace(readme, RT_START, RT_END, realtime)
+    readme = readme if ablation is None else _replace(readme, CV_START, CV_END, ablation)
+    return readme if noise is None else _replace(readme, NOISE_START, NOISE_END, noise)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=Path, default=REPORTS_DIR, help="folder with metrics.json, detection.csv, "
+                        "detected_vs_reference.json, noise_stress.json")
+    parser.add_argument("--readme", type=Path, default=PROJ_ROOT / "README.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not current")
+    args = parser.parse_args(argv)
+    metrics = json.loads((args.reports / "metrics.json").read_text())
+    realtime = None
+    if (args.reports / "detection.csv").is_file() and (args.reports / "detected_vs_reference.json").is_file():
+        realtime = realtime_markdown(pd.read_csv(args.reports / "detection.csv", dtype={"record": str}),
+                                     json.loads((args.reports / "detected_vs_reference.json").read_text()))
+    noise = None
+    if (args.reports / "noise_stress.json").is_file():
+        noise = noise_markdown(json.loads((args.reports / "noise_stress.json").read_text()))
+    ablation = None
+    if (args.reports / "cross_validation.json").is_file():
+        ablation = ablation_markdown(json.loads((args.reports / "cross_validation.json").read_text()))
+    old = args.readme.read_text()
+    new = render(old, metrics, realtime, noise, ablation)
+    if args.check:
+        if new != old:
+            print(f"{args.readme} is out of date with {args.reports}; run `python -m ecg_utils.evaluate.report`", file=sys.stderr)
+            return 1
+        return 0
+    if new != old:
+        with atomic_open(args.readme, "w") as handle:
+            handle.write(new)
+    print(f"README results written from {args.reports}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Export a trained checkpoint to ONNX for edge devices: `python -m ecg_utils.model.export --model CKPT --out model.onnx`.
+
+The graph has a dynamic batch axis. Inputs: `x` (batch, 2, window), each beat beside its running template
+(`context.RunningTemplate`); `rr` (batch, 4), RR features in seconds; and, for a sequence model,
+`context` (batch, context - 1, dim), the encodings of the beats before each one (zeros before the first
+beat). Outputs: `logits` (batch, 5) and `encoding` (batch, dim), the beat's encoding that the next beats
+take as context. What a device needs to prepare the inputs travels inside the file as metadata: class
+order, sampling rate, window, context length, encoding size, the whole preprocessing configuration and the
+RR feature names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg_utils import __version__
+from ecg_utils.atomic import atomic_open
+from ecg_utils.data.aami import CLASSES
+from ecg_utils.model.checkpoint import Checkpoint, load_model
+from ecg_utils.signal.preprocess import RR_FEATURES
+
+
+def _metadata(ckpt: Checkpoint, model: Any) -> dict[str, str]:
+    pre = ckpt.preprocess_config
+    config = ckpt.preprocess
+    return {
+        "classes": json.dumps(list(CLASSES)),
+        "fs": str(config.fs),
+        "window": str(config.window),
+        "before": str(config.before),
+        "normalize": config.normalize,
+        "context": str(model.context),
+        "dim": str(model.dim),
+        "rr_features": json.dumps(list(RR_FEATURES)),
+        "preprocess_config": json.dumps(pre),
+        "model": ckpt.model_name,
+        "train_config": json.dumps(ckpt.train_config),
+        "protocol": ckpt.protocol,
+        "ecg_utils_version": __version__,
+    }
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write `checkpoint`'s model as ONNX (dynamic batch, metadata embedded), atomically."""
+    import onnx
+    import torch
+
+    model, ckpt = load_model(checkpoint)
+    meta = _metadata(ckpt, model)
+    inputs = example_inputs(model, int(meta["window"]), 2)
+    names = ["x", "rr", "context"][:len(inputs)]
+    batch = torch.export.Dim("batch")
+    with warnings.catch_warnings(), _quiet("torch.onnx"):  # exporter chatter (e.g. torchvision absent)
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, tuple(torch.from_numpy(a) for a in inputs), dynamo=True, input_names=names,
+                                    output_names=["logits", "encoding"],
+                                    dynamic_shapes={n: {0: batch} for n in names}, optimize=True, verbose=False)
+    proto = program.model_proto
+    _strip_debug_info(proto)
+    onnx.helper.set_model_props(proto, meta)
+    onnx.checker.check_model(proto)
+    out = Path(out)
+    with atomic_open(out, "wb") as handle:
+        handle.write(proto.SerializeToString())
+    return out
+
+
+def example_inputs(model: Any, window: int, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Random inputs of the model's shapes: x, rr and (for a sequence model) context."""
+    rng = np.random.default_rng(seed)
+    inputs = [rng.standard_normal((n, 2, window)).astype(np.float32),
+              rng.uniform(0.4, 1.5, (n, len(RR_FEATURES))).astype(np.float32)]
+    if model.context > 1:
+        inputs.append(rng.standard_normal((n, model.context - 1, model.dim)).astype(np.float32))
+    return inputs
+
+
+def _strip_debug_info(proto: Any) -> None:
+    """Drop the exporter's per-node debug records (FX node names, Python stack traces with the exporting
+    machine's file paths): a shipped model should not carry them, and without them the same weights export
+    to the same bytes from any folder."""
+    graph = proto.graph
+    for item in [*graph.node, *graph.value_info, *graph.input, *graph.output, *graph.initializer]:
+        if hasattr(item, "metadata_props"):
+            del item.metadata_props[:]
+        if hasattr(item, "doc_string"):
+            item.doc_string = ""
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of an exported model, JSON fields decoded."""
+    import onnx
+
+    return decode_metadata({p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props})
+
+
+def decode_metadata(props: dict[str, str]) -> dict[str, Any]:
+    """Metadata as stored (all strings) to values: JSON fields decoded, numbers parsed."""
+    props = dict(props)
+    for key in ("classes", "rr_features", "preprocess_config", "train_config"):
+        props[key] = json.loads(props[key])
+    for key in ("window", "before", "context", "dim"):
+        props[key] = int(props[key])
+    props["fs"] = float(props["fs"])
+    return props
+
+
+def max_logit_difference(checkpoint: str | Path, onnx_path: str | Path, n: int, seed: int = 0) -> float:
+    """Largest |PyTorch - ONNX Runtime| over logits and encodings for `n` random beats: the parity check
+    after an export."""
+    import onnxruntime as ort
+    import torch
+
+    model, _ = load_model(checkpoint)
+    inputs = example_inputs(model, read_metadata(onnx_path)["window"], n, seed)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ours = session.run(None, dict(zip(["x", "rr", "context"], inputs)))
+    with torch.inference_mode():
+        ref = model(*(torch.from_numpy(a) for a in inputs))
+    return float(max(np.abs(o - r.numpy()).max() for o, r in zip(ours, ref)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
+    parser.add_argument("--model", required=True, type=Path, help="checkpoint (best.pt of a run folder)")
+    parser.add_argument("--out", required=True, type=Path, help="ONNX file to write")
+    args = parser.parse_args(argv)
+    if not args.model.is_file():
+        print(f"error: no checkpoint at {args.model}; train one with notebook 02 (runs/<protocol>_<model>/best.pt)",
+              file=sys.stderr)
+        return 1
+    out = export_onnx(args.model, args.out)
+    meta = read_metadata(out)
+    diff = max(max_logit_difference(args.model, out, n) for n in (1, 256))
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB, {meta['model']}, {meta['protocol']}); "
+          f"max |difference| vs PyTorch on random inputs, batch 1 and 256: {diff:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

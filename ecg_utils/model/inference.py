@@ -1,0 +1,151 @@
+"""One interface over a trained model, whichever file holds it: a PyTorch checkpoint or an ONNX export.
+
+PyTorch is imported only for a checkpoint, so a device that runs the ONNX export needs ONNX Runtime
+and numpy, not PyTorch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ecg_utils.data.aami import CLASSES
+from ecg_utils.errors import DataError
+from ecg_utils.signal.context import RunningTemplate
+from ecg_utils.signal.preprocess import PreprocessConfig
+
+
+class Classifier(Protocol):
+    preprocess: PreprocessConfig
+    backend: str
+    context: int  # beats each classification reads: the current one and context - 1 before it
+    dim: int  # length of a beat's encoding
+
+    def encode(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
+        """Encodings (n, dim) of model inputs x (n, 2, window) with RR features rr (n, 4)."""
+        ...
+
+    def step(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray,
+             enc: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, 5), encodings (n, dim)) of beats x, rr whose predecessors' encodings are
+        `context` (n, context - 1, dim); `enc`, if the beats are already encoded, saves encoding them again."""
+        ...
+
+
+class TorchClassifier:
+    backend = "torch"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import torch
+
+        from ecg_utils.model.checkpoint import load_model
+
+        if threads is not None:
+            torch.set_num_threads(threads)  # process-wide in PyTorch
+        self._torch = torch
+        self.model, ckpt = load_model(path)  # a damaged or foreign file raises DataError, saying what to do
+        self.preprocess = ckpt.preprocess
+        self.context, self.dim = self.model.context, self.model.dim
+
+    def encode(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            return self.model.encode(torch.from_numpy(np.ascontiguousarray(x, np.float32)),
+                                     torch.from_numpy(np.ascontiguousarray(rr, np.float32))).numpy()
+
+    def step(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray,
+             enc: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        torch = self._torch
+        enc = self.encode(x, rr) if enc is None else enc
+        seq = np.concatenate([context, enc[:, None]], axis=1).astype(np.float32)
+        with torch.inference_mode():
+            return torch.softmax(self.model.classify(torch.from_numpy(seq)), dim=1).numpy(), enc
+
+
+class OnnxClassifier:
+    """The exported graph takes (x, rr, context) and gives (logits, encoding): `step` is one run; `encode` runs
+    it with a zero context and keeps only the encoding."""
+
+    backend = "onnx"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        from ecg_utils.model.export import decode_metadata
+
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
+            self.preprocess = PreprocessConfig.from_dict(meta["preprocess_config"])
+            self.context, self.dim = meta["context"], meta["dim"]
+        except Exception as exc:  # ONNX Runtime raises its own error types on damaged or foreign files
+            raise DataError(f"model file {path} is not an ONNX export of this repo ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:200]}); export it again (python -m ecg_utils.model.export) or use "
+                            "the published model") from exc
+
+    def _run(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {"x": np.ascontiguousarray(x, np.float32), "rr": np.ascontiguousarray(rr, np.float32)}
+        if self.context > 1:
+            feeds["context"] = np.ascontiguousarray(context, np.float32)
+        logits, enc = self.session.run(None, feeds)
+        return logits, enc
+
+    def encode(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
+        return self._run(x, rr, np.zeros((len(x), self.context - 1, self.dim), np.float32))[1]
+
+    def step(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray,
+             enc: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        logits, enc = self._run(x, rr, context)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True), enc
+
+
+class BeatSequence:
+    """Classifies the beats of one record or stream, given in order, in batches of any size.
+
+    Keeps what the next beats need and nothing more: the running template's last windows and the last
+    `context - 1` encodings (zeros before the first beat, as in training). A beat's class depends on it
+    and the beats before it, not on how the beats were batched.
+    """
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+        cfg = classifier.preprocess
+        self.template = RunningTemplate(cfg.template_beats, cfg.window)
+        self._history = np.zeros((classifier.context - 1, classifier.dim), np.float32)
+
+    def __call__(self, windows: np.ndarray, rr: np.ndarray) -> np.ndarray:
+        """Probabilities (n, 5) for the next n beats' windows (n, window) and RR features (n, 4)."""
+        if len(windows) == 0:
+            return np.zeros((0, len(CLASSES)), np.float32)
+        x = self.template(windows)
+        k = self.classifier.context - 1
+        if len(x) == 1:  # the stream's usual case: one run of the model
+            proba, enc = self.classifier.step(x, rr, self._history[None])
+        else:  # encode the batch first: each beat's context holds the ones before it
+            enc = self.classifier.encode(x, rr)
+            seq = np.concatenate([self._history, enc])
+            context = np.stack([seq[i:i + k] for i in range(len(x))])
+            proba, _ = self.classifier.step(x, rr, context, enc)
+        self._history = np.concatenate([self._history, enc])[len(enc):]
+        return proba
+
+
+def load_classifier(path: str | Path, threads: int | None = None) -> Classifier:
+    """A classifier from `best.pt` (PyTorch) or `model.onnx` (ONNX Runtime), chosen by the file's suffix.
+
+    `threads` caps the CPU threads inference uses (None: the backend's default, all cores).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no model at {path}: pass a checkpoint (runs/<protocol>_<model>/best.pt) or an ONNX export")
+    if path.suffix == ".onnx":
+        return OnnxClassifier(path, threads)
+    if path.suffix in (".pt", ".pth"):
+        return TorchClassifier(path, threads)
+    raise DataError(f"{path}: unknown model file type {path.suffix!r}; expected .pt (PyTorch) or .onnx")

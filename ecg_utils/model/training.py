@@ -1,0 +1,300 @@
+"""Training: seeded, resumable, over sequences of heartbeats, with class-imbalance handling and model
+selection on validation only.
+
+Sequences: a batch is a few chunks of consecutive beats of one record; every beat of a chunk (and
+the `context - 1` beats before it) is encoded once, and each training beat of the chunk is classified
+from its own and its predecessors' encodings, so a beat costs one encoding whatever the context length.
+Imbalance: every epoch takes every chunk holding a beat other than N and a fresh random `normal_keep`
+share of the chunks with N beats only, and the loss weights each class by the inverse square root of
+its count in that epoch's beats; the tempered weights push recall on S and F without the unstable,
++P-destroying weights of full inverse frequency.
+
+A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `last.pt` (the last
+epoch's checkpoint and everything needed to resume, written after every epoch) and `best.pt` (the
+checkpoint of the epoch with the best validation macro F1; format in `checkpoint`). All writes are
+atomic; a killed run resumes from `last.pt` and ends with the same history and weights as an
+uninterrupted one (in one process, or with one thread). A folder holding a run of another configuration (or of older model code) is moved
+to `<name>.previous/` and the run starts over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import shutil
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ecg_utils.atomic import atomic_open, write_json
+from ecg_utils.data.aami import CLASSES, to_index
+from ecg_utils.data.splits import Split
+from ecg_utils.metrics import accuracy, macro_f1
+from ecg_utils.model.architectures import build_model
+from ecg_utils.model.checkpoint import Checkpoint, save_checkpoint
+from ecg_utils.params import reject_unknown
+from ecg_utils.signal.context import record_inputs, record_starts
+from ecg_utils.signal.dataset import BeatDataset
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every choice that shapes a training run; stored in its checkpoints."""
+
+    model: str = "cnn_lstm"  # cnn_lstm, gru or cnn
+    model_params: dict[str, Any] = field(default_factory=dict)  # hyperparameters for build_model
+    epochs: int = 12  # maximum epochs
+    batch_size: int = 256  # beats classified per step
+    chunk: int = 32  # consecutive beats per chunk (batch_size // chunk chunks per step)
+    lr: float = 3e-3  # peak learning rate of the one-cycle schedule
+    weight_decay: float = 1e-2  # AdamW
+    normal_keep: float = 0.5  # share of the chunks with N beats only drawn each epoch
+    class_weight_power: float = 0.5  # loss weight = (count)^-power; 0 = unweighted
+    augment: bool = True  # random amplitude scale, baseline offset, noise and time shift per training beat
+    patience: int = 12  # epochs without a better validation macro F1 before stopping
+    seed: int = 0
+    threads: int = 2  # torch CPU threads (1: repeatable across processes; 2: within a process only)
+
+    def __post_init__(self) -> None:
+        build_model(self.model, **self.model_params)  # fails early on a bad name or hyperparameter
+        if min(self.epochs, self.batch_size, self.chunk, self.patience, self.threads) < 1:
+            raise ValueError("epochs, batch_size, chunk, patience and threads must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 < self.normal_keep <= 1:
+            raise ValueError("need lr > 0, weight_decay >= 0 and 0 < normal_keep <= 1")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        reject_unknown(values, cls, "training")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch: with one thread the same seed gives the same run in any process; with more,
+    some CPU kernels of the sequence models sum in a varying order, so runs repeat only within a process."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class SequenceData:
+    """Model inputs of every beat of a dataset, rows in record and beat order (as the dataset's)."""
+
+    x: torch.Tensor  # (n, 2, window): beat and beat - template (`context`)
+    rr: torch.Tensor  # (n, 4)
+    y: torch.Tensor  # (n,) class indices
+    start: np.ndarray  # (n,) row of the first beat of each row's record
+
+    @classmethod
+    def from_dataset(cls, ds: BeatDataset) -> SequenceData:
+        x = record_inputs(ds.signal, ds.record, int(ds.config["template_beats"]))
+        return cls(torch.from_numpy(x), torch.from_numpy(ds.rr), torch.from_numpy(to_index(ds.label)),
+                   record_starts(ds.record))
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def context_index(rows: np.ndarray, start: np.ndarray, context: int) -> np.ndarray:
+    """(len(rows), context) rows of each beat's sequence, oldest first, the beat itself last; -1 before its
+    record's first beat."""
+    idx = rows[:, None] - np.arange(context - 1, -1, -1)
+    return np.where(idx >= start[rows][:, None], idx, -1)
+
+
+def encode_sequences(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_size: int = 2048,
+                     augment: torch.Generator | None = None) -> torch.Tensor:
+    """Logits for `rows`, each beat encoded once: the sequences' beats are encoded, then gathered
+    (zeros before a record's first beat) and classified."""
+    ctx = context_index(rows, data.start, model.context)
+    needed, inverse = np.unique(ctx[ctx >= 0], return_inverse=True)
+    pos = np.full(ctx.shape, len(needed))
+    pos[ctx >= 0] = inverse
+    encoded = []
+    for i in range(0, len(needed), batch_size):
+        b = torch.from_numpy(needed[i:i + batch_size])
+        x = data.x[b] if augment is None else augment_batch(data.x[b], augment)
+        encoded.append(model.encode(x, data.rr[b]))
+    enc = torch.cat([*encoded, torch.zeros(1, model.dim)])
+    return model.classify(enc[torch.from_numpy(pos)])
+
+
+def epoch_chunks(y: np.ndarray, start: np.ndarray, targets: np.ndarray, chunk: int, normal_keep: float,
+                 rng: np.random.Generator) -> list[np.ndarray]:
+    """This epoch's chunks (arrays of target rows, consecutive within a record), shuffled: every chunk with
+    a beat other than N, a random `normal_keep` share of the others."""
+    targets = np.sort(targets)
+    record_change = np.flatnonzero(np.diff(start[targets]) != 0) + 1
+    chunks = [c for run in np.split(targets, record_change) for c in np.array_split(run, max(1, -(-len(run) // chunk)))]
+    normal_only = np.array([not (y[c] != 0).any() for c in chunks], dtype=bool)
+    drawn = rng.permutation(np.flatnonzero(normal_only))[:round(normal_keep * normal_only.sum())]
+    keep = np.sort(np.concatenate([np.flatnonzero(~normal_only), drawn]))
+    return [chunks[i] for i in rng.permutation(keep)]
+
+
+def class_weights(y: torch.Tensor, power: float) -> torch.Tensor:
+    """(count)^-power per class, scaled to mean 1 over the classes present; absent classes get 0."""
+    counts = torch.bincount(y, minlength=len(CLASSES)).double()
+    w = torch.where(counts > 0, counts.clamp(min=1) ** -power, torch.zeros_like(counts))
+    return (w / w[counts > 0].mean()).float()
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 5) -> torch.Tensor:
+    """Perturb beats the way another patient or electrode would: amplitude x0.8-1.25, baseline
+    offset (sd 0.1), white noise (sd 0.03), and an R-peak position jittered by up to `max_shift`
+    samples (edge values repeat, nothing wraps around). Units are the template's spread."""
+    n, c, w = x.shape
+    scale = torch.exp(torch.empty(n, 1, 1).uniform_(-0.223, 0.223, generator=generator))
+    offset = torch.randn(n, 1, 1, generator=generator) * 0.1
+    noise = torch.randn(x.shape, generator=generator) * 0.03
+    shift = torch.randint(-max_shift, max_shift + 1, (n, 1, 1), generator=generator)
+    idx = (torch.arange(w).view(1, 1, w) - shift).clamp(0, w - 1).expand(n, c, w)
+    return torch.gather(x, 2, idx) * scale + offset + noise
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Class probabilities (len(rows), 5) in eval mode, each beat classified from its sequence."""
+    model.eval()
+    out = [torch.softmax(encode_sequences(model, data, rows[i:i + batch_size]), dim=1)
+           for i in range(0, len(rows), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
+
+
+def _validate(model: nn.Module, data: SequenceData, rows: np.ndarray, weights: torch.Tensor) -> dict[str, float]:
+    proba = predict_proba(model, data, rows)
+    y = data.y[rows].numpy()
+    logp = np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
+    w = weights.numpy()[y]
+    pred = proba.argmax(axis=1)
+    return {"val_loss": float(-(w * logp).sum() / w.sum()), "val_acc": accuracy(y, pred), "val_macro_f1": macro_f1(y, pred)}
+
+
+def _write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+    write_json(run_dir / "history.json", history)
+    with atomic_open(run_dir / "history.csv", "w") as handle:
+        pd.DataFrame(history).to_csv(handle, index=False)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_macro_f1: float
+    n_params: int
+
+
+def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Path, resume: bool = True,
+          progress: bool = True, data: SequenceData | None = None) -> TrainResult:
+    """Train `config.model` on `split.train`, select on `split.val`; never touches `split.test`.
+
+    `data`: the dataset's model inputs (`SequenceData.from_dataset(ds)`), to build once for many runs.
+    """
+    run_dir = Path(run_dir)
+    if len(split.train) == 0 or len(split.val) == 0:
+        raise ValueError(f"{split.protocol} split has an empty train or validation part; build the dataset from "
+                         "more records")
+    torch.set_num_threads(config.threads)
+    meta = {"train_config": config.to_dict(), "preprocess_config": ds.config,
+            "split": split.to_dict(ds.label), "classes": list(CLASSES)}
+    data = data if data is not None else SequenceData.from_dataset(ds)
+    y = data.y.numpy()
+
+    seed_everything(config.seed)
+    model = build_model(config.model, **config.model_params)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    per_step = max(1, config.batch_size // config.chunk)
+    steps = math.ceil(len(epoch_chunks(y, data.start, split.train, config.chunk, config.normal_keep,
+                                       np.random.default_rng(0))) / per_step)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
+                                                    pct_start=0.2)
+    history: list[dict[str, float]] = []
+    best_f1, best_epoch, stale, done = -1.0, 0, 0, False
+
+    last = run_dir / "last.pt"
+    if resume and last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        try:
+            if {k: state[k] for k in meta} != meta:
+                raise ValueError("another training configuration, dataset or split")
+            model.load_state_dict(state["model_state"])
+        except (ValueError, RuntimeError, KeyError) as exc:
+            # A changed configuration or model code makes this a different run: keep the old
+            # one beside it (one generation) instead of resuming something else or failing.
+            aside = run_dir.with_name(run_dir.name + ".previous")
+            shutil.rmtree(aside, ignore_errors=True)
+            run_dir.rename(aside)
+            warnings.warn(f"{run_dir} held a run that does not fit this one ({str(exc).splitlines()[0][:120]}); "
+                          f"moved it to {aside.name} and starting over", stacklevel=2)
+        else:
+            optimizer.load_state_dict(state["optimizer_state"])
+            scheduler.load_state_dict(state["scheduler_state"])
+            torch.set_rng_state(state["torch_rng"])
+            history, best_f1, best_epoch, stale, done = (state["history"], state["best_f1"], state["best_epoch"],
+                                                         state["stale"], state["done"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", meta)
+
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    bar = tqdm(range(len(history) + 1, config.epochs + 1), desc=f"{split.protocol} {config.model}",
+               disable=not progress or done, initial=len(history), total=config.epochs)
+    for epoch in bar:
+        if done:
+            break
+        t0 = time.perf_counter()
+        # The epoch's draw depends on (seed, epoch) only, so a resumed run draws what it would have.
+        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        chunks = epoch_chunks(y, data.start, split.train, config.chunk, config.normal_keep,
+                              np.random.default_rng([config.seed, epoch]))
+        weights = class_weights(torch.from_numpy(y[np.concatenate(chunks)]), config.class_weight_power)
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        for i in range(0, len(chunks), per_step):
+            rows = np.concatenate(chunks[i:i + per_step])
+            logits = encode_sequences(model, data, rows, augment=gen if config.augment else None)
+            target = data.y[rows]
+            w = weights[target]
+            loss = (loss_fn(logits, target) * w).sum() / w.sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(rows)
+            correct += int((logits.argmax(1) == target).sum())
+            seen += len(rows)
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": total_loss / seen,
+               "train_acc": correct / seen, **_validate(model, data, split.val, weights),
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        # The checkpoint keeps the epoch's figures but not its wall-clock time (history.csv has it), so
+        # the same training on the same machine writes the same bytes.
+        ckpt = Checkpoint(**meta, model_state=model.state_dict(), epoch=epoch,
+                          val={k: v for k, v in row.items() if k != "seconds"}, n_params=model.n_params)
+        if row["val_macro_f1"] > best_f1:
+            best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
+            save_checkpoint(ckpt, run_dir / "best.pt")
+        else:
+            stale += 1
+        done = stale >= config.patience or epoch == config.epochs
+        save_checkpoint(ckpt, last, extra={
+            "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(), "history": history, "best_f1": best_f1, "best_epoch": best_epoch,
+            "stale": stale, "done": done})
+        _write_history(run_dir, history)
+        bar.set_postfix(val_f1=f"{row['val_macro_f1']:.3f}", best=f"{best_f1:.3f}@{best_epoch}")
+    bar.close()
+    return TrainResult(run_dir, pd.DataFrame(history), best_epoch, best_f1, model.n_params)

@@ -1,0 +1,176 @@
+"""Signal-level preprocessing: the configuration, filtering, beat windows, normalisation, RR features.
+
+Filter choice: a Butterworth band-pass (0.5–40 Hz by default) run forward and backward with
+`scipy.signal.sosfiltfilt`. Running it both ways makes it zero-phase, so R peaks and QRS
+onsets stay where the annotations put them; the high-pass edge removes baseline wander
+(respiration, electrode motion, < 0.5 Hz) and the low-pass edge removes muscle noise and 60 Hz
+mains while keeping the QRS energy (mostly 5–30 Hz). It is the common choice in CNN beat
+classifiers and far cheaper than de Chazal's 200/600 ms median filters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import signal as sps
+
+from ecg_utils.data.mitdb import FS, RECORDS, check_record_names
+from ecg_utils.data.records import DEFAULT_LEADS
+from ecg_utils.params import reject_unknown
+
+NORMALIZATIONS = ("record", "beat", "none")
+RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "mean_rr")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything that determines the beat dataset; a change in any field rebuilds the cache."""
+
+    records: tuple[str, ...] = RECORDS  # MIT-BIH record names
+    leads: tuple[str, ...] = DEFAULT_LEADS  # preferred leads, by name, first present wins
+    fs: float = FS  # Hz the records must have
+    before_s: float = 0.25  # window start, seconds before the R peak
+    after_s: float = 0.45  # window end, seconds after the R peak
+    highpass_hz: float = 0.5  # band-pass lower edge (baseline wander)
+    lowpass_hz: float = 40.0  # band-pass upper edge (muscle noise, mains)
+    filter_order: int = 2  # Butterworth order of one pass; sosfiltfilt doubles it
+    normalize: str = "record"  # "record": z-score per record; "beat": per window; "none"
+    local_rr_beats: int = 10  # beats in the causal local-average RR
+    mean_rr_beats: int = 100  # beats in the causal running-mean RR (the patient's rhythm)
+    template_beats: int = 15  # beats in the running template each beat is compared with (`context`)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "records", check_record_names(self.records))
+        object.__setattr__(self, "leads", tuple(self.leads))
+        problems = []
+        if self.before_s < 0 or self.after_s <= 0:
+            problems.append(f"window before_s={self.before_s}, after_s={self.after_s} (need before_s >= 0, after_s > 0)")
+        if not 0 < self.highpass_hz < self.lowpass_hz < self.fs / 2:
+            problems.append(f"band {self.highpass_hz}-{self.lowpass_hz} Hz (need 0 < highpass < lowpass < fs/2)")
+        if self.normalize not in NORMALIZATIONS:
+            problems.append(f"normalize={self.normalize!r} (allowed: {', '.join(NORMALIZATIONS)})")
+        if min(self.filter_order, self.local_rr_beats, self.mean_rr_beats, self.template_beats) < 1:
+            problems.append("filter_order, local_rr_beats, mean_rr_beats and template_beats must be >= 1")
+        if not self.leads:
+            problems.append("leads is empty")
+        if problems:
+            raise ValueError("invalid preprocessing configuration: " + "; ".join(problems))
+
+    @property
+    def before(self) -> int:
+        """Window samples before the R peak."""
+        return round(self.before_s * self.fs)
+
+    @property
+    def after(self) -> int:
+        """Window samples after the R peak (the R peak itself counts among them)."""
+        return round(self.after_s * self.fs)
+
+    @property
+    def window(self) -> int:
+        return self.before + self.after
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> PreprocessConfig:
+        """Build from a parameters mapping, rejecting misspelt keys instead of ignoring them."""
+        reject_unknown(values, cls, "preprocessing")
+        values = dict(values)
+        if values.get("records") is None:
+            values.pop("records", None)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["records"] = list(self.records)
+        d["leads"] = list(self.leads)
+        return d
+
+
+def bandpass(x: np.ndarray, fs: float, low: float, high: float, order: int = 2) -> np.ndarray:
+    """Zero-phase Butterworth band-pass; NaN samples raise rather than spread through the record."""
+    n_nan = int(np.isnan(x).sum())
+    if n_nan:
+        first = int(np.flatnonzero(np.isnan(x))[0])
+        raise ValueError(
+            f"signal has {n_nan} NaN samples (first at sample {first}, {first / fs:.1f} s); "
+            "interpolate them or cut the record before filtering"
+        )
+    sos = sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    return sps.sosfiltfilt(sos, x)
+
+
+def zscore(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Standardise to zero mean and unit variance; a flat input maps to zeros instead of NaN."""
+    mean = x.mean(axis=axis, keepdims=axis is not None)
+    std = x.std(axis=axis, keepdims=axis is not None)
+    return (x - mean) / np.where(std > 0, std, 1.0)
+
+
+def segment(x: np.ndarray, r_samples: np.ndarray, before: int, after: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut `before + after` samples around each R peak; returns (windows, kept mask).
+
+    A beat whose window would run past either end of the record is dropped, never padded:
+    padding would invent signal the model could learn from.
+    """
+    r_samples = np.asarray(r_samples, dtype=np.int64)
+    start = r_samples - before
+    keep = (start >= 0) & (r_samples + after <= len(x))
+    idx = start[keep, None] + np.arange(before + after)
+    return x[idx], keep
+
+
+def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10, mean_beats: int = 100) -> np.ndarray:
+    """RR features in seconds for each beat: previous, next, local average and running average.
+
+    Both averages are causal (the last `local_beats` and `mean_beats` previous-RR values), so a
+    streaming classifier computes exactly what the dataset holds and nothing depends on the length
+    of the record. The first beat has no previous RR and the last no next RR; they borrow their
+    neighbour's interval.
+    """
+    r = np.asarray(r_samples, dtype=np.float64)
+    if len(r) < 2:
+        raise ValueError(f"RR features need at least 2 beats, got {len(r)}")
+    d = np.diff(r) / fs
+    pre = np.concatenate([[d[0]], d])
+    post = np.concatenate([d, [d[-1]]])
+    csum = np.concatenate([[0.0], np.cumsum(pre)])
+    i = np.arange(len(r))
+
+    def trailing_mean(beats: int) -> np.ndarray:
+        lo = np.maximum(0, i + 1 - beats)
+        return (csum[i + 1] - csum[lo]) / (i + 1 - lo)
+
+    return np.stack([pre, post, trailing_mean(local_beats), trailing_mean(mean_beats)], axis=1).astype(np.float32)
+
+
+def normalise(windows: np.ndarray, config: PreprocessConfig, mean: float, std: float) -> np.ndarray:
+    """Scale cut windows as `config.normalize` says: "record" with the record's filtered mean and standard
+    deviation (computed over the whole record, or merged over its blocks), "beat" per window, "none" as is.
+
+    Scaling windows after cutting them gives the same values, to the bit, as z-scoring the whole record
+    first, so a record processed in blocks is scaled as one processed whole.
+    """
+    if config.normalize == "record":
+        windows = (windows - mean) / (std if std > 0 else 1.0)
+    elif config.normalize == "beat":
+        windows = zscore(windows, axis=1)
+    return windows.astype(np.float32)
+
+
+def prepare_beats(x: np.ndarray, fs: float, r_samples: np.ndarray,
+                  config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model inputs for the beats at `r_samples` of one lead: (windows, kept mask, RR features).
+
+    The place that turns a whole signal into what the models see, used to build the dataset; records
+    classified in blocks (`predict`) use the same steps (`bandpass`, `segment`, `normalise`,
+    `rr_features`), so training and inference cannot drift apart. RR features are computed over all
+    beats, also those whose window does not fit and is dropped.
+    """
+    filtered = bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
+    rr = rr_features(r_samples, fs, config.local_rr_beats, config.mean_rr_beats)
+    windows, keep = segment(filtered, r_samples, config.before, config.after)
+    return normalise(windows, config, float(filtered.mean()), float(filtered.std())), keep, rr

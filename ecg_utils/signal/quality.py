@@ -1,0 +1,236 @@
+"""A signal-quality gate: beats in stretches where the ECG cannot be read are reported as unreadable.
+
+Noise, a flat line (lead off) and clipping (the amplifier at its rail) make the R-peak detector find
+beats that are not there and make real beats look abnormal: without a gate they reach the classifier
+and come out as S or V. The gate is causal and label-free, and runs the same in `predict`, the
+streaming classifier and the service:
+
+- **Noise.** Each beat gets a local signal-to-noise ratio in dB, defined as EC57 defines a noise
+  stress test's SNR (QRS peak-to-peak amplitude A and noise RMS σ: SNR = 20 log10(A / (2√2 σ))),
+  measured on the signal band-passed to `band_hz`: A within ±50 ms of the R peak, σ robustly (the
+  median absolute value over 0.6745; the band-passed signal has no mean) over the `window_s` seconds
+  that end where the beat's classifier window ends, so the QRS complexes in it barely count. A single beat's figure is noisy; the score is the median
+  over the beat and the `beats - 1` beats before it, so a noisy stretch is recognised as a whole and
+  an odd-looking beat among clean ones is not. Beats scoring below `min_snr_db` are unreadable.
+- **Flat line.** A run of identical samples at least `flat_s` long.
+- **Clipping.** A flat top or bottom: a run of identical samples at least `clip_s` long, higher (or
+  lower) than the samples on both sides of it and in the outer half of the range of the beat's
+  window.
+
+A beat whose classifier window overlaps a flat or clipped run is unreadable for that reason. Every
+decision uses only samples up to the end of the beat's window and never depends on how the signal
+was cut into chunks. The thresholds were chosen on DS1 records with noise added (notebook
+05-robustness, `robustness.calibrate_gate`), never on DS2; the published gate is
+`resources/quality_gate.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import deque
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+
+import numpy as np
+from scipy import signal as sps
+
+from ecg_utils.errors import DataError
+from ecg_utils.signal.filters import SectionFilter
+
+#: Why a beat is unreadable ('' when it is readable), in the order they are checked.
+REASONS = ("flat", "clipped", "noise")
+GATE_RESOURCE = "resources/quality_gate.json"
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    band_hz: tuple[float, float] = (8.0, 20.0)  # where the QRS is strong and P/T waves and wander are weak
+    window_s: float = 2.5  # noise measured over this stretch, ending at the beat window's end
+    beats: int = 15  # the score is the median local SNR of this many beats (the beat and those before)
+    min_snr_db: float | None = None  # beats scoring below are unreadable (None: score only, gate nothing)
+    flat_s: float = 0.5  # identical samples for this long: a flat line
+    clip_s: float = 0.014  # identical samples for this long at a flat top or bottom: clipping
+
+    def __post_init__(self) -> None:
+        problems = []
+        lo, hi = self.band_hz
+        if not 0 < lo < hi:
+            problems.append(f"band_hz={self.band_hz} (need 0 < low < high)")
+        if not self.window_s > 0 or not self.flat_s > 0 or not self.clip_s > 0:
+            problems.append(f"window_s={self.window_s}, flat_s={self.flat_s}, clip_s={self.clip_s} (need > 0)")
+        if self.beats < 1:
+            problems.append(f"beats={self.beats} (need >= 1)")
+        if problems:
+            raise DataError("quality gate: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GateConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DataError(f"quality gate: unknown parameter(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        if "band_hz" in values:
+            values["band_hz"] = tuple(float(v) for v in values["band_hz"])
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "band_hz": list(self.band_hz)}
+
+
+#: Pass as `gate=` to `predict` or the streaming classifier for the gate the package ships.
+PUBLISHED = "published"
+
+
+def published_gate() -> GateConfig:
+    """The gate the package ships, with the thresholds calibrated on DS1 (see `robustness`)."""
+    text = resources.files("ecg_utils").joinpath(GATE_RESOURCE).read_text()
+    return GateConfig.from_dict(json.loads(text)["gate"])
+
+
+def resolve_gate(gate: GateConfig | str | None) -> GateConfig | None:
+    """`PUBLISHED` → the shipped gate; a GateConfig as given; None (score beats, gate none) stays None."""
+    if isinstance(gate, str):
+        if gate != PUBLISHED:
+            raise DataError(f"gate={gate!r}: give {PUBLISHED!r}, a GateConfig, or None for no gate")
+        return published_gate()
+    return gate
+
+
+@dataclass(frozen=True)
+class BeatQuality:
+    r: int  # the R peak as given (samples at the gate's rate)
+    snr_db: float  # the score: median local SNR of the last `beats` beats (NaN: not measurable)
+    reason: str  # '' (readable) or one of REASONS
+
+
+class SignalQuality:
+    """The gate over a stream: `process(chunk, peaks)` takes the next samples and the R peaks found so
+    far (in order), and returns the quality of every beat whose window end has arrived."""
+
+    def __init__(self, fs: float, config: GateConfig, before: int, after: int) -> None:
+        if config.band_hz[1] >= fs / 2:
+            raise DataError(f"quality gate: band {config.band_hz} Hz needs a sampling rate above "
+                            f"{2 * config.band_hz[1]:g} Hz, not {fs:g}")
+        self.fs, self.config = fs, config
+        self.before, self.after = before, after  # the classifier window around the R peak, samples
+        self._filter = SectionFilter(sps.butter(2, config.band_hz, btype="bandpass", fs=fs, output="sos"))
+        self._win = max(2, round(config.window_s * fs))
+        self._half = round(0.050 * fs)
+        self._flat = max(2, round(config.flat_s * fs))
+        self._clip = max(2, round(config.clip_s * fs))
+        self._second = round(fs)
+        # Enough history for a beat's noise window and for a run that began long enough before it.
+        self._keep = max(self._win, before + self._flat + self._second) + after + round(4 * fs)
+        self._raw = np.zeros(0)
+        self._runlen = np.zeros(0, np.int64)  # length of the constant run up to and including each sample
+        self._filt = np.zeros(0)
+        self._n = 0
+        self._waiting: deque[int] = deque()
+        self._recent: deque[float] = deque(maxlen=config.beats)
+        self._run_value, self._run_len = math.nan, 0  # the constant run in progress at the end
+        self.flat_samples = 0  # samples in finished flat runs (and the one in progress, at `finish`)
+
+    def process(self, x: np.ndarray, peaks: list[int] | np.ndarray = ()) -> list[BeatQuality]:
+        x = np.asarray(x, dtype=np.float64)
+        self._waiting.extend(int(p) for p in peaks)
+        out = self._ready()
+        # A second at a time, so a long chunk never pushes a waiting beat's samples out of the history.
+        for i in range(0, len(x), self._second):
+            piece = x[i:i + self._second]
+            self._runlen = np.concatenate([self._runlen, self._count_flat(piece)])[-self._keep:]
+            self._raw = np.concatenate([self._raw, piece])[-self._keep:]
+            self._filt = np.concatenate([self._filt, self._filter(piece)])[-self._keep:]
+            self._n += len(piece)
+            out.extend(self._ready())
+        return out
+
+    def _ready(self) -> list[BeatQuality]:
+        out = []
+        while self._waiting and self._waiting[0] + self.after <= self._n:
+            out.append(self._score(self._waiting.popleft()))
+        return out
+
+    def finish(self) -> list[BeatQuality]:
+        """The beats whose window runs past the end (not measurable: NaN, unless flat or clipped)."""
+        if self._run_len >= self._flat:
+            self.flat_samples += self._run_len
+            self._run_len = 0
+        out = [self._score(r) for r in self._waiting]
+        self._waiting.clear()
+        return out
+
+    def _count_flat(self, x: np.ndarray) -> np.ndarray:
+        """Each sample's constant-run length so far; adds up the samples of runs of at least `flat_s`
+        (for the record's summary)."""
+        new_run = np.concatenate([[True], x[1:] != x[:-1]])
+        idx = np.arange(len(x))
+        runlen = idx - np.maximum.accumulate(np.where(new_run, idx, 0)) + 1
+        change = np.flatnonzero(new_run[1:]) + 1
+        lengths = np.diff(np.concatenate([[0], change, [len(x)]]))
+        if x[0] == self._run_value:
+            lengths[0] += self._run_len
+            runlen[: lengths[0] - self._run_len] += self._run_len
+        elif self._run_len >= self._flat:
+            self.flat_samples += self._run_len
+        finished = lengths[:-1]
+        self.flat_samples += int(finished[finished >= self._flat].sum())
+        self._run_value, self._run_len = float(x[-1]), int(lengths[-1])
+        return runlen
+
+    def _score(self, r: int) -> BeatQuality:
+        start = self._n - len(self._raw)
+        hi = min(r + self.after, self._n)  # nothing after the beat's window end
+        reason = self._runs(r, start, hi)
+        lo = hi - self._win
+        snr = math.nan
+        if lo >= start and r - self._half >= start and r + self._half < hi:
+            # The band-passed signal has no mean: its median absolute value is the robust noise level.
+            dev = np.abs(self._filt[lo - start: hi - start])
+            k = len(dev) // 2
+            sigma = float(np.partition(dev, k)[k]) / 0.6745
+            # The causal band-pass delays the QRS by a few samples: the amplitude window reaches 20 ms later.
+            qrs = self._filt[r - self._half - start: min(hi, r + self._half + round(0.02 * self.fs)) - start]
+            amp = float(np.ptp(qrs))
+            snr = 20 * math.log10(amp / (2 * math.sqrt(2) * sigma)) if sigma > 0 and amp > 0 else (
+                math.inf if amp > 0 else -math.inf)
+        if not math.isnan(snr):
+            self._recent.append(snr)
+        score = statistics.median(self._recent) if self._recent and not math.isnan(snr) else math.nan
+        threshold = self.config.min_snr_db
+        if not reason and threshold is not None and not math.isnan(score) and score < threshold:
+            reason = "noise"
+        return BeatQuality(r, score, reason)
+
+    def _runs(self, r: int, start: int, hi: int) -> str:
+        """'flat' or 'clipped' if the beat's window overlaps such a run (as far as the samples up to `hi` show)."""
+        w_lo = max(start, r - self.before)
+        if self._runlen[w_lo - start: hi - start].max(initial=0) < self._clip:
+            return ""  # no run long enough to matter: the common case, decided without looking closer
+        lo = max(start, w_lo - self._flat - self._second)
+        seg = self._raw[lo - start: hi - start]
+        if len(seg) < 2:
+            return ""
+        change = np.flatnonzero(np.diff(seg) != 0) + 1
+        starts = np.concatenate([[0], change])
+        stops = np.concatenate([change, [len(seg)]])
+        overlap = (stops > w_lo - lo) & (stops - starts >= self._clip)
+        if not overlap.any():
+            return ""
+        length = stops[overlap] - starts[overlap]
+        if (length >= self._flat).any():
+            return "flat"
+        window = seg[w_lo - lo:]
+        mid, half_range = float(np.median(window)), 0.5 * float(np.ptp(window))
+        for a, b in zip(starts[overlap], stops[overlap]):
+            # A flat top (or bottom) far from the baseline: higher (lower) than both neighbours, in the
+            # outer half of the window's range. A run on the baseline or on a slope is not clipping.
+            left, right = seg[a - 1] if a else None, seg[b] if b < len(seg) else None
+            v = seg[a]
+            top = (left is None or left < v) and (right is None or right < v) and v - mid > half_range
+            bottom = (left is None or left > v) and (right is None or right > v) and mid - v > half_range
+            if top or bottom:
+                return "clipped"
+        return ""

@@ -1,0 +1,136 @@
+import pytest
+
+from ecg_utils.evaluate.protocols import summarize
+from ecg_utils.evaluate.report import END, START, render, results_markdown, targets_markdown
+
+
+def _metrics():
+    import numpy as np
+
+    true = np.array(list("NNNNSSVVFQ"))
+    pred = np.array(list("NNNSSNVVNQ"))
+    m = {**summarize(true, pred), "params": 1234}
+    return {"intra_patient": {"cnn_lstm": m, "all_N": summarize(true, np.full(10, "N"))},
+            "inter_patient": {"cnn_lstm": m}}
+
+
+def test_results_markdown_states_protocols_and_figures():
+    text = results_markdown(_metrics())
+    assert "intra-patient (random beats): accuracy" in text and "inter-patient (DS1 → DS2): accuracy" in text
+    assert "| CNN–LSTM | 1,234 | 70.0 | " in text
+    assert "| all-N baseline | – | 40.0 | 0.114 | – | – |" in text  # no inter-patient baseline given
+    # F: one beat, missed, never predicted -> Se 0.0 and +P undefined (–)
+    assert "| inter-patient (DS1 → DS2) | CNN–LSTM | 75.0 | 60.0 | 50.0 | 50.0 | 100.0 | 100.0 | 0.0 | – |" in text
+
+
+def test_render_replaces_only_the_marked_part():
+    readme = f"# Title\n\nintro\n\n{START}\nold table\n{END}\n\nrest\n"
+    out = render(readme, _metrics())
+    assert out.startswith("# Title\n\nintro\n\n" + START) and out.endswith(END + "\n\nrest\n")
+    assert "old table" not in out and render(out, _metrics()) == out
+    with pytest.raises(ValueError, match="lacks the markers"):
+        render("# no markers", _metrics())
+
+
+def test_targets_table_says_met_or_not():
+    import numpy as np
+
+    from ecg_utils.evaluate.protocols import spread
+
+    m = _metrics()
+    m["inter_patient"]["all_N"] = m["intra_patient"]["all_N"]
+    true = np.array(list("NNNNSSVVFQ"))
+    m["inter_patient"]["cnn"] = summarize(true, np.array(list("NNNNNNVVNQ")))
+    m["inter_patient"]["cnn_lstm"] = {**m["inter_patient"]["cnn_lstm"],
+                                      "spread": spread([m["inter_patient"]["cnn_lstm"], m["inter_patient"]["cnn"]])}
+    text = targets_markdown(m)
+    assert "| intra-patient accuracy ≥ 99.3 % | no (70.0) |" in text
+    assert "| inter-patient accuracy ≥ 96.5 % | no (70.0 (70.0 ± 0.0)) |" in text
+    assert "| inter-patient V Se ≥ 93 % | yes (100.0 (100.0 ± 0.0)) |" in text
+    assert "| inter-patient S Se ≥ 80 % | no (50.0 (25.0 ± 35.4)) |" in text
+    # The CNN never calls S: its S F1 is 0 and the CNN–LSTM's 0.5 beats it; its macro F1 is compared too.
+    assert "| inter-patient S F1 above the CNN's | yes (0.500 vs 0.000) |" in text
+    assert "inter-patient macro F1 above the CNN's" in text and "GRU" not in text
+    assert "| target (CNN–LSTM)" in render(f"{START}\n{END}", m)
+
+
+def test_results_show_the_spread_beside_inter_patient_figures():
+    import numpy as np
+
+    from ecg_utils.evaluate.protocols import spread
+
+    m = _metrics()
+    member = summarize(np.array(list("NNNNSSVVFQ")), np.array(list("NNNNNNVVNQ")))
+    m["inter_patient"]["cnn_lstm"] = {**m["inter_patient"]["cnn_lstm"], "spread": spread([member, member])}
+    text = results_markdown(m)
+    assert "| CNN–LSTM | 1,234 | 70.0 | 0.633 | 70.0 (70.0 ± 0.0) | 0.633 (0.545 ± 0.000) |" in text
+    assert "ensembles of 2 fold models" in text
+
+
+def test_ablation_markdown():
+    import numpy as np
+
+    from ecg_utils.evaluate.protocols import spread
+    from ecg_utils.evaluate.report import ablation_markdown
+
+    f = summarize(np.array(list("NNNNSSVVFQ")), np.array(list("NNNSSNVVNQ")))
+    cv = {"folds": 2, "configs": {"cnn": {**f, "params": 900, "spread": spread([f, f])}}}
+    text = ablation_markdown(cv)
+    assert "(2 folds, pooled)" in text
+    assert "| per-beat CNN, beat + template | 900 | 70.0 | 0.633 | 0.633 ± 0.000 | 50.0 | 50.0 | 50.0 | 100.0 |" in text
+
+
+def _sources():
+    import numpy as np
+
+    true = np.array(list("NNNNSSVVFQ"))
+    f = summarize(true, np.array(list("NNNSSNVVNQ")))
+    return {"reference positions": f, "detected beats": f, "streamed": f, "chunk_s": 0.5, "records": ["100", "232"],
+            "unmatched_detections": {"reference positions": 0, "detected beats": 3, "streamed": 4},
+            "stream_latency_s": {"p50": 1.61, "p99": 2.345}}
+
+
+def test_realtime_markdown():
+    import pandas as pd
+
+    from ecg_utils.evaluate.report import realtime_markdown
+
+    detection = pd.DataFrame({"record": ["100", "101"], "tp": [990, 1000], "fn": [10, 0], "fp": [0, 2]})
+    text = realtime_markdown(detection, _sources())
+    assert "2 records" in text and "**Se 99.50 %, +P 99.90 %** (TP 1,990, FN 10, FP 2); target 99.5 % each: met" in text
+    assert "| streamed in 0.5 s chunks | 10 | 4 | 70.0 | " in text and "on 2 DS2 records" in text
+    assert "1.61 s after the R peak (median; 99th percentile 2.35 s)" in text
+    detection.loc[0, "fn"] = 11
+    assert "target 99.5 % each: not met" in realtime_markdown(detection, _sources())
+
+
+def test_render_fills_the_realtime_part_when_given():
+    from ecg_utils.evaluate.report import RT_END, RT_START
+
+    readme = f"{START}\n{END}\n\n{RT_START}\nold\n{RT_END}\n"
+    assert "old" in render(readme, _metrics()) and "old" not in render(readme, _metrics(), "new")
+    with pytest.raises(ValueError, match="realtime:start"):
+        render(f"{START}\n{END}", _metrics(), "new")
+
+
+def test_noise_markdown_sets_detectors_and_gate_side_by_side():
+    from ecg_utils.evaluate.report import noise_markdown
+
+    detection = [{"record": "118", "snr_db": snr, "measured_snr_db": m, "detector": d, "tp": tp, "fn": fn, "fp": fp,
+                  "seconds": sec}
+                 for snr, m in ((float("inf"), float("inf")), (6.0, 0.1))
+                 for d, tp, fn, fp, sec in (("this repo", 90, 10, 5, 0.1), ("wfdb xqrs", 95, 5, 5, 2.0))]
+    figure = {"path": "offline", "noise": "em", "snr_db": 6.0, "readable": 80.0, "accuracy": 75.0, "S_se": None,
+              "S_ppv": 10.0, "V_se": 90.0, "V_ppv": 60.0, "false_S_per_h_noisy": 12.0, "false_V_per_h_noisy": 1950.4,
+              "false_V_per_h_clean": 3.0}
+    stress = {"detection": detection, "records": ["100", "233"],
+              "figures": [{**figure, "gate": "off"}, {**figure, "gate": "on", "false_V_per_h_noisy": 868.0}],
+              "gate": {"min_snr_db": 11.7, "beats": 15, "band_hz": [8.0, 20.0], "flat_s": 0.5, "clip_s": 0.014},
+              "target": {"noise": "em", "snr_db": 6.0, "path": "offline",
+                         "false_V_per_h_noisy": {"off": 1950.4, "on": 868.0},
+                         "V_se_clean_stretches": {"off": 99.8, "on": 99.3}, "halved": True, "clean_V_se_drop": 0.5,
+                         "clean_V_se_drop_within_1": True}}
+    text = noise_markdown(stress)
+    assert "| 6 | 0.1 | 90.00 | 94.74 | 95.00 | 95.00 | no |" in text
+    assert "| offline | em | 6 | off | 80.0 | 75.0 | – | 10.0 | 90.0 | 60.0 | 12 | 1,950 | 3 |" in text
+    assert "1,950 → 868, at least halved: **met**" in text and "**11.7 dB**" in text

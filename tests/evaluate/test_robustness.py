@@ -1,0 +1,76 @@
+"""Scoring in noise: false calls per hour, the gate's targets, calibration on DS1, the detector test."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecg_utils.errors import DataError
+from ecg_utils.evaluate.robustness import (
+    calibrate_gate,
+    detection_by_snr,
+    gate_target,
+    gate_tradeoff,
+    noise_figures,
+    nst_detection,
+)
+from ecg_utils.signal.quality import GateConfig
+
+
+def _beats() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One record, em at 6 dB: 2 h noisy and 2 h clean; the gate turns two noisy false V calls into Q."""
+    rows = [  # true, model, pred (gated), unreadable, noisy
+        ("N", "V", "Q", "noise", True), ("", "V", "Q", "noise", True), ("", "V", "V", "", True),
+        ("V", "V", "V", "", True), ("N", "S", "S", "", True), ("V", "V", "V", "", False),
+        ("V", "N", "N", "", False), ("N", "V", "V", "", False), ("N", "N", "N", "", False)]
+    beats = pd.DataFrame(rows, columns=["true", "model", "pred", "unreadable", "noisy"]).assign(
+        record="100", noise="em", snr_db=6.0, path="offline")
+    hours = pd.DataFrame([{"record": "100", "noise": "em", "snr_db": 6.0, "noisy_h": 2.0, "clean_h": 2.0}])
+    return beats, hours
+
+
+def test_false_calls_per_hour_count_false_detections_in_their_stretch():
+    figures = noise_figures(*_beats()).set_index("gate")
+    off, on = figures.loc["off"], figures.loc["on"]
+    assert off.false_V_per_h_noisy == 1.5 and on.false_V_per_h_noisy == 0.5  # 3 then 1 false V in 2 h
+    assert off.false_V_per_h_clean == on.false_V_per_h_clean == 0.5
+    assert off.false_S_per_h_noisy == 0.5
+    assert off.V_se_clean_stretches == 50.0 and off.V_se == pytest.approx(200 / 3)
+    assert on.readable == pytest.approx(100 * 6 / 7) and off.readable == 100.0
+    assert off.accuracy == pytest.approx(100 * 3 / 7) and on.accuracy == pytest.approx(100 * 3 / 7)
+
+
+def test_gate_target_says_halved_and_clean_drop():
+    t = gate_target(noise_figures(*_beats()))
+    assert t["halved"] and t["clean_V_se_drop"] == 0.0 and t["clean_V_se_drop_within_1"]
+    assert t["false_V_per_h_noisy"] == {"off": 1.5, "on": 0.5}
+    assert gate_target(noise_figures(*_beats()), snr=0.0) == {}
+
+
+def test_calibration_gates_at_most_the_allowed_share_of_clean_beats():
+    rng = np.random.default_rng(0)
+    clean = pd.DataFrame({"true": np.repeat(list("NSV"), 1000), "quality_db": rng.normal(20, 3, 3000),
+                          "noise": "none", "path": "offline", "noisy": False, "model": "N"})
+    clean.loc[clean.true == "V", "quality_db"] -= 4  # V beats score lower: they set the threshold
+    noisy = pd.DataFrame({"true": "", "quality_db": rng.normal(5, 3, 500), "noise": "em", "path": "offline",
+                          "noisy": True, "model": "V"})
+    scores = pd.concat([clean, noisy], ignore_index=True)
+    gate = calibrate_gate(scores, GateConfig(), max_loss=0.01)
+    v = clean.quality_db[clean.true == "V"]
+    assert (v < gate.min_snr_db).mean() <= 0.01 and (v < gate.min_snr_db + 0.2).mean() > 0.005
+    table = gate_tradeoff(scores, [gate.min_snr_db]).iloc[0]
+    assert table["clean_V_gated_%"] <= 1.0 and table["noisy_false_V_removed_%"] > 85
+    with pytest.raises(DataError, match="no clean S beats"):
+        calibrate_gate(scores[scores.true != "S"], GateConfig())
+
+
+def test_noise_stress_test_counts_both_detectors(mitdb_dir, nstdb_dir):
+    table = nst_detection(nstdb_dir, mitdb_dir, ["119"], ["24"], progress=False)
+    assert list(table.detector) == ["this repo", "wfdb xqrs"] * 2
+    assert math.isinf(table.snr_db[0]) and table.snr_db[2] == 24.0
+    assert table.measured_snr_db[2] == pytest.approx(18.0, abs=0.5)  # MLII got twice the nominal noise
+    by_snr = detection_by_snr(table)
+    assert (by_snr["se"] > 95).all().all() and (by_snr["ppv"] > 95).all().all()
+    with pytest.raises(DataError, match="unknown noise stress test"):
+        nst_detection(nstdb_dir, mitdb_dir, ["100"], ["24"], progress=False)

@@ -1,0 +1,72 @@
+"""ONNX export: ONNX Runtime gives PyTorch's logits on real beats, and the file says how to feed it."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from ecg_utils.model.checkpoint import ensemble_checkpoint, load_model, save_checkpoint
+from ecg_utils.model.export import export_onnx, main, max_logit_difference, read_metadata
+from ecg_utils.model.training import SequenceData
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tiny_onnx):
+    return tiny_model, tiny_onnx
+
+
+@pytest.mark.parametrize("batch", [1, 256])
+def test_onnx_runtime_matches_pytorch_on_real_beats(small, exported, batch):
+    ds, split = small
+    ckpt, onnx_path = exported
+    model, _ = load_model(ckpt)
+    data = SequenceData.from_dataset(ds)
+    rows = split.test[:batch + model.context]
+    with torch.inference_mode():
+        enc = model.encode(data.x[rows], data.rr[rows])
+        context = torch.stack([enc[i - model.context + 1:i] for i in range(model.context - 1, len(rows))])[-batch:]
+        ref, ref_enc = (t.numpy() for t in model(data.x[rows[-batch:]], data.rr[rows[-batch:]], context))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out, out_enc = session.run(None, {"x": data.x[rows[-batch:]].numpy(), "rr": data.rr[rows[-batch:]].numpy(),
+                                      "context": context.numpy()})
+    assert out.shape == (batch, 5) and out_enc.shape == (batch, model.dim)
+    assert np.abs(out - ref).max() < 1e-4 and np.abs(out_enc - ref_enc).max() < 1e-4
+    np.testing.assert_array_equal(out.argmax(1), ref.argmax(1))
+
+
+def test_an_ensemble_exports_as_one_model(tiny_model, tmp_path):
+    save_checkpoint(ensemble_checkpoint([tiny_model, tiny_model]), tmp_path / "ens.pt")
+    out = export_onnx(tmp_path / "ens.pt", tmp_path / "ens.onnx")
+    meta = read_metadata(out)
+    assert meta["dim"] == 2 * read_metadata(tiny_model.with_name("model.onnx"))["dim"]
+    assert max(max_logit_difference(tmp_path / "ens.pt", out, n) for n in (1, 256)) < 1e-4
+
+
+def test_metadata_says_how_to_prepare_inputs(small, exported):
+    ds, _ = small
+    meta = read_metadata(exported[1])
+    assert meta["classes"] == ["N", "S", "V", "F", "Q"]
+    assert (meta["fs"], meta["window"], meta["before"]) == (360.0, 252, 90)
+    assert meta["rr_features"] == ["pre_rr", "post_rr", "local_rr", "mean_rr"]
+    assert meta["preprocess_config"] == ds.config and meta["normalize"] == "record"
+    assert meta["model"] == "cnn_lstm" and meta["protocol"] == "inter_patient"
+    assert (meta["context"], meta["dim"]) == (4, 16)
+
+
+def test_cli(exported, tmp_path, capsys):
+    assert main(["--model", str(exported[0]), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "max |difference| vs PyTorch on random inputs, batch 1 and 256" in capsys.readouterr().out
+    assert main(["--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.onnx")]) == 1
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_export_carries_no_paths_of_the_exporting_machine(exported):
+    """The exporter's per-node debug records (stack traces with file paths) are dropped before shipping."""
+    import onnx
+
+    checkpoint, path = exported
+    proto = onnx.load(str(path))
+    assert not any(len(n.metadata_props) for n in proto.graph.node)
+    raw = path.read_bytes()
+    assert b"site-packages" not in raw and b"ecg_utils/model/architectures.py" not in raw
+    assert str(checkpoint.parent).encode() not in raw

@@ -1,0 +1,66 @@
+"""The model shipped in the package is the published run's: same fingerprint as reports/, same predictions."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecg_utils.classify import classify_record
+from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS
+from ecg_utils.model.export import read_metadata
+from ecg_utils.model.inference import load_classifier
+from ecg_utils.model.publish import fingerprint, model_card
+from ecg_utils.model.shipped import MODEL_CARD, MODEL_PATH, model_info, sha256
+from ecg_utils.paths import REPORTS_DIR
+
+PUBLISHED = json.loads((REPORTS_DIR / "published_model.json").read_text())
+METRICS = json.loads((REPORTS_DIR / "metrics.json").read_text())
+
+
+def test_shipped_file_is_the_published_one():
+    assert sha256(MODEL_PATH) == PUBLISHED["sha256"]
+    assert MODEL_PATH.stat().st_size == PUBLISHED["bytes"] < 5_000_000
+    assert model_info() == PUBLISHED
+    meta = read_metadata(MODEL_PATH)
+    # The five fold models of the CNN–LSTM, as one ensemble
+    assert (meta["model"], meta["train_config"]["model_params"]["model"], meta["protocol"]) == (
+        "ensemble", "cnn_lstm", "inter_patient")
+    assert (PUBLISHED["model"], PUBLISHED["protocol"], PUBLISHED["members"]) == ("cnn_lstm", "inter_patient", 5)
+
+
+def test_published_figures_are_the_reports():
+    m = METRICS["inter_patient"]["cnn_lstm"]
+    f = PUBLISHED["test_figures"]
+    assert (f["accuracy"], f["macro_f1"], f["n_beats"]) == (m["accuracy"], m["macro_f1"], m["n_beats"])
+    for c in CLASSES:
+        assert (f[f"{c}_se"], f[f"{c}_ppv"]) == (m["classes"][c]["se"], m["classes"][c]["ppv"])
+    assert m["params"] == PUBLISHED["parameters"] and PUBLISHED["members"] == m["spread"]["trainings"] >= 5
+    assert PUBLISHED["test_spread"]["accuracy"] == m["spread"]["accuracy"]
+    for c in CLASSES:
+        assert PUBLISHED["test_spread"][f"{c}_se"] == m["spread"]["classes"][c]["se"]
+
+
+def test_model_card_is_current():
+    assert MODEL_CARD.read_text() == model_card(PUBLISHED)
+    assert PUBLISHED["sha256"] in MODEL_CARD.read_text() and "not a medical device" in MODEL_CARD.read_text()
+
+
+@pytest.mark.parametrize("record", ["100", "117", "234"])
+def test_shipped_model_gives_the_published_predictions(mitdb_dir, record):
+    """On DS2 records at the reference beats, the shipped ONNX model gives the classes of reports/predictions
+    (the model alone: the quality gate, which notebook 03 does not apply, is off)."""
+    pub = pd.read_csv(REPORTS_DIR / "predictions" / "inter_patient_cnn_lstm.csv.gz", dtype={"record": str})
+    pub = pub[pub.record == record].reset_index(drop=True)
+    got = classify_record(mitdb_dir / record, load_classifier(MODEL_PATH), beats="atr", progress=False, gate=None).beats
+    assert got["sample"].tolist() == pub["sample"].tolist()
+    assert (got["pred"] == pub["pred"]).all()
+    assert np.abs(got[PROBA_COLUMNS].to_numpy() - pub[PROBA_COLUMNS].to_numpy()).max() <= 2e-4
+
+
+def test_fingerprint_describes_a_model(tmp_path, tiny_model, tiny_onnx):
+    """The fingerprint of any export names its file, hashes and run; figures come from the metrics given."""
+    info = fingerprint(tiny_onnx, tiny_model, METRICS)
+    assert info["sha256"] == sha256(tiny_onnx) and info["checkpoint_sha256"] == sha256(tiny_model)
+    assert info["test_figures"]["accuracy"] == METRICS["inter_patient"]["cnn_lstm"]["accuracy"]
+    assert info["classes"] == list(CLASSES) and info["train_records"] == ["119", "208"] and info["members"] == 1

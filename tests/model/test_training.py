@@ -1,0 +1,148 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecg_utils.model import training
+from ecg_utils.model.checkpoint import FORMAT_VERSION, load_model
+from ecg_utils.model.training import SequenceData, TrainConfig, class_weights, context_index, epoch_chunks, train
+
+TINY = {"channels": (8, 16, 16), "context": 4, "dim": 16, "hidden": 16, "head": 16}
+
+
+def _config(**kw):
+    return TrainConfig(**{"model": "cnn_lstm", "model_params": TINY, "epochs": 4, "batch_size": 64, "chunk": 16,
+                          "normal_keep": 0.2, "lr": 5e-3, "patience": 10, **kw})
+
+
+def _history(run_dir):
+    return pd.read_csv(run_dir / "history.csv").drop(columns="seconds")
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["model_state"]
+
+
+def test_short_run_on_real_beats_lowers_the_loss(small, tmp_path):
+    ds, split = small
+    result = train(_config(), ds, split, tmp_path / "run", progress=False)
+    h = result.history
+    assert len(h) == 4 and h.train_loss.iloc[-1] < 0.7 * h.train_loss.iloc[0]
+    assert h.val_acc.iloc[-1] > 0.8
+    model, ckpt = load_model(tmp_path / "run" / "best.pt")
+    assert ckpt.epoch == result.best_epoch and ckpt.records("test") == ["100"] and ckpt.format_version == FORMAT_VERSION
+    assert list(ckpt.preprocess.records) == ["100", "101", "106", "119", "208"]
+    assert not model.training and ckpt.n_params == model.n_params and ckpt.val_macro_f1 == result.best_val_macro_f1
+
+
+def test_same_seed_same_history_and_weights(small, tmp_path):
+    ds, split = small
+    a = train(_config(epochs=2), ds, split, tmp_path / "a", progress=False)
+    b = train(_config(epochs=2), ds, split, tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(_history(a.run_dir), _history(b.run_dir))
+    for k, v in _weights(a.run_dir / "best.pt").items():
+        assert torch.equal(v, _weights(b.run_dir / "best.pt")[k]), k
+    # The checkpoint records no wall-clock time: the same run writes the same file.
+    assert (a.run_dir / "best.pt").read_bytes() == (b.run_dir / "best.pt").read_bytes()
+    c = train(_config(epochs=2, seed=1), ds, split, tmp_path / "c", progress=False)
+    assert not _history(c.run_dir).equals(_history(a.run_dir))
+
+
+def test_killed_run_resumes_to_the_same_result(small, tmp_path, monkeypatch):
+    ds, split = small
+    full = train(_config(), ds, split, tmp_path / "full", progress=False)
+
+    real, calls = training._write_history, []
+
+    def killed_after_epoch_2(run_dir, history):
+        real(run_dir, history)
+        calls.append(len(history))
+        if len(history) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_write_history", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(), ds, split, tmp_path / "killed", progress=False)
+    assert len(pd.read_csv(tmp_path / "killed" / "history.csv")) == 2
+    train(_config(), ds, split, tmp_path / "killed", progress=False)
+    assert calls == [1, 2, 3, 4]  # epochs 3 and 4 ran after the restart, 1 and 2 did not run again
+    pd.testing.assert_frame_equal(_history(full.run_dir), _history(tmp_path / "killed"))
+    for name in ("best.pt", "last.pt"):
+        for k, v in _weights(full.run_dir / name).items():
+            assert torch.equal(v, _weights(tmp_path / "killed" / name)[k]), (name, k)
+
+
+def test_finished_run_is_not_trained_again(small, tmp_path, monkeypatch):
+    ds, split = small
+    first = train(_config(epochs=2), ds, split, tmp_path / "run", progress=False)
+    monkeypatch.setattr(training, "_write_history", lambda *a: pytest.fail("trained again"))
+    again = train(_config(epochs=2), ds, split, tmp_path / "run", progress=False)
+    assert again.best_epoch == first.best_epoch and len(again.history) == 2
+
+
+def test_another_configuration_starts_over_and_keeps_the_old_run(small, tmp_path):
+    ds, split = small
+    train(_config(epochs=1), ds, split, tmp_path / "run", progress=False)
+    old = _weights(tmp_path / "run" / "best.pt")
+    with pytest.warns(UserWarning, match="does not fit this one.*moved it to run.previous"):
+        result = train(_config(epochs=1, lr=1e-3), ds, split, tmp_path / "run", progress=False)
+    assert len(result.history) == 1
+    assert load_model(tmp_path / "run" / "best.pt")[1].train_config["lr"] == 1e-3
+    previous = _weights(tmp_path / "run.previous" / "best.pt")
+    assert all(torch.equal(previous[k], v) for k, v in old.items())
+
+
+def test_bad_parameters(small, tmp_path):
+    ds, split = small
+    with pytest.raises(ValueError, match=r"unknown training parameter\(s\) \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="unknown model 'lstm'"):
+        TrainConfig(model="lstm")
+    with pytest.raises(ValueError, match="epochs, batch_size"):
+        TrainConfig(epochs=0)
+    empty = type(split)("inter_patient", split.train, np.array([], dtype=np.int64), split.test, split.records, {})
+    with pytest.raises(ValueError, match="empty train or validation part"):
+        train(_config(), ds, empty, tmp_path / "run", progress=False)
+
+
+def test_epoch_chunks_keep_every_rare_beat_and_a_share_of_normal_chunks():
+    y = np.array([0] * 40 + [1] + [0] * 19 + [0] * 40)
+    start = np.repeat([0, 60], [60, 40])  # two records: rows 0-59 and 60-99
+    targets = np.arange(100)
+    chunks = epoch_chunks(y, start, targets, 10, 0.5, np.random.default_rng(0))
+    rows = np.concatenate(chunks)
+    assert 40 in rows  # the S beat's chunk is always drawn
+    assert len(chunks) == 1 + round(0.5 * 9) and len(set(rows.tolist())) == len(rows)
+    assert all(len(set(start[c])) == 1 and (np.diff(c) == 1).all() for c in chunks)  # one record, consecutive
+    again = epoch_chunks(y, start, targets, 10, 0.5, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(chunks, again))
+    w = class_weights(torch.from_numpy(y[rows]), 0.5)
+    assert w[2] == 0 and w[1] > w[0]
+
+
+def test_context_index_stops_at_the_record_start():
+    start = np.repeat([0, 3], [3, 4])
+    idx = context_index(np.array([0, 2, 3, 6]), start, 3)
+    np.testing.assert_array_equal(idx, [[-1, -1, 0], [0, 1, 2], [-1, -1, 3], [4, 5, 6]])
+
+
+def test_sequence_data_holds_beat_and_template_channels(small):
+    ds, _ = small
+    data = SequenceData.from_dataset(ds)
+    assert data.x.shape == (len(ds), 2, ds.signal.shape[1]) and len(data) == len(ds)
+    first = np.flatnonzero(np.r_[True, ds.record[1:] != ds.record[:-1]])
+    np.testing.assert_array_equal(data.start[first], first)
+    # A record's first beat is its own template: the difference channel is zero there.
+    assert float(data.x[first, 1].abs().max()) == 0.0
+
+
+def test_augmentation_keeps_shape_and_is_seeded():
+    x = torch.randn(16, 2, 252)
+    a = training.augment_batch(x, torch.Generator().manual_seed(0))
+    b = training.augment_batch(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
+    step = torch.zeros(1, 1, 252)
+    step[..., 126:] = 1.0
+    shifted = training.augment_batch(step, torch.Generator().manual_seed(3), max_shift=5)
+    edge = int(torch.argmax((shifted[0, 0] > shifted[0, 0].mean()).int()))
+    assert abs(edge - 126) <= 5  # the step moved by at most 5 samples, nothing wrapped around

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from ecg_utils.data.aami import beat_mask
+from ecg_utils.data.records import read_record
+from ecg_utils.signal.detect import QRSDetector, detect_r_peaks, ec57_counts
+
+
+@pytest.fixture(scope="module")
+def rec100(mitdb_dir):
+    return read_record(mitdb_dir / "100")
+
+
+@pytest.mark.parametrize("record", ["100", "119", "208"])
+def test_detects_reference_beats(mitdb_dir, record):
+    # 119 has ventricular bigeminy, 208 frequent V and F beats: not only clean sinus rhythm.
+    rec = read_record(mitdb_dir / record)
+    c = ec57_counts(rec.ann_sample, rec.ann_symbol, detect_r_peaks(rec.signal, rec.fs), rec.fs)
+    assert c["tp"] / (c["tp"] + c["fn"]) > 0.97 and c["tp"] / (c["tp"] + c["fp"]) > 0.97, c
+
+
+def test_meets_the_ec57_target_on_all_records(mitdb_dir):
+    # The issue's acceptance figure: Se and +P of at least 99.5 % each over all 48 records.
+    from ecg_utils.data.mitdb import RECORDS
+    from ecg_utils.signal.detect import detection_table
+
+    t = detection_table(mitdb_dir, RECORDS).sum()
+    assert t.tp / (t.tp + t.fn) >= 0.995 and t.tp / (t.tp + t.fp) >= 0.995, t[["tp", "fn", "fp"]].to_dict()
+
+
+def test_a_tall_p_wave_does_not_pre_empt_the_beat(mitdb_dir):
+    # Record 108's P waves are nearly as tall as its QRS complexes in the QRS band; without
+    # keeping the largest of competing candidates, a fifth of its beats were found 170 ms early.
+    rec = read_record(mitdb_dir / "108")
+    c = ec57_counts(rec.ann_sample, rec.ann_symbol, detect_r_peaks(rec.signal, rec.fs), rec.fs)
+    assert c["fn"] < 20 and c["fp"] < 50, c
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 360, 1000])
+def test_same_beats_whatever_the_chunk_size(rec100, chunk):
+    x = rec100.signal[: 360 * (30 if chunk > 1 else 10)]
+    whole = detect_r_peaks(x, 360)
+    det = QRSDetector(360)
+    streamed = [b for i in range(0, len(x), chunk) for b in det.process(x[i:i + chunk])]
+    assert len(whole) > 8
+    np.testing.assert_array_equal(streamed, whole)
+
+
+def test_memory_stays_bounded(rec100):
+    det = QRSDetector(360)
+    x = rec100.signal
+    for i in range(0, len(x), 3600):
+        det.process(x[i:i + 3600])
+    det.process(np.zeros(360 * 60))  # a minute of lead-off: no beats, noise peaks must not pile up
+    assert len(det._bp) <= det._keep and len(det._mwi) <= det._keep
+    assert len(det._noise_peaks) < 50
+
+
+def test_ec57_counting_rules():
+    sample = np.array([100, 200, 300, 400, 500, 600, 700])
+    symbol = np.array(["N", "N", "[", "N", "]", "N", "+"])
+    det = np.array([105, 230, 410, 900])
+    c = ec57_counts(sample, symbol, det, fs=100, learning_s=1.5)  # learning period: samples < 150
+    # 200 and 230 are 0.30 s apart, beyond the 0.15 s tolerance: a miss and a false detection;
+    # 400 and 410 lie in the flutter episode; 600 missed; 900 is a false detection.
+    assert c == {"tp": 0, "fn": 2, "fp": 2}
+
+
+def test_detection_table(mitdb_dir):
+    from ecg_utils.signal.detect import detection_table
+
+    t = detection_table(mitdb_dir, ["100", "101"])
+    assert list(t.index) == ["100", "101"] and (t.se > 0.99).all() and (t.ppv > 0.99).all()
+    assert {"tp", "fn", "fp", "se", "ppv"} <= set(t.columns)
+
+
+def test_r_peaks_sit_on_the_annotated_beats(rec100):
+    # The causal band-pass delays the QRS by ~16 samples; the detector takes that off, and
+    # refinement on the zero-phase training band moves nearly every peak onto the annotation.
+    from ecg_utils.signal.detect import refine_peaks
+    from ecg_utils.signal.preprocess import bandpass
+
+    ref = rec100.ann_sample[beat_mask(rec100.ann_symbol)]
+    det = detect_r_peaks(rec100.signal, 360)
+    refined = refine_peaks(bandpass(rec100.signal, 360, 0.5, 40, 2), det, 18)
+
+    def offsets(d):
+        i = np.clip(np.searchsorted(ref, d), 1, len(ref) - 1)
+        nearest = np.where(np.abs(ref[i - 1] - d) < np.abs(ref[i] - d), ref[i - 1], ref[i])
+        return d - nearest
+
+    assert abs(np.median(offsets(det))) <= 3
+    assert np.mean(np.abs(offsets(refined)) <= 3) > 0.95
+
+
+def test_refine_peaks_moves_to_the_largest_deflection_within_reach():
+    from ecg_utils.signal.detect import refine_peaks
+
+    x = np.zeros(100)
+    x[[10, 40, 47, 90]] = [5.0, 2.0, -3.0, 9.0]
+    # 12 -> 10; 44 -> 47 (|-3| beats 2); 98 -> 93: the spike at 90 is out of reach (±5), and on a
+    # flat stretch the first sample of the reach wins.
+    np.testing.assert_array_equal(refine_peaks(x, np.array([12, 44, 98]), 5), [10, 47, 93])

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+from scipy import signal as sps
+
+from ecg_utils.signal.preprocess import PreprocessConfig, bandpass, rr_features, segment, zscore
+
+FS = 360
+
+
+def _gain(freq_hz: float, seconds: float = 60) -> float:
+    t = np.arange(int(seconds * FS)) / FS
+    x = np.sin(2 * np.pi * freq_hz * t)
+    y = bandpass(x, FS, 0.5, 40.0)
+    mid = slice(len(t) // 4, 3 * len(t) // 4)  # away from the edge transients
+    return np.std(y[mid]) / np.std(x[mid])
+
+
+@pytest.mark.parametrize("freq, lo, hi", [
+    (0.05, 0.0, 0.02),   # baseline wander: removed
+    (0.2, 0.0, 0.2),
+    (5.0, 0.97, 1.01),   # P/T waves and QRS band: kept
+    (15.0, 0.97, 1.01),
+    (60.0, 0.0, 0.2),    # mains interference: removed
+    (120.0, 0.0, 0.02),
+])  # fmt: skip
+def test_bandpass_frequency_response(freq, lo, hi):
+    assert lo <= _gain(freq) <= hi
+
+
+def test_bandpass_corner_is_minus_6_db():
+    # sosfiltfilt applies the 2nd-order filter twice: the corners sit at half amplitude.
+    sos = sps.butter(2, [0.5, 40], btype="bandpass", fs=FS, output="sos")
+    _, h = sps.sosfreqz(sos, worN=[0.5, 40], fs=FS)
+    np.testing.assert_allclose(np.abs(h) ** 2, 0.5, atol=0.02)
+    assert 0.45 <= _gain(40.0) <= 0.55
+
+
+def test_bandpass_is_zero_phase():
+    x = np.zeros(FS * 10)
+    x[FS * 5] = 1.0  # an impulse: a zero-phase filter keeps its peak in place
+    y = bandpass(x, FS, 0.5, 40.0)
+    assert int(np.argmax(y)) == FS * 5
+
+
+def test_bandpass_rejects_nan_with_position():
+    x = np.zeros(1000)
+    x[400:410] = np.nan
+    with pytest.raises(ValueError, match=r"10 NaN samples \(first at sample 400"):
+        bandpass(x, FS, 0.5, 40.0)
+
+
+def test_segment_drops_windows_that_leave_the_record():
+    x = np.arange(100, dtype=float)
+    windows, keep = segment(x, np.array([2, 3, 50, 96, 97, 98]), before=3, after=3)
+    # 2 starts at -1: dropped; 3 starts at 0: kept; 97 ends at 100 (exclusive): kept; 98: dropped
+    assert keep.tolist() == [False, True, True, True, True, False]
+    np.testing.assert_array_equal(windows[0], [0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(windows[-1], [94, 95, 96, 97, 98, 99])
+    assert windows.shape == (4, 6)
+
+
+def test_segment_puts_the_r_peak_at_index_before():
+    x = np.zeros(1000)
+    x[500] = 7.0
+    windows, _ = segment(x, np.array([500]), before=90, after=162)
+    assert windows.shape == (1, 252) and np.argmax(windows[0]) == 90
+
+
+def test_rr_features():
+    r = np.array([0, 360, 720, 1260, 1440])  # RR: 1.0, 1.0, 1.5, 0.5 s
+    rr = rr_features(r, FS, local_beats=2, mean_beats=4)
+    np.testing.assert_allclose(rr[:, 0], [1.0, 1.0, 1.0, 1.5, 0.5])  # previous (first borrows next)
+    np.testing.assert_allclose(rr[:, 1], [1.0, 1.0, 1.5, 0.5, 0.5])  # next (last borrows previous)
+    np.testing.assert_allclose(rr[:, 2], [1.0, 1.0, 1.0, 1.25, 1.0])  # causal mean of last 2 previous
+    np.testing.assert_allclose(rr[:, 3], [1.0, 1.0, 1.0, 1.125, 1.0])  # causal mean of last 4 previous
+    # Causal: a beat's features do not change when later beats are added.
+    np.testing.assert_array_equal(rr_features(r[:4], FS, 2, 4)[:3], rr[:3])
+    with pytest.raises(ValueError, match="at least 2 beats"):
+        rr_features(np.array([5]), FS)
+
+
+def test_zscore_handles_flat_windows():
+    w = np.vstack([np.ones(10), np.arange(10.0)])
+    z = zscore(w, axis=1)
+    np.testing.assert_array_equal(z[0], 0)
+    assert abs(z[1].mean()) < 1e-12 and abs(z[1].std() - 1) < 1e-12
+
+
+def test_config_defaults_and_window():
+    c = PreprocessConfig()
+    assert (c.before, c.after, c.window) == (90, 162, 252)
+    assert len(c.records) == 48 and c.leads[0] == "MLII"
+
+
+def test_config_rejects_unknown_and_invalid_parameters():
+    with pytest.raises(ValueError, match=r"unknown preprocessing parameter\(s\) \['windw'\]"):
+        PreprocessConfig.from_dict({"windw": 3})
+    with pytest.raises(ValueError, match="normalize='minmax'"):
+        PreprocessConfig(normalize="minmax")
+    with pytest.raises(ValueError, match="need 0 < highpass < lowpass < fs/2"):
+        PreprocessConfig(highpass_hz=50, lowpass_hz=40)
+    with pytest.raises(Exception, match="unknown MIT-BIH record name"):
+        PreprocessConfig(records=["999"])
+    assert PreprocessConfig.from_dict({"records": None}).records == PreprocessConfig().records

@@ -1,0 +1,122 @@
+"""The signal-quality gate: flat lines, clipping and noise marked, clean beats left alone, chunk-size invariant."""
+
+import json
+
+import numpy as np
+import pytest
+import wfdb
+
+from ecg_utils.classify import classify_source
+from ecg_utils.data.readers import ArraySource
+from ecg_utils.errors import DataError
+from ecg_utils.model.inference import load_classifier
+from ecg_utils.model.shipped import MODEL_PATH
+from ecg_utils.paths import REPORTS_DIR
+from ecg_utils.signal.detect import detect_r_peaks
+from ecg_utils.signal.quality import GateConfig, SignalQuality, published_gate
+from ecg_utils.streaming import StreamingClassifier
+
+FS = 360
+GATE = GateConfig(min_snr_db=11.0)  # a threshold near the calibrated one
+BEFORE, AFTER = round(0.25 * FS), round(0.45 * FS)
+
+
+@pytest.fixture(scope="module")
+def ecg(mitdb_dir) -> np.ndarray:
+    """Two minutes of record 100's MLII: a clean ECG to spoil."""
+    rec = wfdb.rdrecord(str(mitdb_dir / "100"), channel_names=["MLII"], sampto=120 * FS)
+    return rec.p_signal[:, 0].copy()
+
+
+def _spoilt(x: np.ndarray) -> np.ndarray:
+    """Flat 30-35 s, clipped 50-60 s (at 40 % of the way from the median to the top), noisy 75-95 s."""
+    y = x.copy()
+    y[30 * FS: 35 * FS] = y[30 * FS]
+    med = np.median(x)
+    level = med + 0.4 * (x.max() - med)
+    y[50 * FS: 60 * FS] = np.minimum(y[50 * FS: 60 * FS], level)
+    y[75 * FS: 95 * FS] += np.random.default_rng(0).normal(scale=0.5, size=20 * FS)
+    return y
+
+
+def _gate(x: np.ndarray, chunk: int, config: GateConfig = GATE) -> tuple[list, float]:
+    quality, detector_peaks = SignalQuality(FS, config, BEFORE, AFTER), detect_r_peaks(x, FS)
+    out = []
+    for i in range(0, len(x), chunk):
+        new = detector_peaks[(detector_peaks >= i) & (detector_peaks < i + chunk)]
+        out.extend(quality.process(x[i:i + chunk], new))
+    out.extend(quality.finish())
+    return out, quality.flat_samples / FS
+
+
+def _in(beats: list, lo_s: float, hi_s: float) -> list:
+    return [b for b in beats if lo_s * FS <= b.r < hi_s * FS]
+
+
+def test_each_kind_of_bad_stretch_is_marked_and_clean_beats_are_not(ecg):
+    beats, flat_s = _gate(_spoilt(ecg), len(ecg))
+    assert flat_s == pytest.approx(5.0, abs=0.01)
+    assert all(b.reason == "" for b in _in(beats, 3, 29)), "clean beats before any damage stay readable"
+    assert {b.reason for b in _in(beats, 29.5, 35.5)} <= {"flat"} and not _in(beats, 30.5, 34.5)
+    clipped = _in(beats, 50.5, 59.5)
+    assert clipped and all(b.reason == "clipped" for b in clipped)
+    noisy = _in(beats, 80, 95)
+    assert noisy and np.mean([b.reason == "noise" for b in noisy]) > 0.9
+    assert all(b.reason == "" for b in _in(beats, 105, 119)), "readable again once the noise is over"
+
+
+def test_scores_do_not_depend_on_chunk_size(ecg):
+    x = _spoilt(ecg)
+    whole, flat = _gate(x, len(x))
+    for chunk in (1, 37, FS, 7 * FS + 11):
+        got, got_flat = _gate(x, chunk)
+        assert got_flat == flat
+        assert [(b.r, b.reason) for b in got] == [(b.r, b.reason) for b in whole]
+        np.testing.assert_array_equal([b.snr_db for b in got], [b.snr_db for b in whole])
+
+
+def test_predict_reports_unreadable_beats_as_q_and_says_why(ecg):
+    clf = load_classifier(MODEL_PATH)
+    result = classify_source(ArraySource(_spoilt(ecg), FS, "spoilt", "MLII"), clf, progress=False, gate=GATE)
+    beats, summary = result.beats, result.summary()
+    assert summary["flat_s"] == pytest.approx(5.0, abs=0.01)
+    assert summary["unreadable"]["flat"] + summary["unreadable"]["clipped"] + summary["unreadable"]["noise"] > 20
+    assert (beats.pred[beats.unreadable != ""] == "Q").all()
+    inside_flat = beats[(beats.time_s > 30.3) & (beats.time_s < 34.7)]
+    assert inside_flat.empty, "no beats inside a flat line"
+    ungated = classify_source(ArraySource(_spoilt(ecg), FS, "spoilt", "MLII"), clf, progress=False, gate=None).beats
+    assert (ungated.unreadable == "").all() and (ungated.pred != "Q").any()
+    np.testing.assert_array_equal(ungated.quality_db, beats.quality_db)
+
+
+def test_stream_gate_is_the_same_whatever_the_chunk_size(ecg):
+    clf, x = load_classifier(MODEL_PATH), _spoilt(ecg)
+
+    def run(chunk: int) -> list:
+        stream = StreamingClassifier(clf, FS, gate=GATE)
+        return [(e.sample, e.pred, e.unreadable, e.quality_db) for i in range(0, len(x), chunk)
+                for e in stream.process(x[i:i + chunk])]
+
+    whole = run(len(x))
+    assert {u for *_, u, _ in whole} >= {"", "noise", "clipped"}
+    assert all(p == "Q" for _, p, u, _ in whole if u)
+    for chunk in (36, FS, 5 * FS + 7):
+        assert run(chunk) == whole
+
+
+def test_gate_parameters_are_checked():
+    with pytest.raises(DataError, match="unknown parameter"):
+        GateConfig.from_dict({"min_snr": 3})
+    with pytest.raises(DataError, match="band_hz"):
+        GateConfig(band_hz=(20.0, 8.0))
+    with pytest.raises(DataError, match="sampling rate"):
+        SignalQuality(30.0, GateConfig(), 5, 10)
+
+
+def test_shipped_gate_is_the_one_calibrated_in_reports():
+    report = json.loads((REPORTS_DIR / "quality_gate.json").read_text())
+    assert GateConfig.from_dict(report["gate"]) == published_gate()
+    assert published_gate().min_snr_db is not None
+    assert set(report["calibration"]["records"]).isdisjoint({"100", "103", "105", "111", "113", "117", "121", "123",
+                                                             "200", "202", "210", "212", "213", "214", "219", "221",
+                                                             "222", "228", "231", "232", "233", "234"}), "DS1 only"

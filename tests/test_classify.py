@@ -1,0 +1,171 @@
+"""Classifying whole records: reference or detected beats, other sampling rates, both backends, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+
+from ecg_utils.classify import classify_record, main, reference_labels
+from ecg_utils.errors import DataError
+from ecg_utils.model.inference import load_classifier
+
+from .synthetic_records import cut_and_resample, write_csv, write_edf, write_record
+
+SECONDS = 300  # the first 5 minutes of record 100 keep these tests fast
+
+
+@pytest.fixture(scope="module")
+def rec100(mitdb_dir, tmp_path_factory):
+    """Record 100 cut to 5 minutes, at 360 Hz and resampled to 250 Hz."""
+    return cut_and_resample(mitdb_dir, "100", SECONDS, tmp_path_factory.mktemp("records"))
+
+
+def test_reference_beats(tiny_model, rec100):
+    at360, _, ann = rec100
+    result = classify_record(at360, load_classifier(tiny_model), beats="atr", progress=False)
+    beats = [s for s, sym in zip(ann.sample, ann.symbol) if sym in "NLRejAaJSVEF/fQ"]
+    assert result.n_found == len(beats) and len(result.beats) == len(beats) - result.n_edge
+    assert list(result.beats.columns) == ["sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q", "quality_db",
+                                          "unreadable"]
+    assert set(result.beats["sample"]) <= set(beats) and result.lead == "MLII"
+    assert (result.beats.pred == "N").mean() > 0.9  # record 100 is almost all normal beats
+
+
+@pytest.mark.parametrize("backend", ["pytorch", "onnx"])
+@pytest.mark.parametrize("beats", ["atr", "detect"])
+def test_other_sampling_rate_is_resampled(tiny_model, tiny_onnx, rec100, backend, beats):
+    at360, at250, _ = rec100
+    clf = load_classifier(tiny_model if backend == "pytorch" else tiny_onnx)
+    a = classify_record(at360, clf, beats=beats, progress=False).beats
+    b = classify_record(at250, clf, beats=beats, progress=False).beats
+    assert np.abs(b["sample"].to_numpy()[:10] - np.round(a["sample"].to_numpy()[:10] * 250 / 360)).max() <= 1
+    assert len(a) == len(b) and (a.pred.to_numpy() == b.pred.to_numpy()).mean() > 0.95
+    np.testing.assert_allclose(a.time_s, b.time_s, atol=0.005)
+
+
+def test_detected_beats(tiny_model, rec100):
+    at360, _, ann = rec100
+    result = classify_record(at360, load_classifier(tiny_model), beats="detect", progress=False)
+    n_ref = sum(sym in "NLRejAaJSVEF/fQ" for sym in ann.symbol)
+    assert abs(result.n_found - n_ref) <= 3
+
+
+def test_onnx_backend_gives_the_same_classes(tiny_model, tiny_onnx, rec100):
+    at360 = rec100[0]
+    a = classify_record(at360, load_classifier(tiny_model), beats="atr", progress=False).beats
+    b = classify_record(at360, load_classifier(tiny_onnx), beats="atr", progress=False).beats
+    assert (a.pred == b.pred).all()
+    assert np.abs(a[["p_N", "p_V"]].to_numpy() - b[["p_N", "p_V"]].to_numpy()).max() <= 2e-4
+
+
+def test_nan_stretch_skips_its_beats(tiny_model, rec100, tmp_path):
+    at360, _, ann = rec100
+    rec = wfdb.rdrecord(str(at360))
+    x = rec.p_signal[:, 0].copy()
+    x[36_000:39_600] = np.nan  # 10 s of lost signal
+    path = write_record(tmp_path, "gap", x, 360, ann.sample, ann.symbol)
+    result = classify_record(path, load_classifier(tiny_model), beats="atr", progress=False)
+    assert 10 <= result.n_nan <= 16
+    assert not ((result.beats["sample"] > 36_000 - 162) & (result.beats["sample"] < 39_600 + 90)).any()
+    assert len(result.beats) == result.n_found - result.n_nan - result.n_edge
+
+
+def test_bad_input(tiny_model, rec100, tmp_path, capsys):
+    clf = load_classifier(tiny_model)
+    with pytest.raises(DataError, match=r"record nothing: no header nothing\.hea"):
+        classify_record(tmp_path / "nothing", clf, progress=False)
+    with pytest.raises(DataError, match=r"none of the leads \['V1'\] .* it has \['MLII'\]"):
+        classify_record(rec100[0], clf, lead="V1", progress=False)
+    short = write_record(tmp_path, "short", np.zeros(200), 360, [100], ["N"])
+    with pytest.raises(DataError, match="shorter than one beat window"):
+        classify_record(short, clf, progress=False)
+    with pytest.raises(DataError, match="unknown model file type"):
+        load_classifier(tmp_path / "short.dat")
+    assert main([str(tmp_path / "nothing"), "--model", str(tiny_model), "--out", str(tmp_path / "o.csv")]) == 1
+    assert "error: record nothing" in capsys.readouterr().err
+
+
+def test_cli_writes_one_row_per_beat(tiny_model, rec100, tmp_path, capsys):
+    out = tmp_path / "beats.csv"
+    assert main([str(rec100[0]), "--model", str(tiny_model), "--out", str(out), "--beats", "atr"]) == 0
+    table = pd.read_csv(out)
+    assert len(table) > 300 and "N " in capsys.readouterr().out
+
+
+def test_reference_labels(rec100):
+    at360, _, ann = rec100
+    first = next(s for s, sym in zip(ann.sample, ann.symbol) if sym == "N")
+    got = reference_labels(at360, np.array([first + 10, first + 200]))
+    assert got.tolist() == ["N", ""]
+
+
+@pytest.mark.parametrize("which", ["r360", "r250"])
+def test_blocks_give_the_whole_records_beats(tiny_onnx, rec100, which):
+    """Classified 30 s at a time, a record gives the beats and classes it gives in one piece, also with a NaN
+    stretch across a block boundary and at another sampling rate."""
+    at360, at250, _ = rec100
+    path = at360 if which == "r360" else at250
+    rec = wfdb.rdrecord(str(path))
+    x = rec.p_signal[:, 0].copy()
+    fs = rec.fs
+    x[int(29 * fs): int(32 * fs)] = np.nan  # across the first block boundary
+    holed = write_record(path.parent, f"{which}_nan", x, fs, [10], ["N"])
+    clf = load_classifier(tiny_onnx)
+    for record in (path, holed):
+        whole = classify_record(record, clf, progress=False)
+        blocked = classify_record(record, clf, progress=False, block_s=30)
+        pd.testing.assert_frame_equal(blocked.beats, whole.beats)
+        assert (blocked.n_found, blocked.n_nan, blocked.n_edge) == (whole.n_found, whole.n_nan, whole.n_edge)
+    assert whole.n_nan >= 1 and whole.beats["time_s"].between(28.6, 32.3).sum() == 0
+
+
+def test_edf_and_csv_give_the_wfdb_beats(tiny_onnx, rec100, tmp_path):
+    at360, _, _ = rec100
+    rec = wfdb.rdrecord(str(at360))
+    clf = load_classifier(tiny_onnx)
+    want = classify_record(at360, clf, progress=False).beats
+    csv = classify_record(write_csv(tmp_path / "r.csv", rec.p_signal, ["MLII"], 360), clf, fs=360, progress=False)
+    pd.testing.assert_frame_equal(csv.beats, want)
+    edf = classify_record(write_edf(tmp_path / "r.edf", rec.p_signal, 360, ["ECG MLII"]), clf, progress=False)
+    assert (edf.beats["sample"].to_numpy() == want["sample"].to_numpy()).mean() > 0.99
+    assert edf.lead == "ECG MLII"
+
+
+def test_cli_names_its_own_flags(rec100, tmp_path, capsys):
+    at360, _, _ = rec100
+    out = tmp_path / "o.csv"
+    assert main([str(at360), "--out", str(out), "--lead", "V1"]) == 1
+    assert "none of the leads ['V1'] is in this record; it has ['MLII']; pass --lead with one of them" in \
+        capsys.readouterr().err
+    # no --model: the published model shipped with the package
+    assert main([str(at360), "--out", str(out)]) == 0
+    assert "(onnx)" in capsys.readouterr().out and len(pd.read_csv(out)) > 300
+    hea = tmp_path / "z.hea"
+    hea.write_text("z 1 0 1000\nz.dat 16 200 11 1024 0 0 0 MLII\n")
+    assert main([str(tmp_path / "z"), "--out", str(out)]) == 1
+    assert "header z.hea gives the sampling rate as 0 Hz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_corrupt_model_file(tmp_path, suffix):
+    bad = tmp_path / f"model{suffix}"
+    bad.write_bytes(b"\x08\x01garbage" * 100)
+    kind = "an ONNX export" if suffix == ".onnx" else "a readable checkpoint"
+    with pytest.raises(DataError, match=rf"model file .*model\{suffix} is not {kind} of this repo"):
+        load_classifier(bad)
+
+
+def test_cli_says_where_the_lead_was_flat_and_gives_no_beats_there(rec100, tmp_path, capsys):
+    """A lead-off stretch (constant samples) is bad input: no beats inside it, its length reported."""
+    at360, _, ann = rec100
+    x = wfdb.rdrecord(str(at360)).p_signal[:, 0].copy()
+    x[100 * 360: 130 * 360] = x[100 * 360]
+    path = write_record(tmp_path, "flat", x, 360, ann.sample, ann.symbol)
+    out = tmp_path / "beats.csv"
+    assert main([str(path), "--out", str(out)]) == 0
+    assert "30.0 s of flat line" in capsys.readouterr().out
+    beats = pd.read_csv(out, keep_default_na=False)
+    inside = beats[(beats.time_s > 100.3) & (beats.time_s < 129.7)]
+    assert inside.empty and set(beats.unreadable) <= {"", "flat", "noise", "clipped"}
+    edges = beats[(beats.time_s > 99) & (beats.time_s < 131)]
+    assert (edges.pred[edges.unreadable != ""] == "Q").all()
