@@ -1,13 +1,12 @@
-"""Classify every beat of any record: `python -m ecg_utils.predict RECORD --out beats.csv [--model M]`.
+"""Classify every beat of a record: the pipeline behind `predict`, the web service and the evaluation.
 
-RECORD is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ file or a CSV file (with
-`--fs`). Beats come from the R-peak detector (the default) or the record's reference annotations
-(`--beats atr`). A record at another sampling rate is resampled to the model's rate; the lead is
+A record is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ file or a CSV file (with
+its sampling rate). Beats come from the R-peak detector (the default) or the record's reference annotations
+(`beats="atr"`). A record at another sampling rate is resampled to the model's rate; the lead is
 picked by name. Stretches of NaN samples are bridged for filtering, and beats whose window touches
-one are skipped and counted. Without `--model` the published model shipped with the package is used.
-The signal-quality gate (`quality`) scores every beat; beats in noise, on a flat line or in clipping
-are reported as unreadable (class Q, with the reason in `unreadable`), the model's probabilities
-kept beside them. `--no-gate` scores but gates nothing.
+one are skipped and counted. The signal-quality gate
+(`signal.quality`) scores every beat; beats in noise, on a flat line or in clipping are reported as unreadable (class Q, with the reason in `unreadable`), the model's probabilities
+kept beside them. `gate=None` scores but gates nothing.
 
 A record of any length is processed in blocks of `block_s` seconds, each filtered with `margin_s`
 seconds of signal on both sides (where the zero-phase filter's start-up transients die out), in two
@@ -18,9 +17,7 @@ are those of the record processed whole (a record shorter than a block *is* proc
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +26,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS, beat_mask, to_aami
 from ecg_utils.data.readers import RecordSource, open_record
 from ecg_utils.data.records import read_record
-from ecg_utils.errors import DataError, LeadError
-from ecg_utils.model.inference import BeatSequence, Classifier, load_classifier
+from ecg_utils.errors import DataError
+from ecg_utils.model.inference import BeatSequence, Classifier
 from ecg_utils.signal.detect import REFINE_S, QRSDetector, label_detected_beats, refine_peaks
 from ecg_utils.signal.filters import StreamResampler, resample_ratio
 from ecg_utils.signal.preprocess import bandpass, normalise, rr_features
@@ -301,47 +297,3 @@ def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 
     beats = beat_mask(rec.ann_symbol)
     return label_detected_beats(sample, rec.ann_sample[beats], to_aami(rec.ann_symbol[beats]),
                                 round(tolerance_s * rec.fs))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
-    parser.add_argument("record", help="WFDB record path without extension (e.g. data/raw/mitdb/208), .edf or .csv")
-    parser.add_argument("--model", help="best.pt checkpoint or .onnx export (default: the published model)")
-    parser.add_argument("--out", required=True, type=Path, help="CSV file: one row per beat")
-    parser.add_argument("--beats", choices=["detect", "atr"], default="detect",
-                        help="beat positions: R-peak detector (default) or the record's .atr annotations")
-    parser.add_argument("--lead", help="lead name (default: the model's preference, MLII first; a one-lead record "
-                                       "uses its lead)")
-    parser.add_argument("--fs", type=float, help="sampling rate in Hz (CSV files only)")
-    parser.add_argument("--no-gate", action="store_true", help="classify every beat, even in noise, flat line or "
-                                                               "clipping (their quality is still reported)")
-    args = parser.parse_args(argv)
-    try:
-        from ecg_utils.model.shipped import MODEL_PATH
-
-        classifier = load_classifier(args.model or MODEL_PATH)
-        result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs,
-                                 gate=None if args.no_gate else PUBLISHED)
-    except LeadError as exc:
-        print(f"error: {exc}; pass --lead with one of them", file=sys.stderr)
-        return 1
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    with atomic_open(args.out, "w") as handle:
-        result.beats.to_csv(handle, index=False)
-    counts = result.beats.pred.value_counts()
-    print(f"{args.record}: lead {result.lead}, {result.fs:g} Hz, {result.n_found} beats found ({args.beats}), "
-          f"{len(result.beats)} classified ({classifier.backend}) -> {args.out}")
-    if result.n_nan or result.n_edge:
-        print(f"  skipped {result.n_nan} beats whose window touches NaN samples and {result.n_edge} at the record edges")
-    print("  " + "  ".join(f"{c} {counts.get(c, 0)}" for c in CLASSES))
-    gated = result.summary()["unreadable"]
-    if any(gated.values()) or result.flat_s:
-        print(f"  unreadable (reported as Q): {gated['noise']} in noise, {gated['flat']} on a flat line, "
-              f"{gated['clipped']} in clipping; {result.flat_s:.1f} s of flat line")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

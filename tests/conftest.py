@@ -105,3 +105,12 @@ def tiny_onnx(tiny_model: Path) -> Path:
     from ecg_utils.model.export import export_onnx
 
     return export_onnx(tiny_model, tiny_model.with_name("model.onnx"))
+
+
+@pytest.fixture(scope="session")
+def rec100(mitdb_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Record 100 cut to its first 5 minutes (fast enough for every pipeline test), at 360 Hz and resampled
+    to 250 Hz, with its annotations."""
+    from tests.synthetic_records import cut_and_resample
+
+    return cut_and_resample(mitdb_dir, "100", 300, tmp_path_factory.mktemp("records"))

@@ -1,23 +1,15 @@
-"""Classifying whole records: reference or detected beats, other sampling rates, both backends, bad input."""
+"""The record pipeline: reference or detected beats, other sampling rates, both backends, blocks, bad input."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import wfdb
 
-from ecg_utils.classify import classify_record, main, reference_labels
+from ecg_utils.classify import classify_record, reference_labels
 from ecg_utils.errors import DataError
 from ecg_utils.model.inference import load_classifier
 
-from .synthetic_records import cut_and_resample, write_csv, write_edf, write_record
-
-SECONDS = 300  # the first 5 minutes of record 100 keep these tests fast
-
-
-@pytest.fixture(scope="module")
-def rec100(mitdb_dir, tmp_path_factory):
-    """Record 100 cut to 5 minutes, at 360 Hz and resampled to 250 Hz."""
-    return cut_and_resample(mitdb_dir, "100", SECONDS, tmp_path_factory.mktemp("records"))
+from .synthetic_records import write_csv, write_edf, write_record
 
 
 def test_reference_beats(tiny_model, rec100):
@@ -70,7 +62,7 @@ def test_nan_stretch_skips_its_beats(tiny_model, rec100, tmp_path):
     assert len(result.beats) == result.n_found - result.n_nan - result.n_edge
 
 
-def test_bad_input(tiny_model, rec100, tmp_path, capsys):
+def test_bad_input(tiny_model, rec100, tmp_path):
     clf = load_classifier(tiny_model)
     with pytest.raises(DataError, match=r"record nothing: no header nothing\.hea"):
         classify_record(tmp_path / "nothing", clf, progress=False)
@@ -81,15 +73,6 @@ def test_bad_input(tiny_model, rec100, tmp_path, capsys):
         classify_record(short, clf, progress=False)
     with pytest.raises(DataError, match="unknown model file type"):
         load_classifier(tmp_path / "short.dat")
-    assert main([str(tmp_path / "nothing"), "--model", str(tiny_model), "--out", str(tmp_path / "o.csv")]) == 1
-    assert "error: record nothing" in capsys.readouterr().err
-
-
-def test_cli_writes_one_row_per_beat(tiny_model, rec100, tmp_path, capsys):
-    out = tmp_path / "beats.csv"
-    assert main([str(rec100[0]), "--model", str(tiny_model), "--out", str(out), "--beats", "atr"]) == 0
-    table = pd.read_csv(out)
-    assert len(table) > 300 and "N " in capsys.readouterr().out
 
 
 def test_reference_labels(rec100):
@@ -131,41 +114,3 @@ def test_edf_and_csv_give_the_wfdb_beats(tiny_onnx, rec100, tmp_path):
     assert edf.lead == "ECG MLII"
 
 
-def test_cli_names_its_own_flags(rec100, tmp_path, capsys):
-    at360, _, _ = rec100
-    out = tmp_path / "o.csv"
-    assert main([str(at360), "--out", str(out), "--lead", "V1"]) == 1
-    assert "none of the leads ['V1'] is in this record; it has ['MLII']; pass --lead with one of them" in \
-        capsys.readouterr().err
-    # no --model: the published model shipped with the package
-    assert main([str(at360), "--out", str(out)]) == 0
-    assert "(onnx)" in capsys.readouterr().out and len(pd.read_csv(out)) > 300
-    hea = tmp_path / "z.hea"
-    hea.write_text("z 1 0 1000\nz.dat 16 200 11 1024 0 0 0 MLII\n")
-    assert main([str(tmp_path / "z"), "--out", str(out)]) == 1
-    assert "header z.hea gives the sampling rate as 0 Hz" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
-def test_corrupt_model_file(tmp_path, suffix):
-    bad = tmp_path / f"model{suffix}"
-    bad.write_bytes(b"\x08\x01garbage" * 100)
-    kind = "an ONNX export" if suffix == ".onnx" else "a readable checkpoint"
-    with pytest.raises(DataError, match=rf"model file .*model\{suffix} is not {kind} of this repo"):
-        load_classifier(bad)
-
-
-def test_cli_says_where_the_lead_was_flat_and_gives_no_beats_there(rec100, tmp_path, capsys):
-    """A lead-off stretch (constant samples) is bad input: no beats inside it, its length reported."""
-    at360, _, ann = rec100
-    x = wfdb.rdrecord(str(at360)).p_signal[:, 0].copy()
-    x[100 * 360: 130 * 360] = x[100 * 360]
-    path = write_record(tmp_path, "flat", x, 360, ann.sample, ann.symbol)
-    out = tmp_path / "beats.csv"
-    assert main([str(path), "--out", str(out)]) == 0
-    assert "30.0 s of flat line" in capsys.readouterr().out
-    beats = pd.read_csv(out, keep_default_na=False)
-    inside = beats[(beats.time_s > 100.3) & (beats.time_s < 129.7)]
-    assert inside.empty and set(beats.unreadable) <= {"", "flat", "noise", "clipped"}
-    edges = beats[(beats.time_s > 99) & (beats.time_s < 131)]
-    assert (edges.pred[edges.unreadable != ""] == "Q").all()

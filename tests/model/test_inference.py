@@ -61,3 +61,12 @@ assert "torch" not in sys.modules, "PyTorch was imported"
 """
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_corrupt_model_file(tmp_path, suffix):
+    bad = tmp_path / f"model{suffix}"
+    bad.write_bytes(b"\x08\x01garbage" * 100)
+    kind = "an ONNX export" if suffix == ".onnx" else "a readable checkpoint"
+    with pytest.raises(DataError, match=rf"model file .*model\{suffix} is not {kind} of this repo"):
+        load_classifier(bad)

@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ecg_utils.classify import classify_record
-from ecg_utils.classify import main as predict_main
 from ecg_utils.model.inference import load_classifier
 from ecg_utils.model.shipped import MODEL_PATH
 from ecg_utils.paths import FIGURES_DIR, PROJ_ROOT
+from ecg_utils.predict import main as predict_main
 from tests.servers import api_server, app_server
 
 APP = str(PROJ_ROOT / "ecg_utils" / "serve" / "app.py")

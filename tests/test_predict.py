@@ -1,0 +1,51 @@
+"""The command line `python -m ecg_utils.predict`: one row per beat, its own flags in its messages, bad input."""
+
+import pandas as pd
+import wfdb
+
+from ecg_utils.predict import main
+
+from .synthetic_records import write_record
+
+
+def test_cli_reports_a_missing_record(tiny_model, tmp_path, capsys):
+    assert main([str(tmp_path / "nothing"), "--model", str(tiny_model), "--out", str(tmp_path / "o.csv")]) == 1
+    assert "error: record nothing" in capsys.readouterr().err
+
+
+def test_cli_writes_one_row_per_beat(tiny_model, rec100, tmp_path, capsys):
+    out = tmp_path / "beats.csv"
+    assert main([str(rec100[0]), "--model", str(tiny_model), "--out", str(out), "--beats", "atr"]) == 0
+    table = pd.read_csv(out)
+    assert len(table) > 300 and "N " in capsys.readouterr().out
+
+
+def test_cli_names_its_own_flags(rec100, tmp_path, capsys):
+    at360, _, _ = rec100
+    out = tmp_path / "o.csv"
+    assert main([str(at360), "--out", str(out), "--lead", "V1"]) == 1
+    assert "none of the leads ['V1'] is in this record; it has ['MLII']; pass --lead with one of them" in \
+        capsys.readouterr().err
+    # no --model: the published model shipped with the package
+    assert main([str(at360), "--out", str(out)]) == 0
+    assert "(onnx)" in capsys.readouterr().out and len(pd.read_csv(out)) > 300
+    hea = tmp_path / "z.hea"
+    hea.write_text("z 1 0 1000\nz.dat 16 200 11 1024 0 0 0 MLII\n")
+    assert main([str(tmp_path / "z"), "--out", str(out)]) == 1
+    assert "header z.hea gives the sampling rate as 0 Hz" in capsys.readouterr().err
+
+
+def test_cli_says_where_the_lead_was_flat_and_gives_no_beats_there(rec100, tmp_path, capsys):
+    """A lead-off stretch (constant samples) is bad input: no beats inside it, its length reported."""
+    at360, _, ann = rec100
+    x = wfdb.rdrecord(str(at360)).p_signal[:, 0].copy()
+    x[100 * 360: 130 * 360] = x[100 * 360]
+    path = write_record(tmp_path, "flat", x, 360, ann.sample, ann.symbol)
+    out = tmp_path / "beats.csv"
+    assert main([str(path), "--out", str(out)]) == 0
+    assert "30.0 s of flat line" in capsys.readouterr().out
+    beats = pd.read_csv(out, keep_default_na=False)
+    inside = beats[(beats.time_s > 100.3) & (beats.time_s < 129.7)]
+    assert inside.empty and set(beats.unreadable) <= {"", "flat", "noise", "clipped"}
+    edges = beats[(beats.time_s > 99) & (beats.time_s < 131)]
+    assert (edges.pred[edges.unreadable != ""] == "Q").all()
