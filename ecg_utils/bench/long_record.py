@@ -1,0 +1,57 @@
+"""A 24-hour record through `predict`'s pipeline, in blocks and whole: time and peak memory."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecg_utils.bench.timing import fresh, peak_rss_mb
+from ecg_utils.data.mitdb import RECORDS, resolve_mitdb_dir
+from ecg_utils.data.records import read_record
+
+
+def write_holter(folder: Path, hours: float = 24.0) -> Path:
+    """A long one-lead WFDB record: the MIT-BIH records' MLII (V5 for 102 and 104) end to end, repeated up to
+    `hours` (24 h: 31.1 M samples at 360 Hz), 16-bit at 200 units/mV."""
+    root = resolve_mitdb_dir()
+    n_total, written = round(hours * 3600 * 360), 0
+    name = f"holter{hours:g}h"
+    with open(folder / f"{name}.dat", "wb") as out:
+        while written < n_total:
+            for r in RECORDS:
+                x = read_record(root / r, annotator=None).signal
+                x = x[: n_total - written]
+                out.write(np.clip(np.round(x * 200), -32768, 32767).astype("<i2").tobytes())
+                written += len(x)
+                if written >= n_total:
+                    break
+    (folder / f"{name}.hea").write_text(f"{name} 1 360 {written}\n{name}.dat 16 200/mV 16 0 0 0 0 MLII\n")
+    return folder / name
+
+
+def _predict_run(model: str, record: str, block_s: float) -> dict[str, float]:
+    from ecg_utils.classify import classify_record
+    from ecg_utils.model.inference import load_classifier
+
+    clf = load_classifier(model, threads=1)
+    t0 = time.perf_counter()
+    result = classify_record(record, clf, progress=False, block_s=block_s)
+    return {"seconds": time.perf_counter() - t0, "beats": len(result.beats), "peak_rss_mb": peak_rss_mb()}
+
+
+def print_long_record(hours: float = 24.0) -> None:
+    from ecg_utils.classify import BLOCK_S
+    from ecg_utils.model.shipped import MODEL_PATH
+
+    with tempfile.TemporaryDirectory() as tmp:
+        record = write_holter(Path(tmp), hours)
+        print(f"one {hours:g}-hour record (MIT-BIH records end to end, 360 Hz), published model (ONNX), one thread, "
+              "fresh process each:")
+        for label, block in ((f"in {BLOCK_S / 60:g}-min blocks (predict's default)", BLOCK_S),
+                             ("whole record in one block", 1e9)):
+            d = fresh(_predict_run, str(MODEL_PATH), str(record), block)
+            print(f"  {label:40s} {d['seconds']:6.1f} s  {d['beats']:,} beats  peak RSS {d['peak_rss_mb']:5.0f} MB")
+    print("  target: in blocks, peak RSS < 500 MB and no slower than the whole record")
