@@ -17,6 +17,12 @@ NSTDB_DIR ?=
 export NSTDB_DIR
 # The model `make serve` uses (empty: the published model shipped in ecg_utils/resources/).
 MODEL ?=
+# The Jupyter kernel of .venv, which the notebooks name; `make lab` serves them on LAB_PORT (LAB_TOKEN: empty, Jupyter
+# makes one and prints it).
+KERNEL := ecg-cnn-lstm
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
+LAB_PORT ?= 8888
+LAB_TOKEN ?=
 
 ## help: list the targets
 .PHONY: help
@@ -28,9 +34,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-## setup: create .venv and install requirements.txt (and ecg_utils, editable)
+$(KERNEL_SPEC): $(VENV)/.installed
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "$(KERNEL) (.venv)" >/dev/null
+
+## setup: create .venv, install requirements.txt (and ecg_utils, editable), register its Jupyter kernel
 .PHONY: setup
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(KERNEL_SPEC)
 
 ## data: download mitdb 1.0.0 and nstdb 1.0.0 from PhysioNet and verify their checksums (MITDB_DIR=, NSTDB_DIR= verify local copies instead)
 .PHONY: data
@@ -57,6 +66,13 @@ reproduce: data
 .PHONY: test
 test: data
 	$(PY) -m pytest --nbval-lax tests notebooks
+
+## lab: open the notebooks in JupyterLab with the repo's kernel (127.0.0.1:LAB_PORT, the token is printed)
+.PHONY: lab
+lab: setup
+	cd notebooks && ../$(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+		--ServerApp.port_retries=0 $(if $(LAB_TOKEN),--IdentityProvider.token=$(LAB_TOKEN)) \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## serve: start the web service (127.0.0.1:8000) and the app (127.0.0.1:8501) with the published model (MODEL=path for another)
 .PHONY: serve
