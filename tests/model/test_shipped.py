@@ -8,6 +8,7 @@ import pytest
 
 from ecg_utils.classify import classify_record
 from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS
+from ecg_utils.evaluate.protocols import summarize
 from ecg_utils.model.export import read_metadata
 from ecg_utils.model.inference import load_classifier
 from ecg_utils.model.publish import fingerprint, model_card
@@ -62,5 +63,9 @@ def test_fingerprint_describes_a_model(tmp_path, tiny_model, tiny_onnx):
     """The fingerprint of any export names its file, hashes and run; figures come from the metrics given."""
     info = fingerprint(tiny_onnx, tiny_model, METRICS)
     assert info["sha256"] == sha256(tiny_onnx) and info["checkpoint_sha256"] == sha256(tiny_model)
-    assert info["test_figures"]["accuracy"] == METRICS["inter_patient"]["cnn_lstm"]["accuracy"]
+    pred = pd.read_csv(REPORTS_DIR / "predictions" / "inter_patient_cnn_lstm.csv.gz")
+    again = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
+    assert info["test_figures"]["accuracy"] == pytest.approx(again["accuracy"], abs=1e-12)
+    for c in CLASSES:
+        assert info["test_figures"][f"{c}_se"] == again["classes"][c]["se"]
     assert info["classes"] == list(CLASSES) and info["train_records"] == ["119", "208"] and info["members"] == 1

@@ -59,11 +59,13 @@ def test_memory_stays_bounded(rec100):
 def test_ec57_counting_rules():
     sample = np.array([100, 200, 300, 400, 500, 600, 700])
     symbol = np.array(["N", "N", "[", "N", "]", "N", "+"])
-    det = np.array([105, 230, 410, 900])
+    det = np.array([105, 230, 410, 612, 900])
     c = ec57_counts(sample, symbol, det, fs=100, learning_s=1.5)  # learning period: samples < 150
     # 200 and 230 are 0.30 s apart, beyond the 0.15 s tolerance: a miss and a false detection;
-    # 400 and 410 lie in the flutter episode; 600 missed; 900 is a false detection.
-    assert c == {"tp": 0, "fn": 2, "fp": 2}
+    # 400 and 410 lie in the flutter episode; 600 and 612 (0.12 s apart) match; 900 is a false detection.
+    assert c == {"tp": 1, "fn": 1, "fp": 2}
+    # the tolerance is 0.15 s: 0.16 s apart is a miss and a false detection
+    assert ec57_counts(sample, symbol, np.array([616]), fs=100, learning_s=1.5) == {"tp": 0, "fn": 2, "fp": 1}
 
 
 def test_detection_table(mitdb_dir):
