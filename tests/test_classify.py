@@ -9,7 +9,7 @@ from ecg_utils.classify import classify_record, reference_labels
 from ecg_utils.errors import DataError
 from ecg_utils.model.inference import load_classifier
 
-from .synthetic_records import write_csv, write_edf, write_record
+from .synthetic_records import cut_and_resample, write_csv, write_edf, write_record
 
 
 def test_reference_beats(tiny_model, rec100):
@@ -25,13 +25,16 @@ def test_reference_beats(tiny_model, rec100):
 
 @pytest.mark.parametrize("backend", ["pytorch", "onnx"])
 @pytest.mark.parametrize("beats", ["atr", "detect"])
-def test_other_sampling_rate_is_resampled(tiny_model, tiny_onnx, rec100, backend, beats):
-    at360, at250, _ = rec100
+def test_other_sampling_rate_is_resampled(tiny_model, tiny_onnx, mitdb_dir, tmp_path_factory, backend, beats):
+    """Record 119 (ventricular bigeminy) at 250 Hz gives the beats and classes it gives at 360 Hz, V beats included
+    (record 100's first minutes are nearly all N, which an all-N answer would match)."""
+    at360, at250, _ = cut_and_resample(mitdb_dir, "119", 240, tmp_path_factory.mktemp("r119"))
     clf = load_classifier(tiny_model if backend == "pytorch" else tiny_onnx)
     a = classify_record(at360, clf, beats=beats, progress=False).beats
     b = classify_record(at250, clf, beats=beats, progress=False).beats
-    assert np.abs(b["sample"].to_numpy()[:10] - np.round(a["sample"].to_numpy()[:10] * 250 / 360)).max() <= 1
-    assert len(a) == len(b) and (a.pred.to_numpy() == b.pred.to_numpy()).mean() > 0.95
+    assert len(a) == len(b) and np.abs(b["sample"].to_numpy() - np.round(a["sample"].to_numpy() * 250 / 360)).max() <= 1
+    ectopic = (a.pred != "N").to_numpy() | (b.pred != "N").to_numpy()
+    assert ectopic.sum() >= 50 and (a.pred.to_numpy()[ectopic] == b.pred.to_numpy()[ectopic]).mean() > 0.95
     np.testing.assert_allclose(a.time_s, b.time_s, atol=0.005)
 
 

@@ -56,7 +56,9 @@ def test_beat_sources_label_every_beat(clf, records):
     for name in ("detected beats", "streamed"):
         t = sources[name]
         assert (t.true != "").mean() > 0.98 and abs(len(t) - len(ref)) < 10, name
-        assert (t.true == t.pred).mean() > 0.5, name  # a tiny model, but far better than chance
+        # a tiny model, but better than calling every beat N (77 % of them), and it finds the V beats
+        assert (t.true == t.pred).mean() > (t.true == "N").mean() + 0.1, name
+        assert ((t.true == "V") & (t.pred == "V")).sum() >= 0.9 * (t.true == "V").sum() > 0, name
 
 
 def test_compare_sources(clf, records):

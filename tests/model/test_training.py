@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from ecg_utils.metrics import accuracy, macro_f1
 from ecg_utils.model import training
 from ecg_utils.model.checkpoint import FORMAT_VERSION, load_model
 from ecg_utils.model.training import SequenceData, TrainConfig, class_weights, context_index, epoch_chunks, train
@@ -28,7 +29,10 @@ def test_short_run_on_real_beats_lowers_the_loss(small, tmp_path):
     result = train(_config(), ds, split, tmp_path / "run", progress=False)
     h = result.history
     assert len(h) == 4 and h.train_loss.iloc[-1] < 0.7 * h.train_loss.iloc[0]
-    assert h.val_acc.iloc[-1] > 0.8
+    # better than calling every validation beat N (86.5 % of them): accuracy and macro F1 clear that baseline
+    y = ds.label[split.val]
+    all_n = np.full(len(y), "N")
+    assert h.val_acc.iloc[-1] > accuracy(y, all_n) + 0.05 and h.val_macro_f1.iloc[-1] > macro_f1(y, all_n) + 0.15
     model, ckpt = load_model(tmp_path / "run" / "best.pt")
     assert ckpt.epoch == result.best_epoch and ckpt.records("test") == ["100"] and ckpt.format_version == FORMAT_VERSION
     assert list(ckpt.preprocess.records) == ["100", "101", "106", "119", "208"]
