@@ -223,23 +223,25 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
     own validation fold (patients it never trained on), never on DS2.
 
     Per configuration: the figures of all DS1 beats pooled (each predicted by the one model that did not
-    train on its patient) and the spread over the folds. Writes `cross_validation.json` under `reports`.
+    train on its patient), the spread over the folds and the records each fold model was scored on, so that
+    the report itself shows it holds no DS2 record. Writes `cross_validation.json` under `reports`.
     """
     from ecg_utils.model.training import SequenceData
 
     data = data if data is not None else SequenceData.from_dataset(ds)
     out: dict[str, Any] = {"folds": folds, "configs": {}}
     for config in configs:
-        preds, per_fold = [], []
+        preds, per_fold, fold_records = [], [], []
         for fold in range(folds):
             path = Path(runs_dir) / run_name("inter_patient", config, fold) / "best.pt"
             pred, figures, ckpt = evaluate_checkpoint(path, ds, data, part="val")
             preds.append(pred)
             per_fold.append(figures)
+            fold_records.append(sorted(set(pred.record)))
         pooled = pd.concat(preds)
         out["configs"][config] = {**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()),
                                   "params": per_fold[0]["params"], "spread": spread(per_fold),
-                                  "train_config": ckpt.train_config}
+                                  "fold_records": fold_records, "train_config": ckpt.train_config}
     write_json(Path(reports) / "cross_validation.json", out)
     return out
 

@@ -150,5 +150,6 @@ def test_cross_validation_scores_fold_models_on_their_own_validation_patients(sm
     cv = cross_validate(tmp_path / "runs", ds, ["cnn_lstm"], 1, tmp_path / "reports")
     c = cv["configs"]["cnn_lstm"]
     assert c["n_beats"] == len(split.val) and set(ds.record[split.val]) == {"101", "106"}  # never DS2's 100
+    assert c["fold_records"] == [["101", "106"]]
     assert (tmp_path / "reports" / "cross_validation.json").is_file()
     assert ablation_table(cv).loc["cnn_lstm", "macro F1"] == c["macro_f1"]
