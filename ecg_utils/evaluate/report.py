@@ -28,6 +28,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 RT_START, RT_END = "<!-- realtime:start -->", "<!-- realtime:end -->"
 NOISE_START, NOISE_END = "<!-- noise:start -->", "<!-- noise:end -->"
 CV_START, CV_END = "<!-- ablation:start -->", "<!-- ablation:end -->"
+ERR_START, ERR_END = "<!-- errors:start -->", "<!-- errors:end -->"
+ERRORS_FILE = "predictions/inter_patient_cnn_lstm.csv.gz"  # the published model's DS2 predictions
 MODEL_NAMES = {"cnn_lstm": "CNN–LSTM", "gru": "CNN–GRU", "cnn": "CNN", "all_N": "all-N baseline"}
 CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": "CNN–GRU over 16 beats, beat + template",
                 "cnn": "per-beat CNN, beat + template", "cnn_lstm_no_template": "CNN–LSTM over 16 beats, beat only"}
@@ -217,6 +219,29 @@ def noise_markdown(stress: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def errors_markdown(pred: pd.DataFrame, top: int = 4) -> str:
+    """Where the inter-patient errors are, in sentences counted from a prediction file (record, true, pred):
+    the records with the most errors and their commonest confusion, the record holding most S beats, the F beats."""
+    wrong = pred[pred.true != pred.pred]
+    parts = []
+    for record, n in wrong.groupby("record").size().sort_values(ascending=False, kind="stable").head(top).items():
+        pairs = wrong[wrong.record == record].groupby(["true", "pred"]).size().sort_values(ascending=False,
+                                                                                           kind="stable")
+        (true, called), k = pairs.index[0], int(pairs.iloc[0])
+        parts.append(f"{record} ({n:,}, of which {k:,} {true} called {called})")
+    s = pred[pred.true == "S"]
+    heavy = s.record.value_counts().index[0]
+    here = pred[pred.record == heavy]
+    s_here, called_s = here[here.true == "S"], here[here.pred == "S"]
+    f = pred[pred.true == "F"]
+    return (f"{len(wrong):,} of the {len(pred):,} DS2 beats are misclassified. The records with the most errors: "
+            + ", ".join(parts) + f". Record {heavy} holds {len(s_here):,} of DS2's {len(s):,} S beats: "
+            f"{int((s_here.pred == 'N').sum()):,} of them are called N and {int((s_here.pred != 'S').sum()):,} missed "
+            f"in all (S Se {_pct((s_here.pred == 'S').mean())} %, +P {_pct((called_s.true == 'S').mean())} % on that "
+            f"record). Over DS2, {int((f.pred == 'N').sum()):,} of the {len(f):,} F beats are called N; the "
+            f"{int((pred.true == 'Q').sum()):,} Q beats are too few to mean anything.")
+
+
 def _replace(readme: str, start: str, end: str, body: str) -> str:
     if start not in readme or end not in readme:
         raise ValueError(f"README.md lacks the markers {start} and {end}")
@@ -226,8 +251,9 @@ def _replace(readme: str, start: str, end: str, body: str) -> str:
 
 
 def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, noise: str | None = None,
-           ablation: str | None = None) -> str:
-    """README with the results part from `metrics`, and the real-time, noise and ablation parts replaced if given."""
+           ablation: str | None = None, errors: str | None = None) -> str:
+    """README with the results part from `metrics`, and the real-time, noise, ablation and errors parts replaced if
+    given."""
     body = results_markdown(metrics)
     complete = ("cnn_lstm" in metrics.get("intra_patient", {})
                 and {"cnn_lstm", "all_N"} <= set(metrics.get("inter_patient", {})))
@@ -236,6 +262,7 @@ def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, no
     readme = _replace(readme, START, END, body)
     readme = readme if realtime is None else _replace(readme, RT_START, RT_END, realtime)
     readme = readme if ablation is None else _replace(readme, CV_START, CV_END, ablation)
+    readme = readme if errors is None else _replace(readme, ERR_START, ERR_END, errors)
     return readme if noise is None else _replace(readme, NOISE_START, NOISE_END, noise)
 
 
@@ -257,8 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     ablation = None
     if (args.reports / "cross_validation.json").is_file():
         ablation = ablation_markdown(json.loads((args.reports / "cross_validation.json").read_text()))
+    errors = None
+    if (args.reports / ERRORS_FILE).is_file():
+        errors = errors_markdown(pd.read_csv(args.reports / ERRORS_FILE, dtype={"record": str}))
     old = args.readme.read_text()
-    new = render(old, metrics, realtime, noise, ablation)
+    new = render(old, metrics, realtime, noise, ablation, errors)
     if args.check:
         if new != old:
             print(f"{args.readme} is out of date with {args.reports}; run `python -m ecg_utils.evaluate.report`", file=sys.stderr)

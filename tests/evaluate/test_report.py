@@ -134,3 +134,18 @@ def test_noise_markdown_sets_detectors_and_gate_side_by_side():
     assert "| 6 | 0.1 | 90.00 | 94.74 | 95.00 | 95.00 | no |" in text
     assert "| offline | em | 6 | off | 80.0 | 75.0 | – | 10.0 | 90.0 | 60.0 | 12 | 1,950 | 3 |" in text
     assert "1,950 → 868, at least halved: **met**" in text and "**11.7 dB**" in text
+
+
+def test_errors_paragraph_counts_from_the_predictions():
+    import pandas as pd
+
+    from ecg_utils.evaluate.report import errors_markdown
+
+    rows = ([("a", "N", "S")] * 3 + [("a", "N", "N")] * 5 + [("a", "V", "N")] + [("b", "S", "N")] * 2
+            + [("b", "S", "S")] * 6 + [("b", "N", "S")] + [("c", "F", "N")] * 2 + [("c", "F", "F"), ("c", "Q", "N")])
+    pred = pd.DataFrame(rows, columns=["record", "true", "pred"])
+    text = errors_markdown(pred, top=2)
+    assert text.startswith("10 of the 22 DS2 beats are misclassified. The records with the most errors: "
+                           "a (4, of which 3 N called S), b (3, of which 2 S called N).")
+    assert "Record b holds 8 of DS2's 8 S beats: 2 of them are called N and 2 missed in all (S Se 75.0 %, +P 85.7 %" in text
+    assert text.endswith("2 of the 3 F beats are called N; the 1 Q beats are too few to mean anything.")
