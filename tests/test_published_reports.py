@@ -182,3 +182,23 @@ def test_intra_patient_predictions_are_the_seeded_split_and_the_annotations(full
                                       check_dtype=False)
         symbols = [truth[r][s] for r, s in zip(pred.record, pred["sample"])]
         assert (pred.true.to_numpy() == to_aami(np.array(symbols))).all(), model
+
+
+def test_record_statistics_recompute_from_the_predictions(mitdb_dir):
+    """reports/record_statistics.json and reports/per_record/ recompute from the committed predictions and the
+    records' annotations; DS2's S figure without record 232 is the swing README's headline shows."""
+    from ecg_utils.evaluate.by_record import AVERAGE_RULE, record_statistics, record_table, rhythms_of
+
+    stored = json.loads((REPORTS_DIR / "record_statistics.json").read_text())
+    assert stored["rule"] == AVERAGE_RULE
+    for name, s in stored["sources"].items():
+        pred = pd.read_csv(REPORTS_DIR / "predictions" / f"{name}.csv.gz", dtype={"record": str})
+        rhythms = rhythms_of(sorted(set(pred.record)), mitdb_dir)
+        assert json.loads(json.dumps(record_statistics(pred, rhythms))) == s, name
+        table = pd.read_csv(REPORTS_DIR / "per_record" / f"{name}.csv", dtype={"record": str}).set_index("record")
+        again = record_table(pred, rhythms)
+        assert list(table.index) == list(again.index) and (table["errors"] == again["errors"]).all(), name
+    ds2 = stored["sources"]["inter_patient_cnn_lstm"]
+    assert ds2["records"] == list(DS2) and ds2["leave_one_record_out"]["S"]["largest_swing"]["record"] == "232"
+    if "average" in METRICS["inter_patient"]["cnn_lstm"]:  # written by evaluate_runs since it stores both kinds
+        assert METRICS["inter_patient"]["cnn_lstm"]["average"] == ds2["average"]

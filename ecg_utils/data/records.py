@@ -147,3 +147,43 @@ def read_record(
         ann_sample, ann_symbol = np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str)
     return Record(name=path.name, signal=signal, fs=float(header.fs), lead=lead,
                   ann_sample=ann_sample, ann_symbol=ann_symbol)
+
+
+@dataclass(frozen=True)
+class Rhythms:
+    """A record's rhythm episodes from its reference annotations: each label holds from its sample to the next."""
+
+    name: str
+    start: np.ndarray  # (n_episodes,) first sample of each episode
+    label: np.ndarray  # (n_episodes,) rhythm, e.g. "(N", "(AFIB"; "unannotated" for a record without rhythm marks
+    n_samples: int
+    fs: float
+
+    def at(self, sample: np.ndarray) -> np.ndarray:
+        """The rhythm in force at each sample."""
+        return self.label[np.searchsorted(self.start, np.asarray(sample), side="right") - 1]
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds of the record under each rhythm."""
+        stops = np.append(self.start[1:], self.n_samples)
+        out: dict[str, float] = {}
+        for label, a, b in zip(self.label, self.start, stops):
+            out[str(label)] = out.get(str(label), 0.0) + float(b - a) / self.fs
+        return out
+
+
+def read_rhythms(path: str | Path, annotator: str = "atr", fix: str = OWN_RECORD_FIX) -> Rhythms:
+    """The rhythm episodes of the record at `path`: its `+` annotations and their aux notes (the rhythm names)."""
+    path = Path(path)
+    header = read_header(path, fix)
+    ann_path = path.with_name(f"{path.name}.{annotator}")
+    if not ann_path.is_file():
+        raise DataError(f"record {path.name}: annotation file {ann_path.name} is missing; {fix}")
+    ann = wfdb.rdann(str(path), annotator)
+    marks = [(int(s), (note or "").strip("\x00 ")) for s, sym, note in zip(ann.sample, ann.symbol, ann.aux_note)
+             if sym == "+" and (note or "").strip("\x00 ")]
+    # The first rhythm named holds from the record's start (MIT-BIH marks it at the first beat).
+    start = [0] + [s for s, _ in marks[1:]]
+    label = [marks[0][1] if marks else "unannotated"] + [n for _, n in marks[1:]]
+    return Rhythms(path.name, np.asarray(start, dtype=np.int64), np.asarray(label, dtype=object),
+                   int(header.sig_len), float(header.fs))

@@ -15,6 +15,7 @@ import pandas as pd
 from ecg_utils.atomic import atomic_open, write_json
 from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS, to_index
 from ecg_utils.data.splits import Split, make_split
+from ecg_utils.evaluate.by_record import average_figures
 from ecg_utils.metrics import accuracy, macro_f1
 from ecg_utils.model.checkpoint import Checkpoint, load_model
 from ecg_utils.paths import run_name
@@ -74,25 +75,6 @@ def write_predictions(df: pd.DataFrame, path: str | Path) -> None:
     """Write a predictions table as gzip CSV, atomically (mtime fixed so reruns give identical bytes)."""
     with atomic_open(path, "wb") as handle:
         df.to_csv(handle, index=False, compression={"method": "gzip", "mtime": 0})
-
-
-def per_record_table(pred: pd.DataFrame) -> pd.DataFrame:
-    """Per test record: beats and errors, and Se / +P for S and V, the classes that decide EC57 results."""
-    rows = []
-    for rec, g in pred.groupby("record", sort=True):
-        row = {"record": rec, "beats": len(g), "errors": int((g.true != g.pred).sum()),
-               "accuracy": float((g.true == g.pred).mean())}
-        for c in ("S", "V"):
-            t, p = g.true == c, g.pred == c
-            row[f"{c} beats"] = int(t.sum())
-            row[f"{c} Se"] = _ratio((t & p).sum(), t.sum())
-            row[f"{c} +P"] = _ratio((t & p).sum(), p.sum())
-        row["most common error"] = (g[g.true != g.pred].groupby(["true", "pred"]).size().idxmax()
-                                    if row["errors"] else None)
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("record")
-    table["most common error"] = table["most common error"].map(lambda e: f"{e[0]}→{e[1]}" if e else "")
-    return table.sort_values("errors", ascending=False)
 
 
 def misclassified(pred: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
@@ -208,11 +190,14 @@ def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], m
                                       reports / "predictions" / f"{run_name(protocol, model, fold)}.csv.gz")
                     scored.append(member)
                 figures["spread"] = spread(scored)
+            figures["average"] = average_figures(pred)
             predictions[protocol, model] = pred
             metrics[protocol][model] = figures
         # Every model of a protocol is scored on the same test beats: call them all N for the reference.
-        true = predictions[protocol, models[0]].true.to_numpy()
-        metrics[protocol]["all_N"] = summarize(true, np.full(len(true), "N"))
+        first = predictions[protocol, models[0]]
+        all_n = first.assign(pred="N")
+        metrics[protocol]["all_N"] = {**summarize(all_n.true.to_numpy(), all_n.pred.to_numpy()),
+                                      "average": average_figures(all_n)}
     write_json(reports / "metrics.json", metrics)
     return metrics, predictions
 
@@ -223,8 +208,17 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
     own validation fold (patients it never trained on), never on DS2.
 
     Per configuration: the figures of all DS1 beats pooled (each predicted by the one model that did not
-    train on its patient), the spread over the folds and the records each fold model was scored on, so that
-    the report itself shows it holds no DS2 record. Writes `cross_validation.json` under `reports`.
+    train on its patient), gross and EC57 average (`by_record.AVERAGE_RULE`), the spread over the folds and the
+    records each fold model was scored on, so that the report itself shows it holds no DS2 record. Writes
+    `cross_validation.json` and the pooled predictions `predictions/cross_validation_<config>.csv.gz` under
+    `reports`.
+
+    The rule for judging a change on the folds (DS1's S beats sit in a handful of records, so a pooled figure
+    can move with one patient): a change is an improvement only if it raises the pooled (gross) S or V F1
+    *and* lowers neither the average Se nor the average +P of that class, nor the gross F1 of the other one,
+    by more than the folds' noise; a change that raises a pooled figure while lowering an average one is not
+    an improvement unless the note that reports it says why. The leave-one-record-out figures of
+    `record_statistics.json` name the record that moves the pooled figure most.
     """
     from ecg_utils.model.training import SequenceData
 
@@ -239,7 +233,10 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
             per_fold.append(figures)
             fold_records.append(sorted(set(pred.record)))
         pooled = pd.concat(preds)
+        write_predictions(pooled[["record", "sample", "true", "pred"]],
+                          Path(reports) / "predictions" / f"cross_validation_{config}.csv.gz")
         out["configs"][config] = {**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()),
+                                  "average": average_figures(pooled),
                                   "params": per_fold[0]["params"], "spread": spread(per_fold),
                                   "fold_records": fold_records, "train_config": ckpt.train_config}
     write_json(Path(reports) / "cross_validation.json", out)
@@ -247,14 +244,16 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
 
 
 def ablation_table(cv: dict[str, Any]) -> pd.DataFrame:
-    """The cross-validation figures side by side (fractions): pooled accuracy, macro F1 and S / V Se, +P, F1, and
-    the folds' mean and standard deviation of macro F1."""
+    """The cross-validation figures side by side (fractions): pooled accuracy, macro F1 and S / V Se, +P, F1 (gross),
+    the EC57 average S / V Se and +P where the report has them, and the folds' mean and sd of macro F1."""
     rows = {}
     for name, c in cv["configs"].items():
         row = {"parameters": c["params"], "accuracy": c["accuracy"], "macro F1": c["macro_f1"],
                "macro F1 folds mean": c["spread"]["macro_f1"]["mean"], "macro F1 folds sd": c["spread"]["macro_f1"]["sd"]}
         for k in ("S", "V"):
             row |= {f"{k} Se": c["classes"][k]["se"], f"{k} +P": c["classes"][k]["ppv"], f"{k} F1": c["classes"][k]["f1"]}
+            if "average" in c:
+                row |= {f"{k} Se avg": c["average"][k]["se"], f"{k} +P avg": c["average"][k]["ppv"]}
         rows[name] = row
     return pd.DataFrame(rows).T
 

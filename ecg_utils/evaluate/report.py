@@ -30,6 +30,9 @@ NOISE_START, NOISE_END = "<!-- noise:start -->", "<!-- noise:end -->"
 CV_START, CV_END = "<!-- ablation:start -->", "<!-- ablation:end -->"
 ERR_START, ERR_END = "<!-- errors:start -->", "<!-- errors:end -->"
 ERRORS_FILE = "predictions/inter_patient_cnn_lstm.csv.gz"  # the published model's DS2 predictions
+REC_START, REC_END = "<!-- records:start -->", "<!-- records:end -->"
+HEAD_START, HEAD_END = "<!-- headline-s:start -->", "<!-- headline-s:end -->"
+PUBLISHED_SOURCE, PUBLISHED_FOLDS = "inter_patient_cnn_lstm", "cross_validation_cnn_lstm"
 MODEL_NAMES = {"cnn_lstm": "CNN–LSTM", "gru": "CNN–GRU", "cnn": "CNN", "all_N": "all-N baseline"}
 CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": "CNN–GRU over 16 beats, beat + template",
                 "cnn": "per-beat CNN, beat + template", "cnn_lstm_no_template": "CNN–LSTM over 16 beats, beat only"}
@@ -242,6 +245,92 @@ def errors_markdown(pred: pd.DataFrame, top: int = 4) -> str:
             f"{int((pred.true == 'Q').sum()):,} Q beats are too few to mean anything.")
 
 
+def _source_name(name: str) -> str:
+    """`inter_patient_cnn_lstm` -> `CNN–LSTM, DS2`; `cross_validation_gru` -> `CNN–GRU ..., DS1 folds`."""
+    for prefix, where in (("cross_validation_", "DS1 folds"), ("inter_patient_", "DS2"),
+                          ("intra_patient_", "intra-patient test")):
+        if name.startswith(prefix):
+            model = name[len(prefix):]
+            label = CONFIG_NAMES.get(model, model) if prefix == "cross_validation_" else MODEL_NAMES.get(model, model)
+            return f"{label}, {where}"
+    return name
+
+
+def headline_s_markdown(stats: dict[str, Any]) -> str:
+    """One row: the published model's DS2 S figures over all records and without the record that moves them most."""
+    s = stats["sources"][PUBLISHED_SOURCE]
+    loo = s["leave_one_record_out"]["S"]
+    swing, n = loo["largest_swing"], len(s["records"])
+    return "\n".join([
+        "| CNN–LSTM ensemble, DS2, S class | S Se | S +P | S F1 |", "| --- | ---: | ---: | ---: |",
+        f"| all {n} records | {_pct(loo['all']['se'])} | {_pct(loo['all']['ppv'])} | {_num(loo['all']['f1'], 3)} |",
+        (f"| without record {swing['record']} (the largest swing of one record) | {_pct(swing['se'])} | "
+        f"{_pct(swing['ppv'])} | {_num(swing['f1'], 3)} |")])
+
+
+def records_markdown(stats: dict[str, Any], per_record: pd.DataFrame | None = None, top: int = 5) -> str:
+    """Gross beside EC57 average statistics for every prediction file, leave-one-record-out swings, the records with
+    the most errors and false calls per hour of each rhythm (published model, DS2 and DS1 folds)."""
+    sources = stats["sources"]
+    lines = [stats["rule"], "",
+             ("| predictions | S Se gross | S Se average (records) | S +P gross | S +P average (records) "
+             "| V Se gross | V Se average (records) | V +P gross | V +P average (records) |"),
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, s in sources.items():
+        cells = []
+        for c in ("S", "V"):
+            g, a = s["gross"][c], s["average"][c]
+            cells += [_pct(g["se"]), f"{_pct(a['se'])} ({a['se_records']})", _pct(g["ppv"]),
+                      f"{_pct(a['ppv'])} ({a['ppv_records']})"]
+        lines.append(f"| {_source_name(name)} | " + " | ".join(cells) + " |")
+    lines += ["", ("Leave one record out: each class's gross figures with the one record removed whose removal moves "
+              "its F1 most (the figures with every other record removed are in `reports/record_statistics.json`):"),
+              "", "| predictions | class | all records: Se / +P / F1 | record left out | without it: Se / +P / F1 |",
+              "| --- | --- | ---: | --- | ---: |"]
+    for name in (PUBLISHED_SOURCE, PUBLISHED_FOLDS):
+        if name not in sources:
+            continue
+        for c, loo in sources[name]["leave_one_record_out"].items():
+            a, w = loo["all"], loo["largest_swing"]
+            lines.append(f"| {_source_name(name)} | {c} | {_pct(a['se'])} / {_pct(a['ppv'])} / {_num(a['f1'], 3)} | "
+                         f"{w['record']} | {_pct(w['se'])} / {_pct(w['ppv'])} / {_num(w['f1'], 3)} |")
+    if per_record is not None:
+        cols = ["beats", "errors", "S beats", "S Se", "S +P", "V beats", "V Se", "V +P", "false S", "false V",
+                "most common error", "rhythms"]
+        lines += ["", (f"The {top} DS2 records with the most errors of the CNN–LSTM ensemble (every record: "
+                  f"[`reports/per_record/{PUBLISHED_SOURCE}.csv`](reports/per_record/{PUBLISHED_SOURCE}.csv)); "
+                  "Se and +P in %, rhythms as shares of the record's duration from its reference annotations:"), "",
+                  "| record | " + " | ".join(cols) + " |", "| --- | " + " | ".join(
+                      "---" if c in ("most common error", "rhythms") else "---:" for c in cols) + " |"]
+        for record, row in per_record.head(top).iterrows():
+            cells = []
+            for c in cols:
+                v = row[c]
+                if c.endswith((" Se", " +P")):
+                    cells.append("–" if pd.isna(v) else _pct(float(v)))
+                elif c in ("most common error", "rhythms"):
+                    cells.append("" if pd.isna(v) else str(v))
+                else:
+                    cells.append(f"{int(v):,}")
+            lines.append(f"| {record} | " + " | ".join(cells) + " |")
+    lines += ["", "False S and V calls per hour of each annotated rhythm (hours of recording under it):", "",
+              "| rhythm | " + " | ".join(f"{_source_name(n)}: hours | false S / h | false V / h"
+                                        for n in (PUBLISHED_SOURCE, PUBLISHED_FOLDS) if n in sources) + " |"]
+    names = [n for n in (PUBLISHED_SOURCE, PUBLISHED_FOLDS) if n in sources]
+    lines.append("| --- | " + " | ".join("---: | ---: | ---:" for _ in names) + " |")
+    tables = {n: {r["rhythm"]: r for r in sources[n]["errors_by_rhythm"]} for n in names}
+    rhythms = sorted({r for tb in tables.values() for r in tb},
+                     key=lambda r: -sum(tb[r]["hours"] for tb in tables.values() if r in tb))
+    for rhythm in rhythms:
+        cells = []
+        for n in names:
+            r = tables[n].get(rhythm)
+            cells += (["–", "–", "–"] if r is None else
+                      [f"{r['hours']:.2f}", _num(r["false S per hour"], 0), _num(r["false V per hour"], 0)])
+        lines.append(f"| {rhythm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _replace(readme: str, start: str, end: str, body: str) -> str:
     if start not in readme or end not in readme:
         raise ValueError(f"README.md lacks the markers {start} and {end}")
@@ -251,7 +340,8 @@ def _replace(readme: str, start: str, end: str, body: str) -> str:
 
 
 def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, noise: str | None = None,
-           ablation: str | None = None, errors: str | None = None) -> str:
+           ablation: str | None = None, errors: str | None = None, records: str | None = None,
+           headline_s: str | None = None) -> str:
     """README with the results part from `metrics`, and the real-time, noise, ablation and errors parts replaced if
     given."""
     body = results_markdown(metrics)
@@ -263,6 +353,8 @@ def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, no
     readme = readme if realtime is None else _replace(readme, RT_START, RT_END, realtime)
     readme = readme if ablation is None else _replace(readme, CV_START, CV_END, ablation)
     readme = readme if errors is None else _replace(readme, ERR_START, ERR_END, errors)
+    readme = readme if records is None else _replace(readme, REC_START, REC_END, records)
+    readme = readme if headline_s is None else _replace(readme, HEAD_START, HEAD_END, headline_s)
     return readme if noise is None else _replace(readme, NOISE_START, NOISE_END, noise)
 
 
@@ -287,8 +379,15 @@ def main(argv: list[str] | None = None) -> int:
     errors = None
     if (args.reports / ERRORS_FILE).is_file():
         errors = errors_markdown(pd.read_csv(args.reports / ERRORS_FILE, dtype={"record": str}))
+    records = headline_s = None
+    if (args.reports / "record_statistics.json").is_file():
+        stats = json.loads((args.reports / "record_statistics.json").read_text())
+        table = args.reports / "per_record" / f"{PUBLISHED_SOURCE}.csv"
+        records = records_markdown(stats, pd.read_csv(table, dtype={"record": str}).set_index("record")
+                                   if table.is_file() else None)
+        headline_s = headline_s_markdown(stats) if PUBLISHED_SOURCE in stats["sources"] else None
     old = args.readme.read_text()
-    new = render(old, metrics, realtime, noise, ablation, errors)
+    new = render(old, metrics, realtime, noise, ablation, errors, records, headline_s)
     if args.check:
         if new != old:
             print(f"{args.readme} is out of date with {args.reports}; run `python -m ecg_utils.evaluate.report`", file=sys.stderr)

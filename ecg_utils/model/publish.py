@@ -76,7 +76,8 @@ Written by `python -m ecg_utils.model.publish` from the runs of the last `make r
 
 **What it is.** A beat-sequence CNN–LSTM heartbeat classifier: {info['members']} models ({info['parameters']:,}
 parameters in all) averaged in probability. Each gives every beat one of the five AAMI EC57 classes (N normal, S
-supraventricular ectopic, V ventricular ectopic, F fusion, Q unknown). A CNN encodes each beat (a
+supraventricular ectopic, V ventricular ectopic, F fusion, Q unknown), mapped from the MIT-BIH symbols as de Chazal
+et al. (2004) do: N = N, L, R, e, j; S = A, a, J, S; V = V, E; F = F; Q = /, f, Q. A CNN encodes each beat (a
 {info['window']}-sample window of one ECG lead at {info['fs']:g} Hz, 0.25 s before to 0.45 s after the R peak,
 band-passed 0.5–40 Hz) beside the running median template of the patient's last beats, in units of that template,
 with four RR intervals (previous, next, causal local and running means); an LSTM reads the encodings of this beat

@@ -68,3 +68,14 @@ def test_unreadable_header(copy_records):
     (root / "100.hea").write_text("this is not a header\n")
     with pytest.raises(DataError, match="record 100: header .* is unreadable"):
         read_record(root / "100")
+
+
+def test_rhythms_from_the_annotations(mitdb_dir):
+    from ecg_utils.data.records import read_rhythms
+
+    r = read_rhythms(mitdb_dir / "222")
+    seconds = r.seconds()
+    assert sum(seconds.values()) == pytest.approx(650_000 / 360)  # every sample under one rhythm
+    assert r.label[0] == "(N" and r.start[0] == 0 and {"(AFL", "(AFIB", "(NOD"} <= set(seconds)
+    assert r.at(np.array([r.start[1], r.start[1] - 1])).tolist() == [r.label[1], r.label[0]]
+    assert read_rhythms(mitdb_dir / "232").seconds() == {"(SBR": pytest.approx(650_000 / 360)}

@@ -8,7 +8,6 @@ from ecg_utils.evaluate.protocols import (
     confusion,
     dataset_rows,
     misclassified,
-    per_record_table,
     predictions_frame,
     summarize,
     write_predictions,
@@ -50,13 +49,9 @@ def test_predictions_roundtrip(tmp_path):
     pd.testing.assert_frame_equal(again, df)
 
 
-def test_per_record_table_and_comparison():
+def test_comparison_table():
     pred = pd.DataFrame({"record": ["a"] * 4 + ["b"] * 2, "sample": range(6),
                          "true": list("NSSV") + list("NN"), "pred": list("NSNV") + list("NN")})
-    t = per_record_table(pred)
-    assert t.index.tolist() == ["a", "b"] and t.loc["a", "errors"] == 1 and t.loc["a", "S Se"] == 0.5
-    assert t.loc["a", "most common error"] == "S→N" and t.loc["b", "most common error"] == ""
-    assert t.loc["b", "S Se"] is None or np.isnan(t.loc["b", "S Se"])
     m = {"x": summarize(pred.true.to_numpy(), pred.pred.to_numpy())}
     c = comparison_table(m)
     assert c.loc["x", "accuracy"] == 5 / 6 and c.loc["x", "S Se"] == 0.5
@@ -97,6 +92,13 @@ def test_evaluate_runs_writes_metrics_and_predictions(small, tiny_model, tmp_pat
     assert set(pred.record) == {"100"}  # the small split's DS2 record
     assert metrics["inter_patient"]["all_N"]["accuracy"] == pytest.approx((pred.true == "N").mean())
     assert metrics["inter_patient"]["cnn_lstm"]["best_epoch"] >= 1
+    from ecg_utils.evaluate.by_record import average_figures
+
+    # both kinds of statistics: the gross figures and EC57's per-record averages (one record here: equal)
+    average = metrics["inter_patient"]["cnn_lstm"]["average"]
+    assert average == average_figures(pred) and average["N"]["se_records"] == 1
+    assert average["N"]["se"] == pytest.approx(metrics["inter_patient"]["cnn_lstm"]["classes"]["N"]["se"])
+    assert metrics["inter_patient"]["all_N"]["average"]["N"]["se"] == 1.0
 
 
 def test_an_ensemble_is_scored_with_the_spread_of_its_members(small, tiny_model, tmp_path):
@@ -151,5 +153,10 @@ def test_cross_validation_scores_fold_models_on_their_own_validation_patients(sm
     c = cv["configs"]["cnn_lstm"]
     assert c["n_beats"] == len(split.val) and set(ds.record[split.val]) == {"101", "106"}  # never DS2's 100
     assert c["fold_records"] == [["101", "106"]]
+    from ecg_utils.evaluate.by_record import average_figures
+
+    pooled = pd.read_csv(tmp_path / "reports" / "predictions" / "cross_validation_cnn_lstm.csv.gz", dtype={"record": str})
+    assert len(pooled) == c["n_beats"] and set(pooled.record) == {"101", "106"}
+    assert c["average"] == average_figures(pooled) and c["average"]["V"]["se_records"] == 1  # 101 has no V beat, 106 has
     assert (tmp_path / "reports" / "cross_validation.json").is_file()
     assert ablation_table(cv).loc["cnn_lstm", "macro F1"] == c["macro_f1"]
