@@ -27,7 +27,8 @@ AVERAGE_RULE = ("EC57 average statistics: a class's Se is the mean of the per-re
 LOO_CLASSES = ("S", "V")
 
 
-def _ratio(num: float, den: float) -> float | None:
+def ratio(num: float, den: float) -> float | None:
+    """num / den, or None where den is 0: "never predicted" must not read as "always wrong"."""
     return float(num / den) if den else None
 
 
@@ -38,8 +39,14 @@ def _f1(se: float | None, ppv: float | None) -> float | None:
 def gross(pred: pd.DataFrame, c: str) -> dict[str, float | None]:
     """Se, +P and F1 of class `c` over every beat of `pred` pooled."""
     t, p = pred.true.to_numpy() == c, pred.pred.to_numpy() == c
-    se, ppv = _ratio((t & p).sum(), t.sum()), _ratio((t & p).sum(), p.sum())
+    se, ppv = ratio((t & p).sum(), t.sum()), ratio((t & p).sum(), p.sum())
     return {"se": se, "ppv": ppv, "f1": _f1(se, ppv)}
+
+
+def commonest_error(pred: pd.DataFrame) -> tuple[tuple[str, str], int] | None:
+    """The commonest (true, called) confusion of `pred` and its count (ties: the first in sorted order); None if no error."""
+    wrong = pred[pred.true != pred.pred].groupby(["true", "pred"]).size()
+    return None if not len(wrong) else (wrong.idxmax(), int(wrong.max()))
 
 
 def average_figures(pred: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -92,12 +99,12 @@ def record_table(pred: pd.DataFrame, rhythms: dict[str, Rhythms]) -> pd.DataFram
         for c in CLASSES:
             row[f"{c} beats"] = int((t == c).sum())
         for c in CLASSES:
-            row[f"{c} Se"] = _ratio(((t == c) & (p == c)).sum(), (t == c).sum())
-            row[f"{c} +P"] = _ratio(((t == c) & (p == c)).sum(), (p == c).sum())
+            row[f"{c} Se"] = ratio(((t == c) & (p == c)).sum(), (t == c).sum())
+            row[f"{c} +P"] = ratio(((t == c) & (p == c)).sum(), (p == c).sum())
         row["false S"] = int(((p == "S") & (t != "S")).sum())
         row["false V"] = int(((p == "V") & (t != "V")).sum())
-        wrong = g[g.true != g.pred].groupby(["true", "pred"]).size()
-        row["most common error"] = "{}→{}".format(*wrong.idxmax()) if len(wrong) else ""
+        commonest = commonest_error(g)
+        row["most common error"] = "" if commonest is None else "{}→{}".format(*commonest[0])
         row["rhythms"] = _rhythm_share(rhythms[str(record)])
         rows.append(row)
     table = pd.DataFrame(rows).set_index("record")
@@ -130,6 +137,13 @@ def record_statistics(pred: pd.DataFrame, rhythms: dict[str, Rhythms]) -> dict[s
             "gross": {c: gross(pred, c) for c in CLASSES}, "average": average_figures(pred),
             "leave_one_record_out": leave_one_record_out(pred),
             "errors_by_rhythm": errors_by_rhythm(pred, rhythms).reset_index().to_dict(orient="records")}
+
+
+def cross_validation_predictions(reports: str | Path) -> dict[str, pd.DataFrame]:
+    """The pooled DS1-fold predictions that cross-validation wrote (`predictions/cross_validation_<config>.csv.gz`),
+    by file name without its suffix."""
+    return {path.name.removesuffix(".csv.gz"): pd.read_csv(path, dtype={"record": str})
+            for path in sorted((Path(reports) / "predictions").glob("cross_validation_*.csv.gz"))}
 
 
 def write_record_reports(reports: str | Path, mitdb_dir: str | Path, sources: dict[str, pd.DataFrame]

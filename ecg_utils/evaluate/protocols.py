@@ -15,7 +15,7 @@ import pandas as pd
 from ecg_utils.atomic import atomic_open, write_json
 from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS, to_index
 from ecg_utils.data.splits import Split, make_split
-from ecg_utils.evaluate.by_record import average_figures
+from ecg_utils.evaluate.by_record import average_figures, ratio
 from ecg_utils.metrics import accuracy, macro_f1
 from ecg_utils.model.checkpoint import Checkpoint, load_model
 from ecg_utils.paths import run_name
@@ -32,10 +32,6 @@ def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return cm
 
 
-def _ratio(num: float, den: float) -> float | None:
-    return float(num / den) if den else None
-
-
 def class_figures(cm: np.ndarray) -> dict[str, dict[str, Any]]:
     """Per class: precision, recall, F1, support, and the EC57 names for them.
 
@@ -50,10 +46,10 @@ def class_figures(cm: np.ndarray) -> dict[str, dict[str, Any]]:
         fn = cm[i].sum() - tp
         fp = cm[:, i].sum() - tp
         tn = total - tp - fn - fp
-        precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+        precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+        f1 = ratio(2 * tp, 2 * tp + fp + fn)
         out[c] = {"precision": precision, "recall": recall, "f1": f1, "support": int(cm[i].sum()),
-                  "se": recall, "ppv": precision, "fpr": _ratio(fp, fp + tn)}
+                  "se": recall, "ppv": precision, "fpr": ratio(fp, fp + tn)}
     return out
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
+from ecg_utils.evaluate.by_record import commonest_error
 from ecg_utils.evaluate.robustness import detection_by_snr
 from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR
 
@@ -176,6 +177,11 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
+def _gross_avg(figures: dict[str, Any], key: str) -> str:
+    """`gross / average` of one noise-table figure; the gross figure alone in a report written before averages."""
+    return _num(figures[key]) + (f" / {_num(figures[key + '_avg'])}" if key + "_avg" in figures else "")
+
+
 def noise_markdown(stress: dict[str, Any]) -> str:
     """The noise stress test of the detector and the classifier in noise with and without the gate (notebook 05)."""
     det = pd.DataFrame(stress["detection"])
@@ -200,14 +206,15 @@ def noise_markdown(stress: dict[str, Any]) -> str:
               "(unreadable beats reported as Q). False calls per hour count every S or V call that is not an S or V "
               "beat, false detections included, in the noisy and the clean stretches apart; readable is the share of "
               "matched beats the gate lets through:"), "",
-              ("| path | noise | SNR (dB) | gate | readable % | accuracy | S Se | S +P | V Se | V +P | false S/h noisy "
-              "| false V/h noisy | false V/h clean |"),
+              ("| path | noise | SNR (dB) | gate | readable % | accuracy | S Se (gross / avg) | S +P (gross / avg) "
+              "| V Se (gross / avg) | V +P (gross / avg) | false S/h noisy | false V/h noisy | false V/h clean |"),
               "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for f in stress["figures"]:
         snr = "clean" if f["snr_db"] == float("inf") or f["noise"] == "none" else f"{f['snr_db']:g}"
         lines.append(f"| {f['path']} | {f['noise']} | {snr} | {f['gate']} | {_num(f['readable'])} | "
-                     f"{_num(f['accuracy'])} | {_num(f['S_se'])} | {_num(f['S_ppv'])} | {_num(f['V_se'])} | "
-                     f"{_num(f['V_ppv'])} | {_num(f['false_S_per_h_noisy'], 0)} | {_num(f['false_V_per_h_noisy'], 0)} | "
+                     f"{_num(f['accuracy'])} | {_gross_avg(f, 'S_se')} | {_gross_avg(f, 'S_ppv')} | "
+                     f"{_gross_avg(f, 'V_se')} | {_gross_avg(f, 'V_ppv')} | {_num(f['false_S_per_h_noisy'], 0)} | "
+                     f"{_num(f['false_V_per_h_noisy'], 0)} | "
                      f"{_num(f['false_V_per_h_clean'], 0)} |")
     t, gate = stress.get("target") or {}, stress["gate"]
     lines += ["", (f"Gate: local SNR below **{gate['min_snr_db']} dB** (median of {gate['beats']} beats, "
@@ -228,9 +235,7 @@ def errors_markdown(pred: pd.DataFrame, top: int = 4) -> str:
     wrong = pred[pred.true != pred.pred]
     parts = []
     for record, n in wrong.groupby("record").size().sort_values(ascending=False, kind="stable").head(top).items():
-        pairs = wrong[wrong.record == record].groupby(["true", "pred"]).size().sort_values(ascending=False,
-                                                                                           kind="stable")
-        (true, called), k = pairs.index[0], int(pairs.iloc[0])
+        (true, called), k = commonest_error(pred[pred.record == record])
         parts.append(f"{record} ({n:,}, of which {k:,} {true} called {called})")
     s = pred[pred.true == "S"]
     heavy = s.record.value_counts().index[0]

@@ -31,6 +31,7 @@ from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS, beat_mask, to_aami
 from ecg_utils.data.readers import ArraySource
 from ecg_utils.data.records import MITDB_FIX, Record, read_record
 from ecg_utils.errors import DataError
+from ecg_utils.evaluate.by_record import average_figures
 from ecg_utils.evaluate.protocols import class_figures, confusion
 from ecg_utils.evaluate.realtime import events_table, replay
 from ecg_utils.model.inference import Classifier
@@ -189,9 +190,13 @@ def _figures(g: pd.DataFrame, column: str, noisy_h: float, clean_h: float) -> di
     out: dict[str, float | None] = {
         "accuracy": 100 * float((scored.true == scored[column]).mean()) if len(scored) else None,
         "readable": 100 * float((scored.unreadable == "").mean()) if column == "pred" and len(scored) else 100.0}
+    average = average_figures(scored.assign(pred=scored[column]))
     for c in ("S", "V"):
-        out[f"{c}_se"] = None if figs[c]["se"] is None else 100 * figs[c]["se"]
-        out[f"{c}_ppv"] = None if figs[c]["ppv"] is None else 100 * figs[c]["ppv"]
+        for kind in ("se", "ppv"):
+            out[f"{c}_{kind}"] = None if figs[c][kind] is None else 100 * figs[c][kind]
+            avg = average[c][kind]
+            out[f"{c}_{kind}_avg"] = None if avg is None else 100 * avg
+            out[f"{c}_{kind}_avg_records"] = average[c][f"{kind}_records"]
         false = (g[column] == c) & (g.true != c)  # false calls, false detections included
         out[f"false_{c}_per_h_noisy"] = float(false[g.noisy].sum() / noisy_h) if noisy_h else None
         out[f"false_{c}_per_h_clean"] = float(false[~g.noisy].sum() / clean_h) if clean_h else None

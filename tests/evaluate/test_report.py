@@ -134,6 +134,9 @@ def test_noise_markdown_sets_detectors_and_gate_side_by_side():
     assert "| 6 | 0.1 | 90.00 | 94.74 | 95.00 | 95.00 | no |" in text
     assert "| offline | em | 6 | off | 80.0 | 75.0 | – | 10.0 | 90.0 | 60.0 | 12 | 1,950 | 3 |" in text
     assert "1,950 → 868, at least halved: **met**" in text and "**11.7 dB**" in text
+    averaged = {**figure, "gate": "off", "S_se_avg": None, "S_ppv_avg": 5.0, "V_se_avg": 85.04, "V_ppv_avg": 40.0}
+    text = noise_markdown({**stress, "figures": [averaged]})
+    assert "| offline | em | 6 | off | 80.0 | 75.0 | – / – | 10.0 / 5.0 | 90.0 / 85.0 | 60.0 / 40.0 | 12 |" in text
 
 
 def test_errors_paragraph_counts_from_the_predictions():

@@ -41,6 +41,21 @@ def test_false_calls_per_hour_count_false_detections_in_their_stretch():
     assert off.accuracy == pytest.approx(100 * 3 / 7) and on.accuracy == pytest.approx(100 * 3 / 7)
 
 
+def test_noise_figures_give_ec57_averages_beside_the_gross_ones():
+    beats, hours = _beats()
+    # a second record: 3 V beats, all found, and 1 S beat called N; record 100 holds no S beat
+    more = pd.DataFrame([("V", "V", "V", "", False)] * 3 + [("S", "N", "N", "", False)],
+                        columns=["true", "model", "pred", "unreadable", "noisy"]).assign(
+        record="101", noise="em", snr_db=6.0, path="offline")
+    hours = pd.concat([hours, hours.assign(record="101")])
+    off = noise_figures(pd.concat([beats, more]), hours).set_index("gate").loc["off"]
+    assert off.V_se == pytest.approx(100 * 5 / 6)  # gross: 5 of 6 V beats
+    assert off.V_se_avg == pytest.approx(100 * (2 / 3 + 1) / 2) and off.V_se_avg_records == 2  # 66.7 and 100
+    assert off.V_ppv_avg == pytest.approx(100 * (2 / 4 + 1) / 2)  # 100: 2 of its 4 scored V calls
+    assert off.S_se == off.S_se_avg == 0.0 and off.S_se_avg_records == 1  # only 101 holds an S beat
+    assert off.S_ppv_avg == 0.0 and off.S_ppv_avg_records == 1  # only 100 calls S
+
+
 def test_gate_target_says_halved_and_clean_drop():
     t = gate_target(noise_figures(*_beats()))
     assert t["halved"] and t["clean_V_se_drop"] == 0.0 and t["clean_V_se_drop_within_1"]
