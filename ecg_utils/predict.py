@@ -5,6 +5,10 @@ RECORD is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ fil
 (`--beats atr`). Without `--model` the published model shipped with the package is used. The signal-quality
 gate reports beats in noise, on a flat line or in clipping as unreadable (class Q); `--no-gate` scores but
 gates nothing. The pipeline itself is `ecg_utils.classify`.
+
+A whole archive: `python -m ecg_utils.predict FOLDER|GLOB|RECORD... --out-dir DIR [--workers N | --scheduler
+tcp://HOST:8786] [--force]` writes one beats CSV per record and `DIR/summary.csv`, resumes a killed run, and exits
+with 1 when any record failed (its reason is in the summary). See `ecg_utils.archive`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ecg_utils.archive import Options, classify_archive, default_workers
 from ecg_utils.atomic import atomic_open
 from ecg_utils.classify import classify_record
 from ecg_utils.data.aami import CLASSES
@@ -24,9 +29,18 @@ from ecg_utils.signal.quality import PUBLISHED
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
-    parser.add_argument("record", help="WFDB record path without extension (e.g. data/raw/mitdb/208), .edf or .csv")
+    parser.add_argument("record", nargs="+", help="WFDB record path without extension (e.g. data/raw/mitdb/208), "
+                                                  ".edf or .csv; with --out-dir also folders and globs")
     parser.add_argument("--model", help="best.pt checkpoint or .onnx export (default: the published model)")
-    parser.add_argument("--out", required=True, type=Path, help="CSV file: one row per beat")
+    out = parser.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", type=Path, help="CSV file: one row per beat (one record)")
+    out.add_argument("--out-dir", type=Path, help="folder: one beats CSV per record and summary.csv (many records)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="with --out-dir: records classified side by side in this many processes (default: the "
+                             "machine's cores)")
+    parser.add_argument("--scheduler", help="with --out-dir: the address of a Dask distributed scheduler "
+                                            "(tcp://HOST:8786) to run the records on instead")
+    parser.add_argument("--force", action="store_true", help="with --out-dir: redo records already classified")
     parser.add_argument("--beats", choices=["detect", "atr"], default="detect",
                         help="beat positions: R-peak detector (default) or the record's .atr annotations")
     parser.add_argument("--lead", help="lead name (default: the model's preference, MLII first; a one-lead record "
@@ -35,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-gate", action="store_true", help="classify every beat, even in noise, flat line or "
                                                                "clipping (their quality is still reported)")
     args = parser.parse_args(argv)
+    if args.out_dir is not None:
+        return _archive(args)
+    if len(args.record) > 1:
+        parser.error(f"{len(args.record)} records given: pass --out-dir DIR to classify several")
+    args.record = args.record[0]
     try:
         classifier = load_classifier(args.model or MODEL_PATH)
         result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs,
@@ -58,6 +77,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  unreadable (reported as Q): {gated['noise']} in noise, {gated['flat']} on a flat line, "
               f"{gated['clipped']} in clipping; {result.flat_s:.1f} s of flat line")
     return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    """Many records into `--out-dir`: one line for the whole run, the failures named, exit 1 if any."""
+    try:
+        rows = classify_archive(args.record, args.out_dir, args.model or MODEL_PATH,
+                                Options(args.beats, args.lead, args.fs, not args.no_gate), workers=args.workers,
+                                scheduler=args.scheduler, force=args.force)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    status = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")}
+    print(f"{len(rows)} records -> {args.out_dir}/summary.csv: {status['ok']} classified, {status['skipped']} already "
+          f"done (same model and options), {status['error']} failed")
+    for r in rows:
+        if r["status"] == "error":
+            print(f"  {r['record']}: {r['error']}", file=sys.stderr)
+    return 1 if status["error"] else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The package's layout: subpackages import downward only, and no module imports itself back through others.
 
 Layers, bottom to top: the shared helpers at the top level; `data`; `signal`; `model`; `classify` and
-`streaming` (a record or a stream to classes); `evaluate` and `serve`, side by side; the command lines
-`predict` and `bench`. Imports inside functions count too: a lazy import upward is still an upward dependency.
+`streaming` (a record or a stream to classes); `archive` (many records), `evaluate` and `serve`, side by side; the
+command lines `predict` and `bench`. Imports inside functions count too: a lazy import upward is still an upward dependency.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from ecg_utils.paths import PROJ_ROOT
 
 PACKAGE = PROJ_ROOT / "ecg_utils"
 SHARED = {"errors", "paths", "atomic", "params", "metrics"}
-LAYERS = {"shared": 0, "data": 1, "signal": 2, "model": 3, "classify": 4, "streaming": 4, "evaluate": 5, "serve": 5,
-          "predict": 6, "bench": 6}
+LAYERS = {"shared": 0, "data": 1, "signal": 2, "model": 3, "classify": 4, "streaming": 4, "archive": 5,
+          "evaluate": 5, "serve": 5, "predict": 6, "bench": 6}
 
 
 def module_name(path: Path, root: Path = PROJ_ROOT) -> str:
