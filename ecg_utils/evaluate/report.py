@@ -132,19 +132,52 @@ def _mean_sd(stats: dict[str, Any]) -> str:
     return f"{stats['mean']:.3f}" + ("" if stats["sd"] is None else f" ± {stats['sd']:.3f}")
 
 
+def _gross_avg_pct(c: dict[str, Any], cls: str, kind: str) -> str:
+    """`gross / average` of one fold figure in %; the gross one alone in a report written before averages."""
+    gross = _pct(c["classes"][cls][kind])
+    return gross if "average" not in c else f"{gross} / {_pct(c['average'][cls][kind])}"
+
+
+def ablation_findings(cv: dict[str, Any]) -> str:
+    """The comparisons README draws from the ablation, in figures from the report: the template's part, and the
+    sequence models' S figures beside the per-beat CNN's."""
+    c = cv["configs"]
+    parts = []
+    if {"cnn_lstm", "cnn_lstm_no_template"} <= set(c):
+        lstm, bare = c["cnn_lstm"], c["cnn_lstm_no_template"]
+        parts.append(f"Without the template (\"beat only\") V +P is {_pct(bare['classes']['V']['ppv'])} % against "
+                     f"{_pct(lstm['classes']['V']['ppv'])} % with it, and pooled macro F1 {bare['macro_f1']:.3f} "
+                     f"against {lstm['macro_f1']:.3f}.")
+    names = [n for n in ("cnn_lstm", "gru", "cnn") if n in c]
+    if len(names) == 3:
+        s = [c[n]["classes"]["S"] for n in names]
+        sds = [c[n]["spread"]["macro_f1"]["sd"] for n in names if c[n]["spread"]["macro_f1"]["sd"] is not None]
+        parts.append(f"S Se is {_pct(s[0]['se'])} % with the LSTM, {_pct(s[1]['se'])} % with the GRU and "
+                     f"{_pct(s[2]['se'])} % without a sequence, at S +P {_pct(s[0]['ppv'])}, {_pct(s[1]['ppv'])} and "
+                     f"{_pct(s[2]['ppv'])} %; pooled macro F1 is " + ", ".join(f"{c[n]['macro_f1']:.3f}" for n in names)
+                     + (f", with a fold-to-fold sd of {min(sds):.2f}–{max(sds):.2f}." if sds else "."))
+    return " ".join(parts)
+
+
 def ablation_markdown(cv: dict[str, Any]) -> str:
-    """The ablation on DS1's patient-wise cross-validation folds (notebook 02), never on DS2."""
+    """The ablation on DS1's patient-wise cross-validation folds (notebook 02), never on DS2: gross beside EC57
+    average figures, and the comparisons drawn from it."""
     lines = [(f"Every DS1 beat predicted by the one fold model that did not train on its patient ({cv['folds']} "
-              "folds, pooled), % of beats; macro F1 also as the folds' mean ± sd:"), "",
-             "| configuration | parameters | accuracy | macro F1 | macro F1, folds | S Se | S +P | S F1 | V Se | V +P | V F1 |",
+              "folds, pooled), % of beats; macro F1 also as the folds' mean ± sd; S and V Se and +P as gross / EC57 "
+              "average (per record, averaged over the DS1 records with the class: the rule is under [Gross and "
+              "average statistics](#gross-and-average-statistics-by-record)):"), "",
+             ("| configuration | parameters | accuracy | macro F1 | macro F1, folds | S Se | S +P | S F1 | V Se | V +P "
+              "| V F1 |"),
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, c in cv["configs"].items():
         s, v, f = c["classes"]["S"], c["classes"]["V"], c["spread"]["macro_f1"]
         label = CONFIG_NAMES.get(name, name)
         lines.append(f"| {label} | {c['params']:,} | {_pct(c['accuracy'])} | {c['macro_f1']:.3f} | "
-                     f"{_mean_sd(f)} | {_pct(s['se'])} | {_pct(s['ppv'])} | {_pct(s['f1'])} | "
-                     f"{_pct(v['se'])} | {_pct(v['ppv'])} | {_pct(v['f1'])} |")
-    return "\n".join(lines)
+                     f"{_mean_sd(f)} | {_gross_avg_pct(c, 'S', 'se')} | {_gross_avg_pct(c, 'S', 'ppv')} | "
+                     f"{_pct(s['f1'])} | {_gross_avg_pct(c, 'V', 'se')} | {_gross_avg_pct(c, 'V', 'ppv')} | "
+                     f"{_pct(v['f1'])} |")
+    findings = ablation_findings(cv)
+    return "\n".join(lines + (["", findings] if findings else []))
 
 
 def realtime_markdown(detection: pd.DataFrame, sources: dict[str, Any]) -> str:

@@ -69,6 +69,7 @@ def test_results_show_the_spread_beside_inter_patient_figures():
 
 def test_ablation_markdown():
     import numpy as np
+    import pandas as pd
 
     from ecg_utils.evaluate.protocols import spread
     from ecg_utils.evaluate.report import ablation_markdown
@@ -78,6 +79,20 @@ def test_ablation_markdown():
     text = ablation_markdown(cv)
     assert "(2 folds, pooled)" in text
     assert "| per-beat CNN, beat + template | 900 | 70.0 | 0.633 | 0.633 ± 0.000 | 50.0 | 50.0 | 50.0 | 100.0 |" in text
+
+    from ecg_utils.evaluate.by_record import average_figures
+
+    pred = pd.DataFrame({"record": list("aaaaabbbbb"), "true": list("NNNNSSVVFQ"), "pred": list("NNNSSNVVNQ")})
+    entry = {**f, "params": 900, "spread": spread([f, f]), "average": average_figures(pred)}
+    weaker = {**entry, "macro_f1": 0.5, "classes": {**f["classes"], "V": {**f["classes"]["V"], "ppv": 0.25}}}
+    cv = {"folds": 2, "configs": {"cnn_lstm": entry, "gru": entry, "cnn": entry, "cnn_lstm_no_template": weaker}}
+    text = ablation_markdown(cv)
+    # S: record a finds its one S beat (Se 100) in two S calls (+P 50), b misses its one (Se 0): averages 50 and 50
+    assert "| 0.633 ± 0.000 | 50.0 / 50.0 | 50.0 / 50.0 | 50.0 | 100.0 / 100.0 | 100.0 / 100.0 |" in text
+    assert 'Without the template ("beat only") V +P is 25.0 % against 100.0 % with it, and pooled macro F1 ' \
+        "0.500 against 0.633." in text
+    assert "S Se is 50.0 % with the LSTM, 50.0 % with the GRU and 50.0 % without a sequence" in text
+    assert "with a fold-to-fold sd of 0.00–0.00." in text
 
 
 def _sources():
