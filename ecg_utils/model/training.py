@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -115,14 +118,34 @@ def context_index(rows: np.ndarray, start: np.ndarray, context: int) -> np.ndarr
     return np.where(idx >= start[rows][:, None], idx, -1)
 
 
+def sequence_positions(rows: np.ndarray, start: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows whose encodings the sequences of `rows` need (each once, sorted), and for every sequence step its
+    position among them (`len(needed)`, a zero encoding, before a record's first beat)."""
+    ctx = context_index(rows, start, context)
+    needed, inverse = np.unique(ctx[ctx >= 0], return_inverse=True)
+    pos = np.full(ctx.shape, len(needed))
+    pos[ctx >= 0] = inverse
+    return needed, pos
+
+
+class SequenceStep(nn.Module):
+    """A training step's computation as one `forward` (encode the needed beats, gather their sequences,
+    classify), so that DistributedDataParallel sees the whole step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, rr: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        enc = torch.cat([self.model.encode(x, rr), x.new_zeros(1, self.model.dim)])
+        return self.model.classify(enc[pos])
+
+
 def encode_sequences(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_size: int = 2048,
                      augment: torch.Generator | None = None) -> torch.Tensor:
     """Logits for `rows`, each beat encoded once: the sequences' beats are encoded, then gathered
     (zeros before a record's first beat) and classified."""
-    ctx = context_index(rows, data.start, model.context)
-    needed, inverse = np.unique(ctx[ctx >= 0], return_inverse=True)
-    pos = np.full(ctx.shape, len(needed))
-    pos[ctx >= 0] = inverse
+    needed, pos = sequence_positions(rows, data.start, model.context)
     encoded = []
     for i in range(0, len(needed), batch_size):
         b = torch.from_numpy(needed[i:i + batch_size])
@@ -183,6 +206,36 @@ def _validate(model: nn.Module, data: SequenceData, rows: np.ndarray, weights: t
     return {"val_loss": float(-(w * logp).sum() / w.sum()), "val_acc": accuracy(y, pred), "val_macro_f1": macro_f1(y, pred)}
 
 
+def distributed_context() -> tuple[int, int]:
+    """(rank, world size). Under `torchrun` (WORLD_SIZE > 1) the process group is joined here (gloo: training runs
+    on CPU); a plain process is rank 0 of 1."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def shard(rows: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This process's share of a step's beats: consecutive, disjoint, together all of them, sizes within one."""
+    return np.array_split(rows, world)[rank]
+
+
+def step_loss(step_model: nn.Module, data: SequenceData, step: np.ndarray, weights: torch.Tensor, context: int,
+              rank: int = 0, world: int = 1, augment: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """This process's part of one training step over the beats `step`: its share's weighted loss over the whole
+    step's weight (the shares' losses add up to the step's weighted mean), its logits and its rows."""
+    rows = shard(step, rank, world)
+    needed, pos = sequence_positions(rows, data.start, context)
+    x = data.x[torch.from_numpy(needed)]
+    x = augment_batch(x, augment) if augment is not None else x
+    logits = step_model(x, data.rr[torch.from_numpy(needed)], torch.from_numpy(pos))
+    target = data.y[rows]
+    losses = nn.functional.cross_entropy(logits, target, reduction="none")
+    return (losses * weights[target]).sum() / weights[data.y[step]].sum(), logits, rows
+
+
 def _write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
     write_json(run_dir / "history.json", history)
     with atomic_open(run_dir / "history.csv", "w") as handle:
@@ -203,12 +256,19 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
     """Train `config.model` on `split.train`, select on `split.val`; never touches `split.test`.
 
     `data`: the dataset's model inputs (`SequenceData.from_dataset(ds)`), to build once for many runs.
+
+    Under `torchrun` every process draws the same epoch's chunks and trains on its own share of each step's beats
+    (`shard`) through DistributedDataParallel, whose gradient average, with each share's loss scaled by the world
+    size over the whole step's weight, is the one-process gradient of the same step. Only rank 0 writes. Batch
+    normalisation sees each process's share, not the whole step (PyTorch's SyncBatchNorm needs a GPU), which is
+    why two processes match one only within a tolerance (tests/model/test_distributed.py).
     """
     run_dir = Path(run_dir)
     if len(split.train) == 0 or len(split.val) == 0:
         raise ValueError(f"{split.protocol} split has an empty train or validation part; build the dataset from "
                          "more records")
     torch.set_num_threads(config.threads)
+    rank, world = distributed_context()
     meta = {"train_config": config.to_dict(), "preprocess_config": ds.config,
             "split": split.to_dict(ds.label), "classes": list(CLASSES)}
     data = data if data is not None else SequenceData.from_dataset(ds)
@@ -235,50 +295,63 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
         except (ValueError, RuntimeError, KeyError) as exc:
             # A changed configuration or model code makes this a different run: keep the old
             # one beside it (one generation) instead of resuming something else or failing.
-            aside = run_dir.with_name(run_dir.name + ".previous")
-            shutil.rmtree(aside, ignore_errors=True)
-            run_dir.rename(aside)
-            warnings.warn(f"{run_dir} held a run that does not fit this one ({str(exc).splitlines()[0][:120]}); "
-                          f"moved it to {aside.name} and starting over", stacklevel=2)
+            if world > 1:
+                dist.barrier()  # every process has read the old run before rank 0 moves it
+            if rank == 0:
+                aside = run_dir.with_name(run_dir.name + ".previous")
+                shutil.rmtree(aside, ignore_errors=True)
+                run_dir.rename(aside)
+                warnings.warn(f"{run_dir} held a run that does not fit this one ({str(exc).splitlines()[0][:120]}); "
+                              f"moved it to {aside.name} and starting over", stacklevel=2)
         else:
             optimizer.load_state_dict(state["optimizer_state"])
             scheduler.load_state_dict(state["scheduler_state"])
             torch.set_rng_state(state["torch_rng"])
             history, best_f1, best_epoch, stale, done = (state["history"], state["best_f1"], state["best_epoch"],
                                                          state["stale"], state["done"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", meta)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", meta)
+    step_model: nn.Module = SequenceStep(model)
+    if world > 1:
+        step_model = nn.parallel.DistributedDataParallel(step_model)
 
-    loss_fn = nn.CrossEntropyLoss(reduction="none")
     bar = tqdm(range(len(history) + 1, config.epochs + 1), desc=f"{split.protocol} {config.model}",
-               disable=not progress or done, initial=len(history), total=config.epochs)
+               disable=not progress or done or rank != 0, initial=len(history), total=config.epochs)
     for epoch in bar:
         if done:
             break
         t0 = time.perf_counter()
-        # The epoch's draw depends on (seed, epoch) only, so a resumed run draws what it would have.
-        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        # The epoch's draw depends on (seed, epoch) only, so a resumed run draws what it would have; each process
+        # augments its own share with its own stream (rank 0 alone: the one-process stream).
+        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_919 * rank)
         chunks = epoch_chunks(y, data.start, split.train, config.chunk, config.normal_keep,
                               np.random.default_rng([config.seed, epoch]))
         weights = class_weights(torch.from_numpy(y[np.concatenate(chunks)]), config.class_weight_power)
         model.train()
-        total_loss, correct, seen = 0.0, 0, 0
+        sums = torch.zeros(3, dtype=torch.float64)  # the epoch's loss x beats, correct beats, beats
         for i in range(0, len(chunks), per_step):
-            rows = np.concatenate(chunks[i:i + per_step])
-            logits = encode_sequences(model, data, rows, augment=gen if config.augment else None)
+            step = np.concatenate(chunks[i:i + per_step])
+            if len(step) < world:
+                continue  # too few beats to give every process one (every process skips it alike)
+            loss, logits, rows = step_loss(step_model, data, step, weights, model.context, rank, world,
+                                           gen if config.augment else None)
             target = data.y[rows]
-            w = weights[target]
-            loss = (loss_fn(logits, target) * w).sum() / w.sum()
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * world).backward()  # DistributedDataParallel averages over the processes
             optimizer.step()
             scheduler.step()
-            total_loss += loss.item() * len(rows)
-            correct += int((logits.argmax(1) == target).sum())
-            seen += len(rows)
-        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": total_loss / seen,
-               "train_acc": correct / seen, **_validate(model, data, split.val, weights),
+            sums += torch.tensor([loss.item() * len(step), int((logits.argmax(1) == target).sum()), len(rows)],
+                                 dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(sums)
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(sums[0] / sums[2]),
+               "train_acc": float(sums[1] / sums[2]), **_validate(model, data, split.val, weights),
                "seconds": time.perf_counter() - t0}
+        if world > 1:  # rank 0's validation decides for all, so every process stops at the same epoch
+            shared = [row]
+            dist.broadcast_object_list(shared, src=0)
+            row = shared[0]
         history.append(row)
         # The checkpoint keeps the epoch's figures but not its wall-clock time (history.csv has it), so
         # the same training on the same machine writes the same bytes.
@@ -286,15 +359,79 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
                           val={k: v for k, v in row.items() if k != "seconds"}, n_params=model.n_params)
         if row["val_macro_f1"] > best_f1:
             best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
-            save_checkpoint(ckpt, run_dir / "best.pt")
+            if rank == 0:
+                save_checkpoint(ckpt, run_dir / "best.pt")
         else:
             stale += 1
         done = stale >= config.patience or epoch == config.epochs
-        save_checkpoint(ckpt, last, extra={
-            "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(), "history": history, "best_f1": best_f1, "best_epoch": best_epoch,
-            "stale": stale, "done": done})
-        _write_history(run_dir, history)
+        if rank == 0:
+            save_checkpoint(ckpt, last, extra={
+                "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(), "history": history, "best_f1": best_f1,
+                "best_epoch": best_epoch, "stale": stale, "done": done})
+            _write_history(run_dir, history)
         bar.set_postfix(val_f1=f"{row['val_macro_f1']:.3f}", best=f"{best_f1:.3f}@{best_epoch}")
     bar.close()
+    if world > 1:
+        dist.barrier()  # rank 0's files are complete before any process returns
     return TrainResult(run_dir, pd.DataFrame(history), best_epoch, best_f1, model.n_params)
+
+
+def train_from_params(params_file: str | Path, config_name: str, protocol: str, fold: int | None = None,
+                      progress: bool = True) -> TrainResult:
+    """One of notebook 02's trainings from its parameters file (CONFIGS, FOLDS, EPOCHS, SEED, DATASET, RUNS): the
+    same configuration, seed (SEED + fold), split and run folder, so a run started here and one started by the
+    notebook are the same run (and either resumes the other)."""
+    import yaml
+
+    from ecg_utils.data.splits import make_split
+    from ecg_utils.paths import project_path, run_name
+    from ecg_utils.signal.dataset import load_dataset
+
+    params = yaml.safe_load(Path(params_file).read_text()) or {}
+    missing = [k for k in ("CONFIGS", "EPOCHS", "SEED", "DATASET", "RUNS") if k not in params]
+    if missing:
+        raise ValueError(f"{params_file} lacks {', '.join(missing)}: give a parameters file of notebook 02")
+    configs = params["CONFIGS"]
+    if config_name not in configs:
+        raise ValueError(f"no configuration {config_name!r} in {params_file}; it has {', '.join(configs)}")
+    if protocol == "inter_patient" and fold is None:
+        raise ValueError("the inter-patient protocol trains one fold per run: pass --fold")
+    base = {**configs[config_name], "epochs": params["EPOCHS"], "seed": params["SEED"]}
+    ds = load_dataset(project_path(params["DATASET"]))
+    if protocol == "inter_patient":
+        split = make_split(protocol, ds.label, ds.record, folds=params.get("FOLDS", 5), fold=fold)
+        config = TrainConfig.from_dict({**base, "seed": params["SEED"] + fold})
+    else:
+        split = make_split(protocol, ds.label, ds.record, seed=params["SEED"])
+        config, fold = TrainConfig.from_dict(base), None
+    return train(config, ds, split, project_path(params["RUNS"]) / run_name(protocol, config_name, fold),
+                 progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ecg_utils.model.training`, alone or under `torchrun --nproc-per-node N`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train one of notebook 02's runs (alone or under torchrun).")
+    parser.add_argument("--params", default="params/02-train.yaml", help="notebook 02's parameters file")
+    parser.add_argument("--config", default="cnn_lstm", help="a name under CONFIGS in the parameters file")
+    parser.add_argument("--protocol", choices=["inter_patient", "intra_patient"], default="inter_patient")
+    parser.add_argument("--fold", type=int, help="the DS1 fold (inter-patient runs)")
+    args = parser.parse_args(argv)
+    try:
+        result = train_from_params(args.params, args.config, args.protocol, args.fold)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rank, world = distributed_context()
+    if rank == 0:
+        print(f"{result.run_dir}: best epoch {result.best_epoch}, validation macro F1 {result.best_val_macro_f1:.3f}, "
+              f"{world} process{'es' if world > 1 else ''}")
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Training under torchrun: two processes (DistributedDataParallel, gloo on CPU) take the one-process gradient of
+the same global batch, train to its loss, rank 0 alone writes, and a killed run resumes under torchrun."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ecg_utils.model import training
+from ecg_utils.model.architectures import build_model
+from ecg_utils.model.training import seed_everything, shard, train_from_params
+from ecg_utils.signal.dataset import PreprocessConfig, build_dataset
+
+TINY = {"model": "cnn_lstm", "augment": False, "threads": 1, "batch_size": 64, "chunk": 16, "normal_keep": 0.2,
+        "lr": 5e-3, "model_params": {"channels": [8, 16, 16], "context": 4, "dim": 16, "hidden": 16, "head": 16,
+                                     "dropout": 0.0}}
+@pytest.fixture(scope="module")
+def params(mitdb_dir, tmp_path_factory):
+    """Notebook 02's parameters for a tiny run on five records, and a writer for variants of them."""
+    root = tmp_path_factory.mktemp("ddp")
+    dataset = build_dataset(PreprocessConfig(records=["100", "101", "106", "119", "208"]), root / "beats.npz",
+                            mitdb_dir=mitdb_dir, progress=False)
+
+    def write(name: str, **changes) -> tuple:
+        values = {"CONFIGS": {"tiny": TINY}, "FOLDS": 2, "EPOCHS": 2, "SEED": 0, "DATASET": str(dataset),
+                  "RUNS": str(root / name / "runs"), **changes}
+        path = root / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(values))
+        return path, root / name / "runs" / "inter_patient_tiny_fold0"
+
+    return write
+
+
+def _torchrun(params_file, n: int = 2) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
+                           "-m", "ecg_utils.model.training", "--params", str(params_file), "--config", "tiny",
+                           "--fold", "0"], capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_shares_are_disjoint_consecutive_and_cover_the_step():
+    rows = np.arange(10, 27)
+    parts = [shard(rows, r, 3) for r in range(3)]
+    assert np.array_equal(np.concatenate(parts), rows) and [len(p) for p in parts] == [6, 6, 5]
+
+
+def _step_gradients(rank: int, world: int, folder: str, data, step: np.ndarray, weights: torch.Tensor) -> None:
+    """One step of the tiny model on `world` processes (DistributedDataParallel over gloo): each saves its gradients."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    seed_everything(0)
+    model = build_model("cnn_lstm", **TINY["model_params"]).eval()  # eval: batch norm from its running figures
+    ddp = torch.nn.parallel.DistributedDataParallel(training.SequenceStep(model))
+    loss, _, _ = training.step_loss(ddp, data, step, weights, model.context, rank, world)
+    (loss * world).backward()
+    torch.save({k: p.grad for k, p in model.named_parameters()}, f"{folder}/grad{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_two_processes_take_the_one_process_gradient_of_the_whole_step(small, tmp_path):
+    """Sharding, loss scaling and DistributedDataParallel's average together give the one-process gradient of the
+    step, to float precision (batch norm in eval mode, so that both see the same normalisation)."""
+    ds, split = small
+    data = training.SequenceData.from_dataset(ds)
+    step = np.sort(split.train)[1000:1256]  # 256 consecutive training beats, S and V among them
+    weights = training.class_weights(data.y[step], 0.5)
+    torch.multiprocessing.spawn(_step_gradients, args=(2, str(tmp_path), data, step, weights), nprocs=2)
+    seed_everything(0)
+    model = build_model("cnn_lstm", **TINY["model_params"]).eval()
+    torch.set_num_threads(1)
+    loss, _, _ = training.step_loss(training.SequenceStep(model), data, step, weights, model.context)
+    loss.backward()
+    for rank in (0, 1):
+        grads = torch.load(tmp_path / f"grad{rank}.pt", weights_only=True)
+        for name, p in model.named_parameters():
+            assert torch.allclose(grads[name], p.grad, rtol=1e-4, atol=1e-7), (rank, name)
+    assert any(p.grad.abs().max() > 1e-4 for p in model.parameters())  # a gradient, not zeros that match anyway
+
+
+def test_two_processes_train_to_the_loss_of_one(params):
+    one_file, one = params("one")
+    train_from_params(one_file, "tiny", "inter_patient", 0, progress=False)
+    two_file, two = params("two")
+    done = _torchrun(two_file)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 processes" in done.stdout and done.stdout.count("best epoch") == 1  # rank 0 alone reports
+    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
+    h1, h2 = (json.loads((r / "history.json").read_text()) for r in (one, two))
+    assert len(h1) == len(h2) == 2
+    # batch norm sees each process's half (no SyncBatchNorm on CPU), so the runs agree in loss, not bit for bit
+    assert [h["train_loss"] for h in h2] == pytest.approx([h["train_loss"] for h in h1], rel=0.03)
+
+
+def test_torchrun_resumes_a_killed_run(params, monkeypatch):
+    path, run = params("killed")
+    real = training._write_history
+
+    def killed_after_epoch_1(run_dir, history):
+        real(run_dir, history)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_write_history", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train_from_params(path, "tiny", "inter_patient", 0, progress=False)
+    first = json.loads((run / "history.json").read_text())
+    assert len(first) == 1
+    done = _torchrun(path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2] and history[0] == first[0]  # epoch 1 was not run again
+
+
+def test_bad_parameters_are_named(params, tmp_path, capsys):
+    from ecg_utils.model.training import main
+
+    path, _ = params("bad")
+    assert main(["--params", str(path), "--config", "nope", "--fold", "0"]) == 1
+    assert "no configuration 'nope'" in capsys.readouterr().err
+    assert main(["--params", str(path), "--config", "tiny"]) == 1
+    assert "pass --fold" in capsys.readouterr().err
+    (tmp_path / "empty.yaml").write_text("EPOCHS: 1\n")
+    assert main(["--params", str(tmp_path / "empty.yaml")]) == 1
+    assert "lacks CONFIGS, SEED, DATASET, RUNS" in capsys.readouterr().err
