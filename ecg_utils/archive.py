@@ -17,7 +17,6 @@ and each worker process loads it once; the records are read by the workers from 
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from ecg_utils.atomic import atomic_open, write_json
@@ -37,6 +37,7 @@ from ecg_utils.data.aami import CLASSES
 from ecg_utils.data.readers import detect_format
 from ecg_utils.errors import DataError, LeadError
 from ecg_utils.model.inference import Classifier, load_classifier
+from ecg_utils.model.shipped import sha256
 from ecg_utils.signal.quality import PUBLISHED
 
 SUMMARY_COLUMNS = ["record", "path", "format", "lead", "fs", "duration_s", "beats", *CLASSES, "heart_rate_bpm",
@@ -60,14 +61,6 @@ class Job:
     path: str  # the record as `open_record` takes it
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _records_in(folder: Path, with_csv: bool, skip: Path | None) -> list[Path]:
     """The records under `folder` (WFDB headers and EDF files, CSV files too where a rate is given), sorted."""
     suffixes = RECORD_SUFFIXES + ((".csv",) if with_csv else ())
@@ -81,6 +74,12 @@ def _record_path(path: Path) -> str:
     return str(path.with_suffix("")) if path.suffix.lower() == ".hea" else str(path)
 
 
+def _job(path: Path) -> Job:
+    """A record named by a path or a glob match: its output is named after the file, without a record suffix."""
+    name = path.with_suffix("").name if path.suffix.lower() in (*RECORD_SUFFIXES, ".csv") else path.name
+    return Job(name, _record_path(path))
+
+
 def expand_inputs(inputs: Sequence[str], with_csv: bool = False, out_dir: Path | None = None) -> list[Job]:
     """The records that folders, globs and paths name, each once, in the order given (a folder's sorted)."""
     jobs: list[Job] = []
@@ -91,13 +90,11 @@ def expand_inputs(inputs: Sequence[str], with_csv: bool = False, out_dir: Path |
                      for p in _records_in(path, with_csv, out_dir)]
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            jobs += [Job(p.with_suffix("").name if p.suffix.lower() in (*RECORD_SUFFIXES, ".csv") else p.name,
-                         _record_path(p)) for p in matches if p.is_file()]
             if not matches:
                 raise DataError(f"{item}: no file matches this pattern")
+            jobs += [_job(p) for p in matches if p.is_file()]
         else:
-            name = path.with_suffix("").name if path.suffix.lower() in (*RECORD_SUFFIXES, ".csv") else path.name
-            jobs.append(Job(name, _record_path(path)))
+            jobs.append(_job(path))
     unique = list(dict.fromkeys(jobs))
     names = [j.name for j in unique]
     clashes = sorted({n for n in names if names.count(n) > 1})
@@ -212,8 +209,6 @@ def classify_archive(inputs: Sequence[str] | Iterable[str], out_dir: str | Path,
                      force: bool = False, progress: bool = True) -> list[dict[str, Any]]:
     """Classify every record that `inputs` name into `out_dir`; writes `out_dir/summary.csv` and returns its rows
     (in the order of the records)."""
-    import pandas as pd
-
     out = Path(out_dir)
     jobs = expand_inputs(list(inputs), with_csv=options.fs is not None, out_dir=out)
     model_path = Path(model_path)
@@ -221,7 +216,7 @@ def classify_archive(inputs: Sequence[str] | Iterable[str], out_dir: str | Path,
         raise DataError(f"no model at {model_path}: pass a checkpoint (best.pt) or an ONNX export")
     if workers < 1:
         raise DataError(f"--workers {workers}: give at least 1")
-    sha = file_sha256(model_path)
+    sha = sha256(model_path)
     threads = 1 if scheduler or workers > 1 else None  # one core per task where tasks run side by side
     call = {"out_dir": str(out), "model": model_path.read_bytes() if scheduler else str(model_path), "sha": sha,
             "suffix": model_path.suffix, "options": options, "force": force, "threads": threads}

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import wfdb
 
-from ecg_utils.archive import Job, expand_inputs, file_sha256
+from ecg_utils.archive import Job, expand_inputs
 from ecg_utils.errors import DataError
+from ecg_utils.model.shipped import sha256
 from ecg_utils.predict import main
 
 from .synthetic_records import write_record
@@ -63,7 +64,7 @@ def test_a_rerun_skips_what_this_model_did_and_redoes_the_rest(archive, tiny_onn
     csv = out / "100.csv"
     stamp = csv.stat().st_mtime_ns
     sidecar = json.loads((out / "100.csv.json").read_text())
-    assert sidecar["model_sha256"] == file_sha256(tiny_onnx)
+    assert sidecar["model_sha256"] == sha256(tiny_onnx)
     capsys.readouterr()
 
     assert _run(str(archive / "a"), str(archive / "b"), "--out-dir", str(out), "--model", str(tiny_onnx)) == 0
