@@ -261,7 +261,7 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
     (`shard`) through DistributedDataParallel, whose gradient average, with each share's loss scaled by the world
     size over the whole step's weight, is the one-process gradient of the same step. Only rank 0 writes. Batch
     normalisation sees each process's share, not the whole step (PyTorch's SyncBatchNorm needs a GPU), which is
-    why two processes match one only within a tolerance (tests/model/test_distributed.py).
+    why two processes reach one process's loss but not its weights bit for bit (tests/model/test_distributed.py).
     """
     run_dir = Path(run_dir)
     if len(split.train) == 0 or len(split.val) == 0:
@@ -377,6 +377,12 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
     return TrainResult(run_dir, pd.DataFrame(history), best_epoch, best_f1, model.n_params)
 
 
+def run_config(config: Mapping[str, Any], epochs: int, seed: int, fold: int | None = None) -> TrainConfig:
+    """Notebook 02's recipe for one run: the configuration with the run's epochs, and seed `seed + fold` for the
+    model of a fold (`seed` for an intra-patient run)."""
+    return TrainConfig.from_dict({**config, "epochs": epochs, "seed": seed + (fold or 0)})
+
+
 def train_from_params(params_file: str | Path, config_name: str, protocol: str, fold: int | None = None,
                       progress: bool = True) -> TrainResult:
     """One of notebook 02's trainings from its parameters file (CONFIGS, FOLDS, EPOCHS, SEED, DATASET, RUNS): the
@@ -397,14 +403,12 @@ def train_from_params(params_file: str | Path, config_name: str, protocol: str, 
         raise ValueError(f"no configuration {config_name!r} in {params_file}; it has {', '.join(configs)}")
     if protocol == "inter_patient" and fold is None:
         raise ValueError("the inter-patient protocol trains one fold per run: pass --fold")
-    base = {**configs[config_name], "epochs": params["EPOCHS"], "seed": params["SEED"]}
     ds = load_dataset(project_path(params["DATASET"]))
     if protocol == "inter_patient":
         split = make_split(protocol, ds.label, ds.record, folds=params.get("FOLDS", 5), fold=fold)
-        config = TrainConfig.from_dict({**base, "seed": params["SEED"] + fold})
     else:
-        split = make_split(protocol, ds.label, ds.record, seed=params["SEED"])
-        config, fold = TrainConfig.from_dict(base), None
+        split, fold = make_split(protocol, ds.label, ds.record, seed=params["SEED"]), None
+    config = run_config(configs[config_name], params["EPOCHS"], params["SEED"], fold)
     return train(config, ds, split, project_path(params["RUNS"]) / run_name(protocol, config_name, fold),
                  progress=progress)
 
