@@ -83,7 +83,7 @@ serve: setup
 	trap 'kill $$api $$app 2>/dev/null; wait' EXIT INT TERM; \
 	wait
 
-## bench: print the speed figures (data pipeline, models, R-peak detector, inference backends, streaming, a 24-hour record, the web service under load), each beside its target
+## bench: print the speed figures (data pipeline, models, R-peak detector, inference backends, streaming, a 24-hour record, the web service under load, an archive on 1 and 2 workers and Dask, training on 1 and 2 processes), each beside its target
 .PHONY: bench
 bench: data
 	$(PY) -m ecg_utils.bench

@@ -21,8 +21,8 @@ from ecg_utils.model.checkpoint import Checkpoint, load_model
 from ecg_utils.paths import run_name
 from ecg_utils.signal.dataset import BeatDataset
 
-if TYPE_CHECKING:  # training loads PyTorch: a process that only scores prediction files (realtime) must not need it
-    from ecg_utils.model.training import SequenceData
+if TYPE_CHECKING:  # sources loads PyTorch: a process that only scores prediction files (realtime) must not need it
+    from ecg_utils.model.sources import SequenceData
 
 
 def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -164,7 +164,7 @@ def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], m
     (members without probabilities) and `metrics.json` (protocol → model → figures, with `all_N` for the
     majority-class reference) under `reports`; returns the metrics and the predictions.
     """
-    from ecg_utils.model.training import SequenceData
+    from ecg_utils.model.sources import SequenceData
 
     reports, runs_dir = Path(reports), Path(runs_dir)
     data = data if data is not None else SequenceData.from_dataset(ds)
@@ -216,7 +216,7 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
     an improvement unless the note that reports it says why. The leave-one-record-out figures of
     `record_statistics.json` name the record that moves the pooled figure most.
     """
-    from ecg_utils.model.training import SequenceData
+    from ecg_utils.model.sources import SequenceData
 
     data = data if data is not None else SequenceData.from_dataset(ds)
     out: dict[str, Any] = {"folds": folds, "configs": {}}

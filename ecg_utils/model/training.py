@@ -40,13 +40,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ecg_utils.atomic import atomic_open, write_json
-from ecg_utils.data.aami import CLASSES, to_index
+from ecg_utils.data.aami import CLASSES
 from ecg_utils.data.splits import Split
 from ecg_utils.metrics import accuracy, macro_f1
 from ecg_utils.model.architectures import build_model
 from ecg_utils.model.checkpoint import Checkpoint, save_checkpoint
+from ecg_utils.model.sources import BeatSource, as_source
 from ecg_utils.params import reject_unknown
-from ecg_utils.signal.context import record_inputs, record_starts
 from ecg_utils.signal.dataset import BeatDataset
 
 
@@ -92,25 +92,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass(frozen=True)
-class SequenceData:
-    """Model inputs of every beat of a dataset, rows in record and beat order (as the dataset's)."""
-
-    x: torch.Tensor  # (n, 2, window): beat and beat - template (`context`)
-    rr: torch.Tensor  # (n, 4)
-    y: torch.Tensor  # (n,) class indices
-    start: np.ndarray  # (n,) row of the first beat of each row's record
-
-    @classmethod
-    def from_dataset(cls, ds: BeatDataset) -> SequenceData:
-        x = record_inputs(ds.signal, ds.record, int(ds.config["template_beats"]))
-        return cls(torch.from_numpy(x), torch.from_numpy(ds.rr), torch.from_numpy(to_index(ds.label)),
-                   record_starts(ds.record))
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
 def context_index(rows: np.ndarray, start: np.ndarray, context: int) -> np.ndarray:
     """(len(rows), context) rows of each beat's sequence, oldest first, the beat itself last; -1 before its
     record's first beat."""
@@ -141,16 +122,13 @@ class SequenceStep(nn.Module):
         return self.model.classify(enc[pos])
 
 
-def encode_sequences(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_size: int = 2048,
-                     augment: torch.Generator | None = None) -> torch.Tensor:
+def encode_sequences(model: nn.Module, data: BeatSource, rows: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
     """Logits for `rows`, each beat encoded once: the sequences' beats are encoded, then gathered
     (zeros before a record's first beat) and classified."""
     needed, pos = sequence_positions(rows, data.start, model.context)
     encoded = []
     for i in range(0, len(needed), batch_size):
-        b = torch.from_numpy(needed[i:i + batch_size])
-        x = data.x[b] if augment is None else augment_batch(data.x[b], augment)
-        encoded.append(model.encode(x, data.rr[b]))
+        encoded.append(model.encode(*data.inputs(needed[i:i + batch_size])))
     enc = torch.cat([*encoded, torch.zeros(1, model.dim)])
     return model.classify(enc[torch.from_numpy(pos)])
 
@@ -168,9 +146,14 @@ def epoch_chunks(y: np.ndarray, start: np.ndarray, targets: np.ndarray, chunk: i
     return [chunks[i] for i in rng.permutation(keep)]
 
 
-def class_weights(y: torch.Tensor, power: float) -> torch.Tensor:
+def class_counts(y: torch.Tensor) -> torch.Tensor:
+    """Beats per class (all of `CLASSES`, in order)."""
+    return torch.bincount(y, minlength=len(CLASSES))
+
+
+def class_weights(counts: torch.Tensor, power: float) -> torch.Tensor:
     """(count)^-power per class, scaled to mean 1 over the classes present; absent classes get 0."""
-    counts = torch.bincount(y, minlength=len(CLASSES)).double()
+    counts = counts.double()
     w = torch.where(counts > 0, counts.clamp(min=1) ** -power, torch.zeros_like(counts))
     return (w / w[counts > 0].mean()).float()
 
@@ -189,7 +172,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+def predict_proba(model: nn.Module, data: BeatSource, rows: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """Class probabilities (len(rows), 5) in eval mode, each beat classified from its sequence."""
     model.eval()
     out = [torch.softmax(encode_sequences(model, data, rows[i:i + batch_size]), dim=1)
@@ -197,7 +180,7 @@ def predict_proba(model: nn.Module, data: SequenceData, rows: np.ndarray, batch_
     return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
 
 
-def _validate(model: nn.Module, data: SequenceData, rows: np.ndarray, weights: torch.Tensor) -> dict[str, float]:
+def _validate(model: nn.Module, data: BeatSource, rows: np.ndarray, weights: torch.Tensor) -> dict[str, float]:
     proba = predict_proba(model, data, rows)
     y = data.y[rows].numpy()
     logp = np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
@@ -216,24 +199,34 @@ def distributed_context() -> tuple[int, int]:
     return 0, 1
 
 
-def shard(rows: np.ndarray, rank: int, world: int) -> np.ndarray:
-    """This process's share of a step's beats: consecutive, disjoint, together all of them, sizes within one."""
-    return np.array_split(rows, world)[rank]
+def record_shards(rows: np.ndarray, start: np.ndarray, world: int) -> list[np.ndarray]:
+    """Each process's training rows under torchrun: whole records (so a process reads only its own), dealt largest
+    first to the process with the fewest beats so far; in one process, all of `rows`."""
+    if world == 1:
+        return [rows]
+    first, counts = np.unique(start[rows], return_counts=True)
+    if len(first) < world:
+        raise ValueError(f"{world} processes for {len(first)} training records: every process needs a record of its "
+                         "own; run fewer processes (--nproc-per-node)")
+    load, dealt = np.zeros(world, np.int64), [[] for _ in range(world)]
+    for i in np.argsort(-counts, kind="stable"):
+        rank = int(np.argmin(load))
+        dealt[rank].append(first[i])
+        load[rank] += counts[i]
+    return [rows[np.isin(start[rows], d)] for d in dealt]
 
 
-def step_loss(step_model: nn.Module, data: SequenceData, step: np.ndarray, weights: torch.Tensor, context: int,
-              rank: int = 0, world: int = 1, augment: torch.Generator | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """This process's part of one training step over the beats `step`: its share's weighted loss over the whole
-    step's weight (the shares' losses add up to the step's weighted mean), its logits and its rows."""
-    rows = shard(step, rank, world)
+def step_loss(step_model: nn.Module, data: BeatSource, rows: np.ndarray, weights: torch.Tensor, context: int,
+              total_weight: torch.Tensor, augment: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's part of one training step over its beats `rows`: their weighted loss over the whole step's
+    weight `total_weight` (so the processes' parts add up to the step's weighted mean), and their logits."""
     needed, pos = sequence_positions(rows, data.start, context)
-    x = data.x[torch.from_numpy(needed)]
+    x, rr = data.inputs(needed)
     x = augment_batch(x, augment) if augment is not None else x
-    logits = step_model(x, data.rr[torch.from_numpy(needed)], torch.from_numpy(pos))
+    logits = step_model(x, rr, torch.from_numpy(pos))
     target = data.y[rows]
     losses = nn.functional.cross_entropy(logits, target, reduction="none")
-    return (losses * weights[target]).sum() / weights[data.y[step]].sum(), logits, rows
+    return (losses * weights[target]).sum() / total_weight, logits
 
 
 def _write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
@@ -251,17 +244,22 @@ class TrainResult:
     n_params: int
 
 
-def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Path, resume: bool = True,
-          progress: bool = True, data: SequenceData | None = None) -> TrainResult:
+def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_dir: str | Path, resume: bool = True,
+          progress: bool = True, data: BeatSource | None = None) -> TrainResult:
     """Train `config.model` on `split.train`, select on `split.val`; never touches `split.test`.
 
-    `data`: the dataset's model inputs (`SequenceData.from_dataset(ds)`), to build once for many runs.
+    `ds`: a dataset, or any `BeatSource` (the per-record form of a corpus too big for memory). `data`: a dataset's
+    model inputs (`SequenceData.from_dataset(ds)`), to build once for many runs.
 
-    Under `torchrun` every process draws the same epoch's chunks and trains on its own share of each step's beats
-    (`shard`) through DistributedDataParallel, whose gradient average, with each share's loss scaled by the world
-    size over the whole step's weight, is the one-process gradient of the same step. Only rank 0 writes. Batch
-    normalisation sees each process's share, not the whole step (PyTorch's SyncBatchNorm needs a GPU), which is
-    why two processes reach one process's loss but not its weights bit for bit (tests/model/test_distributed.py).
+    Under `torchrun` each process is dealt whole training records (`record_shards`), draws its own chunks from them
+    each epoch and contributes as many chunks to every step, an equal part of the epoch's chunks (a smaller share
+    repeats some, as PyTorch's DistributedSampler pads; a larger one leaves some of its shuffled chunks for the next
+    epoch); the class weights come from all processes' counts, each share's loss is divided by
+    the whole step's weight and scaled by the world size, so DistributedDataParallel's gradient average is the
+    one-process gradient of the step the processes' chunks make together. Only rank 0 writes. Batch normalisation
+    sees each process's share, not the whole step (PyTorch's SyncBatchNorm needs a GPU), and the draws differ from
+    one process's, which is why two processes reach one process's loss but not its weights bit for bit
+    (tests/model/test_distributed.py).
     """
     run_dir = Path(run_dir)
     if len(split.train) == 0 or len(split.val) == 0:
@@ -269,17 +267,21 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
                          "more records")
     torch.set_num_threads(config.threads)
     rank, world = distributed_context()
-    meta = {"train_config": config.to_dict(), "preprocess_config": ds.config,
-            "split": split.to_dict(ds.label), "classes": list(CLASSES)}
-    data = data if data is not None else SequenceData.from_dataset(ds)
+    data = data if data is not None else as_source(ds)
+    meta = {"train_config": config.to_dict(), "preprocess_config": data.config,
+            "split": split.to_dict(data.label), "classes": list(CLASSES)}
     y = data.y.numpy()
+    shards = record_shards(split.train, data.start, world)
 
     seed_everything(config.seed)
     model = build_model(config.model, **config.model_params)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    per_step = max(1, config.batch_size // config.chunk)
-    steps = math.ceil(len(epoch_chunks(y, data.start, split.train, config.chunk, config.normal_keep,
-                                       np.random.default_rng(0))) / per_step)
+    per_step = max(1, config.batch_size // config.chunk // world)  # chunks per process and step
+    # Every epoch draws the same number of chunks from a shard; each process takes an equal part of their sum, so an
+    # epoch has the same steps whatever the number of processes (and a run resumes under another number).
+    padded = math.ceil(sum(len(epoch_chunks(y, data.start, s, config.chunk, config.normal_keep,
+                                            np.random.default_rng(0))) for s in shards) / world)
+    steps = math.ceil(padded / per_step)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
                                                     pct_start=0.2)
     history: list[dict[str, float]] = []
@@ -322,33 +324,39 @@ def train(config: TrainConfig, ds: BeatDataset, split: Split, run_dir: str | Pat
         if done:
             break
         t0 = time.perf_counter()
-        # The epoch's draw depends on (seed, epoch) only, so a resumed run draws what it would have; each process
-        # augments its own share with its own stream (rank 0 alone: the one-process stream).
+        # The epoch's draw depends on (seed, epoch) only (and the rank under torchrun), so a resumed run draws what
+        # it would have; each process augments its share with its own stream (rank 0 alone: the one-process stream).
         gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_919 * rank)
-        chunks = epoch_chunks(y, data.start, split.train, config.chunk, config.normal_keep,
-                              np.random.default_rng([config.seed, epoch]))
-        weights = class_weights(torch.from_numpy(y[np.concatenate(chunks)]), config.class_weight_power)
+        chunks = epoch_chunks(y, data.start, shards[rank], config.chunk, config.normal_keep,
+                              np.random.default_rng([config.seed, epoch] + ([rank] if world > 1 else [])))
+        chunks = [chunks[j % len(chunks)] for j in range(padded)]  # a larger share leaves its last, a smaller repeats
+        counts = class_counts(torch.from_numpy(y[np.concatenate(chunks)]))
+        if world > 1:
+            dist.all_reduce(counts)
+        weights = class_weights(counts, config.class_weight_power)
         model.train()
         sums = torch.zeros(3, dtype=torch.float64)  # the epoch's loss x beats, correct beats, beats
-        for i in range(0, len(chunks), per_step):
-            step = np.concatenate(chunks[i:i + per_step])
-            if len(step) < world:
-                continue  # too few beats to give every process one (every process skips it alike)
-            loss, logits, rows = step_loss(step_model, data, step, weights, model.context, rank, world,
-                                           gen if config.augment else None)
-            target = data.y[rows]
+        for i in range(0, padded, per_step):
+            rows = np.concatenate(chunks[i:i + per_step])
+            step = torch.stack([weights[data.y[rows]].sum(), torch.tensor(float(len(rows)))])  # weight, beats
+            if world > 1:
+                dist.all_reduce(step)
+            loss, logits = step_loss(step_model, data, rows, weights, model.context, step[0],
+                                     gen if config.augment else None)
             optimizer.zero_grad(set_to_none=True)
             (loss * world).backward()  # DistributedDataParallel averages over the processes
             optimizer.step()
             scheduler.step()
-            sums += torch.tensor([loss.item() * len(step), int((logits.argmax(1) == target).sum()), len(rows)],
-                                 dtype=torch.float64)
+            sums += torch.tensor([loss.item() * float(step[1]), int((logits.argmax(1) == data.y[rows]).sum()),
+                                  len(rows)], dtype=torch.float64)
         if world > 1:
             dist.all_reduce(sums)
+        # Rank 0 alone validates (the other processes would read the validation records for nothing) and its
+        # figures decide for all, so every process stops at the same epoch.
         row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(sums[0] / sums[2]),
-               "train_acc": float(sums[1] / sums[2]), **_validate(model, data, split.val, weights),
+               "train_acc": float(sums[1] / sums[2]), **(_validate(model, data, split.val, weights) if rank == 0 else {}),
                "seconds": time.perf_counter() - t0}
-        if world > 1:  # rank 0's validation decides for all, so every process stops at the same epoch
+        if world > 1:
             shared = [row]
             dist.broadcast_object_list(shared, src=0)
             row = shared[0]

@@ -92,7 +92,8 @@ def _versions() -> dict[str, str]:
             "wfdb": wfdb.__version__, "pandas": pd.__version__}
 
 
-def _cache_key(config: PreprocessConfig) -> str:
+def cache_key(config: PreprocessConfig) -> str:
+    """What identifies a build: the configuration and FORMAT_VERSION (the per-record form uses it too)."""
     return json.dumps({"format": FORMAT_VERSION, **config.to_dict()}, sort_keys=True)
 
 
@@ -103,7 +104,7 @@ def dataset_is_current(path: str | Path, config: PreprocessConfig) -> bool:
         return False
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return str(npz["cache_key"]) == _cache_key(config)
+            return str(npz["cache_key"]) == cache_key(config)
     except (OSError, ValueError, KeyError):  # unreadable or foreign file: rebuild it
         return False
 
@@ -134,7 +135,7 @@ def build_dataset(
             **arrays,
             rr_names=np.array(RR_FEATURES),
             **{f"dropped_{c}": dropped[c].to_numpy().astype(str if c != "sample" else np.int64) for c in dropped},
-            cache_key=np.array(_cache_key(config)),
+            cache_key=np.array(cache_key(config)),
             config=np.array(json.dumps(config.to_dict())),
             versions=np.array(json.dumps(_versions())),
         )

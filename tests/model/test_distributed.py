@@ -1,5 +1,5 @@
 """Training under torchrun: two processes (DistributedDataParallel, gloo on CPU) take the one-process gradient of
-the same global batch, train to its loss, rank 0 alone writes, and a killed run resumes under torchrun."""
+the same global batch, learn as well as one process, rank 0 alone writes, and a killed run resumes under torchrun."""
 
 import json
 import subprocess
@@ -12,7 +12,8 @@ import yaml
 
 from ecg_utils.model import training
 from ecg_utils.model.architectures import build_model
-from ecg_utils.model.training import seed_everything, shard, train_from_params
+from ecg_utils.model.sources import SequenceData
+from ecg_utils.model.training import seed_everything, train_from_params
 from ecg_utils.signal.dataset import PreprocessConfig, build_dataset
 
 TINY = {"model": "cnn_lstm", "augment": False, "threads": 1, "batch_size": 64, "chunk": 16, "normal_keep": 0.2,
@@ -41,14 +42,10 @@ def _torchrun(params_file, n: int = 2) -> subprocess.CompletedProcess:
                            "--fold", "0"], capture_output=True, text=True, timeout=600, check=False)
 
 
-def test_shares_are_disjoint_consecutive_and_cover_the_step():
-    rows = np.arange(10, 27)
-    parts = [shard(rows, r, 3) for r in range(3)]
-    assert np.array_equal(np.concatenate(parts), rows) and [len(p) for p in parts] == [6, 6, 5]
-
-
-def _step_gradients(rank: int, world: int, folder: str, data, step: np.ndarray, weights: torch.Tensor) -> None:
-    """One step of the tiny model on `world` processes (DistributedDataParallel over gloo): each saves its gradients."""
+def _step_gradients(rank: int, world: int, folder: str, data, shares: list, weights: torch.Tensor,
+                    total: torch.Tensor) -> None:
+    """One step of the tiny model on `world` processes (DistributedDataParallel over gloo), each on its share of the
+    step's beats: each saves its gradients."""
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world)
@@ -56,24 +53,28 @@ def _step_gradients(rank: int, world: int, folder: str, data, step: np.ndarray, 
     seed_everything(0)
     model = build_model("cnn_lstm", **TINY["model_params"]).eval()  # eval: batch norm from its running figures
     ddp = torch.nn.parallel.DistributedDataParallel(training.SequenceStep(model))
-    loss, _, _ = training.step_loss(ddp, data, step, weights, model.context, rank, world)
+    loss, _ = training.step_loss(ddp, data, shares[rank], weights, model.context, total)
     (loss * world).backward()
     torch.save({k: p.grad for k, p in model.named_parameters()}, f"{folder}/grad{rank}.pt")
     dist.destroy_process_group()
 
 
 def test_two_processes_take_the_one_process_gradient_of_the_whole_step(small, tmp_path):
-    """Sharding, loss scaling and DistributedDataParallel's average together give the one-process gradient of the
-    step, to float precision (batch norm in eval mode, so that both see the same normalisation)."""
+    """Each process's chunks of its own records, the loss over the whole step's weight and DistributedDataParallel's
+    average together give the one-process gradient of the step the shares make, to float precision (batch norm in
+    eval mode, so that both see the same normalisation)."""
     ds, split = small
-    data = training.SequenceData.from_dataset(ds)
-    step = np.sort(split.train)[1000:1256]  # 256 consecutive training beats, S and V among them
-    weights = training.class_weights(data.y[step], 0.5)
-    torch.multiprocessing.spawn(_step_gradients, args=(2, str(tmp_path), data, step, weights), nprocs=2)
+    data = SequenceData.from_dataset(ds)
+    shards = training.record_shards(split.train, data.start, 2)  # 208 for rank 0, 119 for rank 1
+    shares = [np.sort(s)[1000:1128] for s in shards]  # 128 consecutive beats of each, S and V among them
+    step = np.concatenate(shares)
+    weights = training.class_weights(training.class_counts(data.y[step]), 0.5)
+    total = weights[data.y[step]].sum()
+    torch.multiprocessing.spawn(_step_gradients, args=(2, str(tmp_path), data, shares, weights, total), nprocs=2)
     seed_everything(0)
     model = build_model("cnn_lstm", **TINY["model_params"]).eval()
     torch.set_num_threads(1)
-    loss, _, _ = training.step_loss(training.SequenceStep(model), data, step, weights, model.context)
+    loss, _ = training.step_loss(training.SequenceStep(model), data, np.sort(step), weights, model.context, total)
     loss.backward()
     for rank in (0, 1):
         grads = torch.load(tmp_path / f"grad{rank}.pt", weights_only=True)
@@ -92,8 +93,10 @@ def test_two_processes_train_to_the_loss_of_one(params):
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
     h1, h2 = (json.loads((r / "history.json").read_text()) for r in (one, two))
     assert len(h1) == len(h2) == 2
-    # batch norm sees each process's half (no SyncBatchNorm on CPU), so the runs agree in loss, not bit for bit
-    assert [h["train_loss"] for h in h2] == pytest.approx([h["train_loss"] for h in h1], rel=0.03)
+    # Each process draws its own chunks of its own records and batch norm sees each process's share (no SyncBatchNorm
+    # on CPU), so the runs are not the same run: the two-process one learns as well, judged as a run is judged.
+    assert h2[1]["train_loss"] < 0.5 * h2[0]["train_loss"]
+    assert h2[-1]["val_macro_f1"] >= h1[-1]["val_macro_f1"] - 0.05
 
 
 def test_torchrun_resumes_a_killed_run(params, monkeypatch):

@@ -7,7 +7,7 @@ import torch
 
 from ecg_utils.model.checkpoint import ensemble_checkpoint, load_model, save_checkpoint
 from ecg_utils.model.export import export_onnx, main, max_logit_difference, read_metadata
-from ecg_utils.model.training import SequenceData
+from ecg_utils.model.sources import SequenceData
 
 
 @pytest.fixture(scope="module")

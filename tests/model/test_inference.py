@@ -35,7 +35,8 @@ def test_beat_sequence_gives_the_training_path_s_probabilities_whatever_the_batc
     """Beats fed in order, in any batch size, to either backend: the probabilities that training and evaluation
     compute from the dataset (template, context and all)."""
     from ecg_utils.model.checkpoint import load_model
-    from ecg_utils.model.training import SequenceData, predict_proba
+    from ecg_utils.model.sources import SequenceData
+    from ecg_utils.model.training import predict_proba
 
     ds, _ = small
     rows = np.flatnonzero(ds.record == "208")[:600]

@@ -6,7 +6,8 @@ import torch
 from ecg_utils.metrics import accuracy, macro_f1
 from ecg_utils.model import training
 from ecg_utils.model.checkpoint import FORMAT_VERSION, load_model
-from ecg_utils.model.training import SequenceData, TrainConfig, class_weights, context_index, epoch_chunks, train
+from ecg_utils.model.sources import SequenceData
+from ecg_utils.model.training import TrainConfig, class_counts, class_weights, context_index, epoch_chunks, train
 
 TINY = {"channels": (8, 16, 16), "context": 4, "dim": 16, "hidden": 16, "head": 16}
 
@@ -120,7 +121,7 @@ def test_epoch_chunks_keep_every_rare_beat_and_a_share_of_normal_chunks():
     assert all(len(set(start[c])) == 1 and (np.diff(c) == 1).all() for c in chunks)  # one record, consecutive
     again = epoch_chunks(y, start, targets, 10, 0.5, np.random.default_rng(0))
     assert all(np.array_equal(a, b) for a, b in zip(chunks, again))
-    w = class_weights(torch.from_numpy(y[rows]), 0.5)
+    w = class_weights(class_counts(torch.from_numpy(y[rows])), 0.5)
     assert w[2] == 0 and w[1] > w[0]
 
 
