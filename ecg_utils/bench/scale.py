@@ -76,6 +76,7 @@ def _train(processes: int, folder: Path, fold: int, epochs: int | None = None) -
     config = {**params["CONFIGS"]["cnn_lstm"], "threads": 1}
     run_params = {**params, "CONFIGS": {"cnn_lstm": config}, "EPOCHS": epochs or params["EPOCHS"],
                   "DATASET": str(project_path(params["DATASET"])), "RUNS": str(folder / "runs")}
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(run_params))
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
