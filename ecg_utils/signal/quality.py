@@ -11,7 +11,10 @@ streaming classifier and the service:
   median absolute value over 0.6745; the band-passed signal has no mean) over the `window_s` seconds
   that end where the beat's classifier window ends, so the QRS complexes in it barely count. A single beat's figure is noisy; the score is the median
   over the beat and the `beats - 1` beats before it, so a noisy stretch is recognised as a whole and
-  an odd-looking beat among clean ones is not. Beats scoring below `min_snr_db` are unreadable.
+  an odd-looking beat among clean ones is not. Beats scoring below `min_snr_db` are unreadable, once
+  the score is the median of `beats` beats: a record's first beats (its first seconds) are never
+  gated for noise, so that a start with few beats to compare (record 208 opens with a run of wide
+  ventricular beats) cannot gate clean ones.
 - **Flat line.** A run of identical samples at least `flat_s` long.
 - **Clipping.** A flat top or bottom: a run of identical samples at least `clip_s` long, higher (or
   lower) than the samples on both sides of it and in the outer half of the range of the beat's
@@ -200,7 +203,8 @@ class SignalQuality:
             self._recent.append(snr)
         score = statistics.median(self._recent) if self._recent and not math.isnan(snr) else math.nan
         threshold = self.config.min_snr_db
-        if not reason and threshold is not None and not math.isnan(score) and score < threshold:
+        warm = len(self._recent) == self.config.beats  # a record's first beats are never gated for noise
+        if not reason and warm and threshold is not None and not math.isnan(score) and score < threshold:
             reason = "noise"
         return BeatQuality(r, score, reason)
 

@@ -144,8 +144,16 @@ def test_noise_markdown_sets_detectors_and_gate_side_by_side():
               "target": {"noise": "em", "snr_db": 6.0, "path": "offline",
                          "false_V_per_h_noisy": {"off": 1950.4, "on": 868.0},
                          "V_se_clean_stretches": {"off": 99.8, "on": 99.3}, "halved": True, "clean_V_se_drop": 0.5,
-                         "clean_V_se_drop_within_1": True}}
+                         "clean_V_se_drop_within_1": True, "max_false_V_per_h": 800.0, "at_most_max": False},
+              "clean_records": [{"record": "208", "beats": 2950, "unreadable": 0, "unreadable_pct": 0.0,
+                                 "unreadable_first_30_s": 0},
+                                {"record": "105", "beats": 2564, "unreadable": 124, "unreadable_pct": 4.836,
+                                 "unreadable_first_30_s": 3}]}
     text = noise_markdown(stress)
+    assert "868, at least halved: **met**, at most 800: **not met**; V Se" in text
+    assert ("On the 2 clean records, classified as `predict` does by default: 1 record with more than 0.2 % of its "
+            "beats unreadable: 105 4.84 % (124 of 2,564); at most 0.2 % in every record: **not met**. Record 208's "
+            "first 30 s: 0 unreadable beats (target 0: **met**).") in text
     assert "| 6 | 0.1 | 90.00 | 94.74 | 95.00 | 95.00 | no |" in text
     assert "| offline | em | 6 | off | 80.0 | 75.0 | – | 10.0 | 90.0 | 60.0 | 12 | 1,950 | 3 |" in text
     assert "1,950 → 868, at least halved: **met**" in text and "**11.7 dB**" in text

@@ -93,8 +93,10 @@ def test_browser_end_to_end(api, mitdb_dir, tmp_path):
             page.get_by_text("Record 208 · lead MLII · 360 Hz").wait_for(timeout=120_000)
             beats = pd.read_csv(tmp_path / "predict.csv")
             counts = beats["pred"].value_counts()
-            expect(page.get_by_text(f"{len(beats):,}", exact=True).first).to_be_visible()
-            expect(page.get_by_text(f"{counts.get('S', 0):,} / {counts.get('V', 0):,}", exact=True)).to_be_visible()
+            # the metrics follow the heading in the same rerun, but a loaded machine may deliver them seconds later
+            expect(page.get_by_text(f"{len(beats):,}", exact=True).first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text(f"{counts.get('S', 0):,} / {counts.get('V', 0):,}", exact=True)).to_be_visible(
+                timeout=30_000)
             page.get_by_role("button", name="next S/V beat").click()
             chart = page.locator("[data-testid=stPlotlyChart]").first
             for _ in range(40):  # the app reruns after the click and draws the strip anew: scroll once it stays
