@@ -127,6 +127,11 @@ def fold_figures(processes: int = 2, fold: int = 0) -> dict[str, dict]:
             "published": summarize(published.true.to_numpy(), published.pred.to_numpy()), "spread": cv["spread"]}
 
 
+def _figure(figures: dict, name: str, key: tuple[str, str] | None):
+    """A summary's accuracy or macro F1 (`name`), or one class's figure (`key`: class, se / ppv)."""
+    return figures["classes"][key[0]][key[1]] if key else figures[name.replace(" ", "_").lower()]
+
+
 def print_scale() -> None:
     if not project_path(DEFAULT_DATASET).is_file():
         raise SystemExit(f"no beat dataset at {DEFAULT_DATASET}: run `make data` and notebook 01 first")
@@ -152,9 +157,7 @@ def print_scale() -> None:
           "its held-out fold, beside the published fold-0 model (one process) and the five folds' mean ± sd:")
     for name, key in (("accuracy", None), ("macro F1", None), ("S Se", ("S", "se")), ("S +P", ("S", "ppv")),
                       ("V Se", ("V", "se")), ("V +P", ("V", "ppv"))):
-        pick = (lambda f: f["classes"][key[0]][key[1]]) if key else (lambda f: f[name.replace(" ", "_").lower()])
-        sd = figures["spread"]["classes"][key[0]][key[1]] if key else figures["spread"][name.replace(" ", "_").lower()]
-        ddp, one = pick(figures["torchrun"]), pick(figures["published"])
+        ddp, one, sd = (_figure(figures[k], name, key) for k in ("torchrun", "published", "spread"))
         inside = abs(ddp - one) <= sd["sd"]
         print(f"  {name:9s} 2 processes {100 * ddp:5.1f}   published {100 * one:5.1f}   folds {100 * sd['mean']:5.1f} "
               f"± {100 * sd['sd']:4.1f}   {'within' if inside else 'OUTSIDE'} one fold sd of the published model")
