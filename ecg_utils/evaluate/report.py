@@ -265,8 +265,9 @@ def noise_markdown(stress: dict[str, Any]) -> str:
         early = table[table.record == "208"]
         worst = ", ".join(f"{r.record} {r.unreadable_pct:.2f} % ({r.unreadable:,} of {r.beats:,})" for r in over.itertuples())
         lines.append(f"On the {len(table)} clean records, classified as `predict` does by default: "
-                     f"{len(over)} record{'s' if len(over) != 1 else ''} with more than 0.2 % of {'their' if len(over) != 1 else 'its'} beats unreadable"
-                     f"{': ' + worst if len(over) else ''}; at most 0.2 % in every record: "
+                     f"{len(over)} record{'s' if len(over) != 1 else ''} with more than {MAX_CLEAN_UNREADABLE_PCT:g} % of "
+                     f"{'their' if len(over) != 1 else 'its'} beats unreadable{': ' + worst if len(over) else ''}; "
+                     f"at most {MAX_CLEAN_UNREADABLE_PCT:g} % in every record: "
                      f"**{'met' if not len(over) else 'not met'}**."
                      + (f" Record 208's first 30 s: {int(early.iloc[0]['unreadable_first_30_s'])} unreadable beats "
                         f"(target 0: **{'met' if int(early.iloc[0]['unreadable_first_30_s']) == 0 else 'not met'}**)."

@@ -9,7 +9,9 @@ streaming classifier and the service:
   stress test's SNR (QRS peak-to-peak amplitude A and noise RMS σ: SNR = 20 log10(A / (2√2 σ))),
   measured on the signal band-passed to `band_hz`: A within ±50 ms of the R peak, σ robustly (the
   median absolute value over 0.6745; the band-passed signal has no mean) over the `window_s` seconds
-  that end where the beat's classifier window ends, so the QRS complexes in it barely count. A single beat's figure is noisy; the score is the median
+  that end where the beat's classifier window ends (QRS complexes included: a run of wide ventricular
+  beats lowers the score, which the warm-up below and the median keep from gating a record's opening
+  run). A single beat's figure is noisy; the score is the median
   over the beat and the `beats - 1` beats before it, so a noisy stretch is recognised as a whole and
   an odd-looking beat among clean ones is not. Beats scoring below `min_snr_db` are unreadable, once
   the score is the median of `beats` beats: a record's first beats (its first seconds) are never
