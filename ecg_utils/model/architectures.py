@@ -10,9 +10,9 @@ encodings as its state and classifies each beat once.
 Interface: `encode(x, rr)` with inputs `x` (n, 2, window) and raw RR features `rr` (n, 4: previous,
 next, local-average and running-average RR in seconds) gives encodings (n, dim); `classify(seq)` takes
 (batch, context, dim) encodings, oldest first, the current beat last, zeros before a record's first
-beat, and gives logits (batch, 5) in the class order N, S, V, F, Q. `forward(x, rr, context)` does
-both for a batch of beats whose `context - 1` predecessors are already encoded: it is what the ONNX
-export runs. No packed sequences and no data-dependent control flow.
+beat, and gives logits (batch, 5) in the class order N, S, V, F, Q. This is the form that trains;
+`wide.WideModel` is the same function in the form that classifies (members fused, each beat encoded
+once), and the ONNX export runs that. No packed sequences and no data-dependent control flow.
 """
 
 from __future__ import annotations
@@ -136,12 +136,6 @@ class SequenceClassifier(nn.Module):
         out, _ = self.rnn(seq)
         return self.head(torch.cat([out[:, -1], current], dim=1))
 
-    def forward(self, x: torch.Tensor, rr: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, encodings) for beats x, rr whose predecessors' encodings are `context` (batch, context - 1, dim)."""
-        enc = self.encode(x, rr)
-        seq = enc[:, None] if context is None else torch.cat([context, enc[:, None]], dim=1)
-        return self.classify(seq), enc
-
     @property
     def n_params(self) -> int:
         """Trainable parameters, reported beside every result."""
@@ -172,8 +166,6 @@ class Ensemble(nn.Module):
         proba = torch.stack([torch.softmax(m.classify(seq[..., i * d:(i + 1) * d]), dim=1)
                              for i, m in enumerate(self.members)]).mean(dim=0)
         return torch.log(proba.clamp(min=1e-12))
-
-    forward = SequenceClassifier.forward
 
     @property
     def n_params(self) -> int:

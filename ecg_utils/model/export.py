@@ -1,12 +1,13 @@
 """Export a trained checkpoint to ONNX for edge devices: `python -m ecg_utils.model.export --model CKPT --out model.onnx`.
 
-The graph has a dynamic batch axis. Inputs: `x` (batch, 2, window), each beat beside its running template
-(`context.RunningTemplate`); `rr` (batch, 4), RR features in seconds; and, for a sequence model,
-`context` (batch, context - 1, dim), the encodings of the beats before each one (zeros before the first
-beat). Outputs: `logits` (batch, 5) and `encoding` (batch, dim), the beat's encoding that the next beats
-take as context. What a device needs to prepare the inputs travels inside the file as metadata: class
-order, sampling rate, window, context length, encoding size, the whole preprocessing configuration and the
-RR feature names.
+The graph is the model's inference form (`wide.WideModel`: an ensemble's members in wide operators, each beat
+encoded once) over a chunk of n consecutive beats of one record, n dynamic. Inputs: `x` (n, 2, window), each
+beat beside its running template (`context.RunningTemplate`); `rr` (n, 4), RR features in seconds; and, for a
+sequence model, `history` (context - 1, dim), the encodings of the beats before the chunk's first (zeros
+before a record's first beat). Outputs: `proba` (n, 5), the class probabilities, and `encoding` (n, dim):
+the last context - 1 of them are the next chunk's history. What a device needs to prepare the inputs
+travels inside the file as metadata: graph version, class order, sampling rate, window, context length,
+encoding size, the whole preprocessing configuration and the RR feature names.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ from ecg_utils.data.aami import CLASSES
 from ecg_utils.model.checkpoint import Checkpoint, load_model
 from ecg_utils.signal.preprocess import RR_FEATURES
 
+# 2: (x, rr, history) -> (proba, encoding) over a chunk of beats; 1 (before): (x, rr, context) -> (logits,
+# encoding), one window of context per beat
+GRAPH_VERSION = 2
+
 
 def _metadata(ckpt: Checkpoint, model: Any) -> dict[str, str]:
     pre = ckpt.preprocess_config
     config = ckpt.preprocess
     return {
+        "graph": str(GRAPH_VERSION),
         "classes": json.dumps(list(CLASSES)),
         "fs": str(config.fs),
         "window": str(config.window),
@@ -66,16 +72,20 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     import onnx
     import torch
 
+    from ecg_utils.model.wide import WideModel
+
     model, ckpt = load_model(checkpoint)
     meta = _metadata(ckpt, model)
-    inputs = example_inputs(model, int(meta["window"]), 2)
-    names = ["x", "rr", "context"][:len(inputs)]
+    wide = WideModel(model).eval()
+    inputs = example_inputs(model, int(meta["window"]), 3)
+    names = ["x", "rr", "history"][:len(inputs)]
     batch = torch.export.Dim("batch")
+    dynamic = {"x": {0: batch}, "rr": {0: batch}, "history": None}
     with warnings.catch_warnings(), _quiet("torch.onnx"):  # exporter chatter (e.g. torchvision absent)
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, tuple(torch.from_numpy(a) for a in inputs), dynamo=True, input_names=names,
-                                    output_names=["logits", "encoding"],
-                                    dynamic_shapes={n: {0: batch} for n in names}, optimize=True, verbose=False)
+        program = torch.onnx.export(wide, tuple(torch.from_numpy(a) for a in inputs), dynamo=True, input_names=names,
+                                    output_names=["proba", "encoding"],
+                                    dynamic_shapes={n: dynamic[n] for n in names}, optimize=True, verbose=False)
     proto = program.model_proto
     _strip_debug_info(proto)
     onnx.helper.set_model_props(proto, meta)
@@ -87,12 +97,12 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
 
 
 def example_inputs(model: Any, window: int, n: int, seed: int = 0) -> list[np.ndarray]:
-    """Random inputs of the model's shapes: x, rr and (for a sequence model) context."""
+    """Random inputs of the graph's shapes for n beats: x, rr and (for a sequence model) history."""
     rng = np.random.default_rng(seed)
     inputs = [rng.standard_normal((n, 2, window)).astype(np.float32),
               rng.uniform(0.4, 1.5, (n, len(RR_FEATURES))).astype(np.float32)]
     if model.context > 1:
-        inputs.append(rng.standard_normal((n, model.context - 1, model.dim)).astype(np.float32))
+        inputs.append(rng.standard_normal((model.context - 1, model.dim)).astype(np.float32))
     return inputs
 
 
@@ -122,22 +132,25 @@ def decode_metadata(props: dict[str, str]) -> dict[str, Any]:
         props[key] = json.loads(props[key])
     for key in ("window", "before", "context", "dim"):
         props[key] = int(props[key])
+    props["graph"] = int(props.get("graph", 1))
     props["fs"] = float(props["fs"])
     return props
 
 
-def max_logit_difference(checkpoint: str | Path, onnx_path: str | Path, n: int, seed: int = 0) -> float:
-    """Largest |PyTorch - ONNX Runtime| over logits and encodings for `n` random beats: the parity check
-    after an export."""
+def max_difference(checkpoint: str | Path, onnx_path: str | Path, n: int, seed: int = 0) -> float:
+    """Largest |PyTorch - ONNX Runtime| over probabilities and encodings for a chunk of `n` random beats, the
+    PyTorch side being the model as trained (one window of context per beat, member by member): the parity
+    check after an export."""
     import onnxruntime as ort
     import torch
+
+    from ecg_utils.model.wide import reference
 
     model, _ = load_model(checkpoint)
     inputs = example_inputs(model, read_metadata(onnx_path)["window"], n, seed)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ours = session.run(None, dict(zip(["x", "rr", "context"], inputs)))
-    with torch.inference_mode():
-        ref = model(*(torch.from_numpy(a) for a in inputs))
+    ours = session.run(None, dict(zip(["x", "rr", "history"], inputs)))
+    ref = reference(model, *(torch.from_numpy(a) for a in inputs))
     return float(max(np.abs(o - r.numpy()).max() for o, r in zip(ours, ref)))
 
 
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = export_onnx(args.model, args.out)
     meta = read_metadata(out)
-    diff = max(max_logit_difference(args.model, out, n) for n in (1, 256))
+    diff = max(max_difference(args.model, out, n) for n in (1, 256))
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB, {meta['model']}, {meta['protocol']}); "
           f"max |difference| vs PyTorch on random inputs, batch 1 and 256: {diff:.1e}")
     return 0

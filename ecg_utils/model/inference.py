@@ -23,57 +23,48 @@ class Classifier(Protocol):
     context: int  # beats each classification reads: the current one and context - 1 before it
     dim: int  # length of a beat's encoding
 
-    def encode(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
-        """Encodings (n, dim) of model inputs x (n, 2, window) with RR features rr (n, 4)."""
-        ...
-
-    def step(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray,
-             enc: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (n, 5), encodings (n, dim)) of beats x, rr whose predecessors' encodings are
-        `context` (n, context - 1, dim); `enc`, if the beats are already encoded, saves encoding them again."""
+    def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, 5), encodings (n, dim)) of n consecutive beats of one record, model inputs x
+        (n, 2, window) and RR features rr (n, 4), whose predecessors' encodings are `history` (context - 1, dim)."""
         ...
 
 
 class TorchClassifier:
+    """A checkpoint run in its inference form (`wide.WideModel`), the graph the ONNX export holds."""
+
     backend = "torch"
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import torch
 
         from ecg_utils.model.checkpoint import load_model
+        from ecg_utils.model.wide import WideModel
 
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch
         self._torch = torch
-        self.model, ckpt = load_model(path)  # a damaged or foreign file raises DataError, saying what to do
+        model, ckpt = load_model(path)  # a damaged or foreign file raises DataError, saying what to do
+        self.model = WideModel(model).eval()
         self.preprocess = ckpt.preprocess
         self.context, self.dim = self.model.context, self.model.dim
 
-    def encode(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
+        inputs = [torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (x, rr, history)]
         with torch.inference_mode():
-            return self.model.encode(torch.from_numpy(np.ascontiguousarray(x, np.float32)),
-                                     torch.from_numpy(np.ascontiguousarray(rr, np.float32))).numpy()
-
-    def step(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray,
-             enc: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        torch = self._torch
-        enc = self.encode(x, rr) if enc is None else enc
-        seq = np.concatenate([context, enc[:, None]], axis=1).astype(np.float32)
-        with torch.inference_mode():
-            return torch.softmax(self.model.classify(torch.from_numpy(seq)), dim=1).numpy(), enc
+            proba, enc = self.model(*inputs[:2], inputs[2] if self.context > 1 else None)
+        return proba.numpy(), enc.numpy()
 
 
 class OnnxClassifier:
-    """The exported graph takes (x, rr, context) and gives (logits, encoding): `step` is one run; `encode` runs
-    it with a zero context and keeps only the encoding."""
+    """The exported graph (`export`) run by ONNX Runtime: one run per chunk of beats."""
 
     backend = "onnx"
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        from ecg_utils.model.export import decode_metadata
+        from ecg_utils.model.export import GRAPH_VERSION, decode_metadata
 
         options = ort.SessionOptions()
         if threads is not None:
@@ -87,22 +78,17 @@ class OnnxClassifier:
             raise DataError(f"model file {path} is not an ONNX export of this repo ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:200]}); export it again (python -m ecg_utils.model.export) or use "
                             "the published model") from exc
+        if meta["graph"] != GRAPH_VERSION:
+            raise DataError(f"model file {path} holds graph version {meta['graph']}, and this ecg_utils runs version "
+                            f"{GRAPH_VERSION}; export it again from its checkpoint (python -m ecg_utils.model.export "
+                            "--model best.pt --out model.onnx) or use the published model")
 
-    def _run(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feeds = {"x": np.ascontiguousarray(x, np.float32), "rr": np.ascontiguousarray(rr, np.float32)}
         if self.context > 1:
-            feeds["context"] = np.ascontiguousarray(context, np.float32)
-        logits, enc = self.session.run(None, feeds)
-        return logits, enc
-
-    def encode(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
-        return self._run(x, rr, np.zeros((len(x), self.context - 1, self.dim), np.float32))[1]
-
-    def step(self, x: np.ndarray, rr: np.ndarray, context: np.ndarray,
-             enc: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        logits, enc = self._run(x, rr, context)
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True), enc
+            feeds["history"] = np.ascontiguousarray(history, np.float32)
+        proba, enc = self.session.run(None, feeds)
+        return proba, enc
 
 
 class BeatSequence:
@@ -110,7 +96,7 @@ class BeatSequence:
 
     Keeps what the next beats need and nothing more: the running template's last windows and the last
     `context - 1` encodings (zeros before the first beat, as in training). A beat's class depends on it
-    and the beats before it, not on how the beats were batched.
+    and the beats before it, not on how the beats were batched; each beat is encoded once.
     """
 
     def __init__(self, classifier: Classifier) -> None:
@@ -123,15 +109,7 @@ class BeatSequence:
         """Probabilities (n, 5) for the next n beats' windows (n, window) and RR features (n, 4)."""
         if len(windows) == 0:
             return np.zeros((0, len(CLASSES)), np.float32)
-        x = self.template(windows)
-        k = self.classifier.context - 1
-        if len(x) == 1:  # the stream's usual case: one run of the model
-            proba, enc = self.classifier.step(x, rr, self._history[None])
-        else:  # encode the batch first: each beat's context holds the ones before it
-            enc = self.classifier.encode(x, rr)
-            seq = np.concatenate([self._history, enc])
-            context = np.stack([seq[i:i + k] for i in range(len(x))])
-            proba, _ = self.classifier.step(x, rr, context, enc)
+        proba, enc = self.classifier.run(self.template(windows), rr, self._history)
         self._history = np.concatenate([self._history, enc])[len(enc):]
         return proba
 

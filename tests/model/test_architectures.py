@@ -10,13 +10,20 @@ def _beats(n: int, window: int = 252) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(n, 2, window), torch.rand(n, 4) + 0.5
 
 
+def _classify(model, x: torch.Tensor, rr: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits of beats x, rr whose predecessors' encodings are `before` (batch, context - 1, dim; zeros if None)."""
+    enc = model.encode(x, rr)
+    before = torch.zeros(len(x), model.context - 1, model.dim) if before is None else before
+    return model.classify(torch.cat([before, enc[:, None]], dim=1))
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("batch", [1, 7])
 def test_output_shapes(name, batch):
     model = build_model(name).eval()
     x, rr = _beats(batch)
-    context = torch.randn(batch, model.context - 1, model.dim)
-    logits, enc = model(x, rr, context)
+    enc = model.encode(x, rr)
+    logits = _classify(model, x, rr, torch.randn(batch, model.context - 1, model.dim))
     assert logits.shape == (batch, 5) and enc.shape == (batch, model.dim) and torch.isfinite(logits).all()
 
 
@@ -25,22 +32,20 @@ def test_other_window_lengths_work(name):
     # The encoder pools over time: a model is not tied to 252 samples.
     model = build_model(name).eval()
     x, rr = _beats(3, 300)
-    assert model(x, rr, torch.zeros(3, model.context - 1, model.dim))[0].shape == (3, 5)
+    assert _classify(model, x, rr).shape == (3, 5)
 
 
-def test_forward_is_encode_then_classify_over_the_sequence():
+def test_the_sequence_of_beats_matters():
     torch.manual_seed(0)
     model = build_model("cnn_lstm", context=4).eval()
     x, rr = _beats(6)
     with torch.inference_mode():
         enc = model.encode(x, rr)
         seq = torch.stack([enc[i - 3:i + 1] for i in range(3, 6)])
-        logits, _ = model(x[3:], rr[3:], seq[:, :-1])
-        assert torch.allclose(logits, model.classify(seq), atol=1e-6)
-        # The sequence matters: other predecessors, other logits; the per-beat CNN ignores them.
-        assert not torch.allclose(model(x[3:], rr[3:], torch.zeros(3, 3, model.dim))[0], logits)
+        # Other predecessors, other logits; the per-beat CNN has none.
+        assert not torch.allclose(_classify(model, x[3:], rr[3:]), model.classify(seq))
         cnn = build_model("cnn").eval()
-        assert cnn.context == 1 and torch.equal(cnn(x, rr)[0], cnn.classify(cnn.encode(x, rr)[:, None]))
+        assert cnn.context == 1 and _classify(cnn, x, rr).shape == (6, 5)
 
 
 def test_template_switch_reads_the_first_channel_only():
@@ -79,7 +84,7 @@ def test_rr_features_reach_the_output():
     torch.manual_seed(0)
     model = build_model("cnn").eval()
     x = torch.randn(4, 2, 252)
-    assert not torch.equal(model(x, torch.full((4, 4), 0.8))[0], model(x, torch.full((4, 4), 1.2))[0])
+    assert not torch.equal(_classify(model, x, torch.full((4, 4), 0.8)), _classify(model, x, torch.full((4, 4), 1.2)))
 
 
 def test_bad_names_and_hyperparameters():

@@ -1,12 +1,11 @@
-"""ONNX export: ONNX Runtime gives PyTorch's logits on real beats, and the file says how to feed it."""
+"""ONNX export: ONNX Runtime gives PyTorch's probabilities on real beats, and the file says how to feed it."""
 
 import numpy as np
 import onnxruntime as ort
 import pytest
-import torch
 
 from ecg_utils.model.checkpoint import ensemble_checkpoint, load_model, save_checkpoint
-from ecg_utils.model.export import export_onnx, main, max_logit_difference, read_metadata
+from ecg_utils.model.export import GRAPH_VERSION, export_onnx, main, max_difference, read_metadata
 from ecg_utils.model.sources import SequenceData
 
 
@@ -17,21 +16,24 @@ def exported(tiny_model, tiny_onnx):
 
 @pytest.mark.parametrize("batch", [1, 256])
 def test_onnx_runtime_matches_pytorch_on_real_beats(small, exported, batch):
+    """A chunk of consecutive test beats with the encodings before it: the probabilities of the model as trained
+    (each beat's window of encodings, classified) within 1e-4, the same classes, each beat encoded once."""
+    from ecg_utils.model.wide import reference
+
     ds, split = small
     ckpt, onnx_path = exported
     model, _ = load_model(ckpt)
     data = SequenceData.from_dataset(ds)
-    rows = split.test[:batch + model.context]
-    with torch.inference_mode():
-        enc = model.encode(data.x[rows], data.rr[rows])
-        context = torch.stack([enc[i - model.context + 1:i] for i in range(model.context - 1, len(rows))])[-batch:]
-        ref, ref_enc = (t.numpy() for t in model(data.x[rows[-batch:]], data.rr[rows[-batch:]], context))
+    rows = split.test[:batch + model.context - 1]
+    history = reference(model, data.x[rows[:model.context - 1]], data.rr[rows[:model.context - 1]])[1]
+    x, rr = data.x[rows[model.context - 1:]], data.rr[rows[model.context - 1:]]
+    ref, ref_enc = (t.numpy() for t in reference(model, x, rr, history))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    out, out_enc = session.run(None, {"x": data.x[rows[-batch:]].numpy(), "rr": data.rr[rows[-batch:]].numpy(),
-                                      "context": context.numpy()})
+    out, out_enc = session.run(None, {"x": x.numpy(), "rr": rr.numpy(), "history": history.numpy()})
     assert out.shape == (batch, 5) and out_enc.shape == (batch, model.dim)
     assert np.abs(out - ref).max() < 1e-4 and np.abs(out_enc - ref_enc).max() < 1e-4
     np.testing.assert_array_equal(out.argmax(1), ref.argmax(1))
+    assert batch == 1 or len({tuple(p.round(3)) for p in out}) > 1  # real beats, different answers
 
 
 def test_an_ensemble_exports_as_one_model(tiny_model, tmp_path):
@@ -39,7 +41,7 @@ def test_an_ensemble_exports_as_one_model(tiny_model, tmp_path):
     out = export_onnx(tmp_path / "ens.pt", tmp_path / "ens.onnx")
     meta = read_metadata(out)
     assert meta["dim"] == 2 * read_metadata(tiny_model.with_name("model.onnx"))["dim"]
-    assert max(max_logit_difference(tmp_path / "ens.pt", out, n) for n in (1, 256)) < 1e-4
+    assert max(max_difference(tmp_path / "ens.pt", out, n) for n in (1, 256)) < 1e-4
 
 
 def test_metadata_says_how_to_prepare_inputs(small, exported):
@@ -50,7 +52,7 @@ def test_metadata_says_how_to_prepare_inputs(small, exported):
     assert meta["rr_features"] == ["pre_rr", "post_rr", "local_rr", "mean_rr"]
     assert meta["preprocess_config"] == ds.config and meta["normalize"] == "record"
     assert meta["model"] == "cnn_lstm" and meta["protocol"] == "inter_patient"
-    assert (meta["context"], meta["dim"]) == (4, 16)
+    assert (meta["context"], meta["dim"], meta["graph"]) == (4, 16, GRAPH_VERSION)
 
 
 def test_cli(exported, tmp_path, capsys):

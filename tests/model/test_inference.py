@@ -73,3 +73,17 @@ def test_corrupt_model_file(tmp_path, suffix):
     kind = "an ONNX export" if suffix == ".onnx" else "a readable checkpoint"
     with pytest.raises(DataError, match=rf"model file .*model\{suffix} is not {kind} of this repo"):
         load_classifier(bad)
+
+
+def test_an_export_of_the_earlier_graph_is_refused_with_the_fix(tiny_onnx, tmp_path):
+    """Files exported before graph version 2 (one window of context per beat) name no graph version."""
+    import onnx
+
+    proto = onnx.load(str(tiny_onnx))
+    kept = [p for p in proto.metadata_props if p.key != "graph"]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    old = tmp_path / "old.onnx"
+    onnx.save(proto, str(old))
+    with pytest.raises(DataError, match=r"old\.onnx holds graph version 1.*export it again from its checkpoint"):
+        load_classifier(old)

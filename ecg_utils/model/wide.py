@@ -1,0 +1,177 @@
+"""The inference form of a trained model: every member of an ensemble in one set of wide operators, every beat
+encoded once.
+
+Training keeps the readable form (`architectures`): one module per member, `encode` then `classify` over each
+beat's window of `context` encodings. Run that way, an ensemble of M members costs M times one model in
+operator calls, and a batch of beats is encoded twice (once for the windows, once more for the step) while
+each beat's recurrent layer re-reads the input projection of its 15 predecessors. `WideModel` computes the
+same probabilities from a chunk of consecutive beats of one record and the encodings of the beats before it:
+
+- the members' convolutions become one convolution (the first, whose input they share) and grouped ones
+  after it, with batch norm folded into their weights; linear layers become one batched matrix product
+  over a member axis;
+- each beat is encoded once, and the recurrent layer's input projection is computed once per beat; beat i
+  of the chunk reads rows i .. i + context - 1 of the projected sequence, so the recurrence over all n
+  windows is `context` steps of one (members, n, hidden) product each.
+
+It is a function of the trained weights only, exact up to float rounding (tested against the readable
+form), and it is what the ONNX export runs: `(x, rr, history) -> (proba, encoding)`. Nothing here assumes
+today's sizes: channels, kernel, pooling, residual blocks, LSTM, GRU or no recurrence, context length and
+member count come from the model it is built from.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ecg_utils.model.architectures import ConvBlock, Ensemble, SequenceClassifier
+
+
+def _fold(block: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of Conv1d (no bias) → BatchNorm1d in eval mode, as one convolution."""
+    conv, bn = block[0], block[1]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return conv.weight * scale[:, None, None], bn.bias - bn.running_mean * scale
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(tensors).detach().clone()
+
+
+class WideModel(nn.Module):
+    """A SequenceClassifier or an Ensemble of them, its members side by side (see the module docstring).
+
+    `forward(x, rr, history)`: x (n, channels, window) and rr (n, 4) of n consecutive beats, `history`
+    (context - 1, dim) the encodings of the beats before the first of them (zeros before a record's first
+    beat; absent for a per-beat model). Gives the probabilities (n, 5), averaged over the members, and
+    the beats' encodings (n, dim), the members' side by side as `Ensemble.encode` gives them.
+    """
+
+    def __init__(self, model: SequenceClassifier | Ensemble) -> None:
+        super().__init__()
+        members = list(model.members) if isinstance(model, Ensemble) else [model]
+        first = members[0]
+        self.m, self.context, self.template = len(members), first.context, first.template
+        self.member_dim, self.dim = first.dim, first.dim * len(members)
+        blocks: list[list[ConvBlock]] = [list(mm.encoder.blocks) for mm in members]
+        self.conv_specs: list[tuple[int, int, int, bool]] = []  # stride, padding, pool, residual
+        for i, layer in enumerate(zip(*blocks)):
+            ref = layer[0]
+            for part, seq in (("conv", [b.conv for b in layer]), ("res", [b.residual for b in layer])):
+                if seq[0] is not None:  # members' output channels one after another
+                    folded = [_fold(s) for s in seq]
+                    self.register_buffer(f"{part}{i}_w", _stack([f[0] for f in folded]).flatten(0, 1))
+                    self.register_buffer(f"{part}{i}_b", _stack([f[1] for f in folded]).flatten(0, 1))
+            conv = ref.conv[0]
+            self.conv_specs.append((conv.stride[0], conv.padding[0], ref.pool.kernel_size, ref.residual is not None))
+        self.channels = first.encoder.out_channels
+        # The RR features are the log intervals and log ratios of them, linear in the log intervals; with batch
+        # norm and the projection after them, the RR part of every member's projection is one (4, dim) matrix
+        # on log(rr) and a bias.
+        n_rr = first.rr.n_out - 4
+        ratios = torch.zeros(n_rr, 4)  # log(pre/local), log(post/local), log(pre/mean), log(post/pre)
+        for j, (a, b) in enumerate([(0, 2), (1, 2), (0, 3), (1, 0)]):
+            ratios[a, j], ratios[b, j] = 1.0, -1.0
+        to_feats = torch.cat([torch.eye(n_rr), ratios], dim=1)  # (4, 8)
+        morph_w, rr_w, bias = [], [], []
+        for mm in members:
+            norm, lin = mm.rr.norm, mm.project[0]
+            scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+            shift = norm.bias - norm.running_mean * scale
+            w_morph, w_rr = lin.weight[:, :2 * first.encoder.out_channels], lin.weight[:, 2 * first.encoder.out_channels:]
+            morph_w.append(w_morph.T)
+            rr_w.append((to_feats * scale) @ w_rr.T)
+            bias.append((lin.bias + w_rr @ shift)[None])
+        self.register_buffer("project_w", _stack(morph_w))  # (members, 2 * channels, dim)
+        self.register_buffer("project_rr", torch.cat(rr_w, dim=1).detach().clone())  # (4, members * dim)
+        self.register_buffer("project_b", _stack(bias))
+        self.rnn = None if first.rnn is None else ("lstm" if isinstance(first.rnn, nn.LSTM) else "gru")
+        if self.rnn is not None:
+            self.hidden = hs = first.rnn.hidden_size
+            rnns = [mm.rnn for mm in members]
+            if self.rnn == "lstm":  # gates (i, f, g, o) to (i, f, o, g): one sigmoid over the first three
+                order = torch.cat([torch.arange(0, 2 * hs), torch.arange(3 * hs, 4 * hs), torch.arange(2 * hs, 3 * hs)])
+                # the hidden bias is constant, so it joins the input projection (for a GRU it cannot: the
+                # reset gate multiplies the candidate's hidden part, bias included)
+                self.register_buffer("w_ih", _stack([r.weight_ih_l0[order].T for r in rnns]))
+                self.register_buffer("b_ih", _stack([(r.bias_ih_l0 + r.bias_hh_l0)[order][None] for r in rnns]))
+                self.register_buffer("w_hh", _stack([r.weight_hh_l0[order].T for r in rnns]))
+            else:
+                self.register_buffer("w_ih", _stack([r.weight_ih_l0.T for r in rnns]))
+                self.register_buffer("b_ih", _stack([r.bias_ih_l0[None] for r in rnns]))
+                self.register_buffer("w_hh", _stack([r.weight_hh_l0.T for r in rnns]))
+                self.register_buffer("b_hh", _stack([r.bias_hh_l0[None] for r in rnns]))
+        self.register_buffer("head1_w", _stack([mm.head[0].weight.T for mm in members]))
+        self.register_buffer("head1_b", _stack([mm.head[0].bias[None] for mm in members]))
+        self.register_buffer("head2_w", _stack([mm.head[3].weight.T for mm in members]))
+        self.register_buffer("head2_b", _stack([mm.head[3].bias[None] for mm in members]))
+
+    def encode(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
+        """Encodings (members, n, member_dim) of n beats."""
+        n = x.shape[0]
+        h = x if self.template else x[:, :1]
+        for i, (stride, pad, pool, residual) in enumerate(self.conv_specs):
+            groups = 1 if i == 0 else self.m  # every member reads the same beat; then each its own channels
+            h = torch.relu(F.conv1d(h, getattr(self, f"conv{i}_w"), getattr(self, f"conv{i}_b"), stride=stride,
+                                    padding=pad, groups=groups))
+            if residual:
+                h = torch.relu(h + F.conv1d(h, getattr(self, f"res{i}_w"), getattr(self, f"res{i}_b"), padding=pad,
+                                            groups=self.m))
+            h = F.max_pool1d(h, pool)
+        c = self.channels
+        morph = torch.cat([h.mean(dim=2).reshape(n, self.m, c), h.amax(dim=2).reshape(n, self.m, c)], dim=2)
+        rhythm = torch.matmul(torch.log(rr.clamp(min=1e-2)), self.project_rr).reshape(n, self.m, self.member_dim)
+        return torch.relu(torch.matmul(morph.transpose(0, 1), self.project_w) + rhythm.transpose(0, 1) + self.project_b)
+
+    def _recur(self, gi: torch.Tensor, n: int) -> torch.Tensor:
+        """Last hidden state (members, n, hidden) of the n windows of `context` rows of gi, the input projection
+        (members, n + context - 1, gates * hidden) of the chunk's sequence."""
+        hs = self.hidden
+        h = c = None
+        k = self.context - 1
+        for t in range(self.context):  # h = 0 at each window's start
+            rows = gi[:, t:t - k] if t < k else gi[:, k:]  # rows t .. t + n - 1, with constant bounds
+            if self.rnn == "lstm":
+                g = rows if h is None else rows + torch.matmul(h, self.w_hh)
+                gates, u = g.split([3 * hs, hs], dim=2)
+                i, f, o = torch.sigmoid(gates).split(hs, dim=2)
+                u = torch.tanh(u)
+                c = i * u if c is None else f * c + i * u
+                h = o * torch.tanh(c)
+            else:  # GRU: the candidate reads the reset gate times the hidden part of its projection
+                hh = self.b_hh if h is None else torch.matmul(h, self.w_hh) + self.b_hh
+                xr, xz, xn = rows.split(hs, dim=2)
+                hr, hz, hn = hh.split(hs, dim=2)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                cand = torch.tanh(xn + r * hn)
+                h = (1 - z) * cand if h is None else (1 - z) * cand + z * h
+        return h
+
+    def forward(self, x: torch.Tensor, rr: torch.Tensor,
+                history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        n = x.shape[0]
+        enc = self.encode(x, rr)  # (members, n, member_dim)
+        if self.rnn is None:
+            feat = enc
+        else:
+            past = history.reshape(self.context - 1, self.m, self.member_dim).transpose(0, 1)
+            gi = torch.matmul(torch.cat([past, enc], dim=1), self.w_ih) + self.b_ih
+            feat = torch.cat([self._recur(gi, n), enc], dim=2)
+        hidden = torch.relu(torch.matmul(feat, self.head1_w) + self.head1_b)
+        proba = torch.softmax(torch.matmul(hidden, self.head2_w) + self.head2_b, dim=2).mean(dim=0)
+        return proba, enc.transpose(0, 1).reshape(n, self.dim)
+
+
+def reference(model: SequenceClassifier | Ensemble, x: torch.Tensor, rr: torch.Tensor,
+              history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """What `WideModel(model)` must give, computed the way the model trains: encode the chunk, cut each beat's
+    window of `context` encodings (zeros before a record's first beat: `history` None), classify each window.
+    For the parity checks of the export and the tests."""
+    with torch.inference_mode():
+        enc = model.encode(x, rr)
+        history = enc.new_zeros(model.context - 1, model.dim) if history is None else history  # a record's start
+        seq = torch.cat([history, enc])
+        windows = torch.stack([seq[i:i + model.context] for i in range(len(x))])
+        return torch.softmax(model.classify(windows), dim=1), enc
