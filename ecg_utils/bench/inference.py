@@ -91,9 +91,12 @@ def bench_streaming(models: dict[str, Path], record: str = "100", chunks_s: tupl
     """The streaming classifier on a 30-minute record, per backend and chunk size, and the signal path alone
     beside them, each in its own process."""
     first = str(next(iter(models.values())))
-    return [row for c in chunks_s for row in (
-        *({"backend": name, "chunk_s": c, **fresh(_stream_run, str(path), record, c, repeat)} for name, path in models.items()),
-        {"backend": SIGNAL_ONLY, "chunk_s": c, **fresh(_stream_run, first, record, c, repeat, True)})]
+    rows = []
+    for c in chunks_s:
+        rows.extend({"backend": name, "chunk_s": c, **fresh(_stream_run, str(path), record, c, repeat)}
+                    for name, path in models.items())
+        rows.append({"backend": SIGNAL_ONLY, "chunk_s": c, **fresh(_stream_run, first, record, c, repeat, True)})
+    return rows
 
 
 def backend_models(checkpoint: Path, folder: Path) -> dict[str, Path]:

@@ -29,6 +29,9 @@ from ecg_utils.signal.context import CHANNELS
 from ecg_utils.signal.preprocess import RR_FEATURES
 
 N_RR = len(RR_FEATURES)
+# The ratios beside the raw intervals, as (numerator, denominator) columns of RR_FEATURES: previous/local,
+# next/local, previous/running mean, next/previous
+RR_RATIOS = ((0, 2), (1, 2), (0, 3), (1, 0))
 
 
 class ConvBlock(nn.Module):
@@ -83,7 +86,7 @@ class RRFeatures(nn.Module):
     footing as the hundreds of morphology features beside them.
     """
 
-    n_out = N_RR + 4
+    n_out = N_RR + len(RR_RATIOS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,8 +94,7 @@ class RRFeatures(nn.Module):
 
     def forward(self, rr: torch.Tensor) -> torch.Tensor:
         rr = rr.clamp(min=1e-2)  # intervals in seconds; guards the logarithm against bad input
-        pre, post, local, mean = rr.unbind(dim=1)
-        ratios = torch.stack([pre / local, post / local, pre / mean, post / pre], 1)
+        ratios = torch.stack([rr[:, a] / rr[:, b] for a, b in RR_RATIOS], 1)
         return self.norm(torch.log(torch.cat([rr, ratios], dim=1)))
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ecg_utils.model.architectures import ConvBlock, Ensemble, SequenceClassifier
+from ecg_utils.model.architectures import N_RR, RR_RATIOS, ConvBlock, Ensemble, SequenceClassifier
 
 
 def _fold(block: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,6 +55,7 @@ class WideModel(nn.Module):
         first = members[0]
         self.m, self.context, self.template = len(members), first.context, first.template
         self.member_dim, self.dim = first.dim, first.dim * len(members)
+        self.channels = first.encoder.out_channels
         blocks: list[list[ConvBlock]] = [list(mm.encoder.blocks) for mm in members]
         self.conv_specs: list[tuple[int, int, int, bool]] = []  # stride, padding, pool, residual
         for i, layer in enumerate(zip(*blocks)):
@@ -66,21 +67,19 @@ class WideModel(nn.Module):
                     self.register_buffer(f"{part}{i}_b", _stack([f[1] for f in folded]).flatten(0, 1))
             conv = ref.conv[0]
             self.conv_specs.append((conv.stride[0], conv.padding[0], ref.pool.kernel_size, ref.residual is not None))
-        self.channels = first.encoder.out_channels
         # The RR features are the log intervals and log ratios of them, linear in the log intervals; with batch
         # norm and the projection after them, the RR part of every member's projection is one (4, dim) matrix
         # on log(rr) and a bias.
-        n_rr = first.rr.n_out - 4
-        ratios = torch.zeros(n_rr, 4)  # log(pre/local), log(post/local), log(pre/mean), log(post/pre)
-        for j, (a, b) in enumerate([(0, 2), (1, 2), (0, 3), (1, 0)]):
+        ratios = torch.zeros(N_RR, len(RR_RATIOS))  # log(a / b) = log a - log b
+        for j, (a, b) in enumerate(RR_RATIOS):
             ratios[a, j], ratios[b, j] = 1.0, -1.0
-        to_feats = torch.cat([torch.eye(n_rr), ratios], dim=1)  # (4, 8)
+        to_feats = torch.cat([torch.eye(N_RR), ratios], dim=1)  # log(rr) (n, 4) @ to_feats: the features (n, 8)
         morph_w, rr_w, bias = [], [], []
         for mm in members:
             norm, lin = mm.rr.norm, mm.project[0]
             scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
             shift = norm.bias - norm.running_mean * scale
-            w_morph, w_rr = lin.weight[:, :2 * first.encoder.out_channels], lin.weight[:, 2 * first.encoder.out_channels:]
+            w_morph, w_rr = lin.weight[:, :2 * self.channels], lin.weight[:, 2 * self.channels:]
             morph_w.append(w_morph.T)
             rr_w.append((to_feats * scale) @ w_rr.T)
             bias.append((lin.bias + w_rr @ shift)[None])
