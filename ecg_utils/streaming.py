@@ -18,6 +18,11 @@ the last windows and encodings, and a handful of beats in flight.
 The signal-quality gate (`quality.SignalQuality`) runs beside the detector on the same samples:
 a beat in noise, on a flat line or in clipping is reported as Q with its reason, as `predict` does.
 
+Only the detector runs on every chunk: it decides when a beat can leave. The training band-pass, the
+running scale and the gate matter only then, so their samples wait until a beat is due (or a second
+has gathered) and go through them in one piece: in short chunks, most chunks cost one detector step.
+Those filters carry their state, so waiting changes no output and no beat leaves later.
+
 Every decision depends only on the samples, never on chunk boundaries, so a record streamed in any
 chunk size gives the same beats and the same classes as the record fed in one piece.
 """
@@ -83,6 +88,11 @@ class StreamingClassifier:
         self._cs = np.zeros(0)
         self._cq = np.zeros(0)
         self._n = 0  # samples received, at the model's rate
+        # Samples the detector has seen and the band-pass, scale and gate have not, with the beats found in them.
+        self._waiting: list[np.ndarray] = []
+        self._n_waiting = 0
+        self._waiting_peaks: list[int] = []
+        self._most_waiting = round(fs)
         self._pending: deque[int] = deque()  # detected R peaks not classified yet
         self._prev_r: int | None = None
         self._pre_rr: deque[float] = deque(maxlen=max(cfg.local_rr_beats, cfg.mean_rr_beats))
@@ -106,6 +116,29 @@ class StreamingClassifier:
         return self._classify(ready)
 
     def _advance(self, x: np.ndarray) -> list[tuple[int, int | None, float, np.ndarray, BeatQuality]]:
+        self._n += len(x)
+        new = self.detector.process(x)
+        self._pending.extend(new)
+        self._waiting.append(x)
+        self._n_waiting += len(x)
+        self._waiting_peaks.extend(new)
+        if self._n_waiting < self._most_waiting and not self._due():
+            return []
+        self._catch_up()
+        return self._collect()
+
+    def _due(self) -> bool:
+        """Whether the oldest pending beat can leave now (`_collect`'s test: the others wait behind it)."""
+        if not self._pending:
+            return False
+        r = self._pending[0]
+        return (self._n >= r + self.cfg.after + self._half + self._margin
+                and (len(self._pending) >= 2 or self._n >= r + self._max_wait))
+
+    def _catch_up(self) -> None:
+        """Run the waiting samples through the band-pass, the running scale and the gate, in one piece."""
+        x = self._waiting[0] if len(self._waiting) == 1 else np.concatenate(self._waiting)
+        self._waiting, self._n_waiting = [], 0
         y = self._forward(x)
         z = self._power(y)
         last_s = self._cs[-1] if len(self._cs) else 0.0
@@ -113,12 +146,9 @@ class StreamingClassifier:
         self._buf = np.concatenate([self._buf, y])[-self._keep:]
         self._cs = np.concatenate([self._cs, last_s + np.cumsum(z)])[-self._keep:]
         self._cq = np.concatenate([self._cq, last_q + np.cumsum(z * z)])[-self._keep:]
-        self._n += len(x)
-        new = self.detector.process(x)
-        self._pending.extend(new)
-        for q in self._quality.process(x, new):
+        for q in self._quality.process(x, self._waiting_peaks):
             self._scores[q.r] = q
-        return self._collect()
+        self._waiting_peaks = []
 
     def _scale_at(self, k: int) -> float:
         """Standard deviation of the power-filtered stream over its first k samples."""

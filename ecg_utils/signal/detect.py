@@ -113,9 +113,11 @@ class QRSDetector:
             return beats
         # Noise peaks older than the kept history can no longer be searched back to: drop them,
         # so memory stays bounded through asystole or a lead-off stretch.
-        self._noise_peaks = [c for c in self._noise_peaks if c[0] - self._search > offset]
+        if self._noise_peaks and self._noise_peaks[0][0] - self._search <= offset:
+            self._noise_peaks = [c for c in self._noise_peaks if c[0] - self._search > offset]
         seg = mwi[lo - offset - 1: hi - offset + 1]
-        peaks = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:])) + lo
+        mid = seg[1:-1]
+        peaks = np.nonzero((mid > seg[:-2]) & (mid >= seg[2:]))[0] + lo
         self._next_candidate = hi
         for p in peaks.tolist():
             if self._held is not None and p - self._held <= self._blank:

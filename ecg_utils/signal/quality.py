@@ -31,6 +31,7 @@ was cut into chunks. The thresholds were chosen on DS1 records with noise added 
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import statistics
@@ -113,7 +114,12 @@ class BeatQuality:
 
 class SignalQuality:
     """The gate over a stream: `process(chunk, peaks)` takes the next samples and the R peaks found so
-    far (in order), and returns the quality of every beat whose window end has arrived."""
+    far (in order), and returns the quality of every beat whose window end has arrived.
+
+    The beats a piece of signal completes are scored together, in array operations over all of them
+    (a record's block holds thousands); only the median over the last beats' figures and the rare
+    beat beside a long constant run are worked out beat by beat.
+    """
 
     def __init__(self, fs: float, config: GateConfig, before: int, after: int) -> None:
         if config.band_hz[1] >= fs / 2:
@@ -124,17 +130,22 @@ class SignalQuality:
         self._filter = SectionFilter(sps.butter(2, config.band_hz, btype="bandpass", fs=fs, output="sos"))
         self._win = max(2, round(config.window_s * fs))
         self._half = round(0.050 * fs)
+        # The causal band-pass delays the QRS by a few samples: the amplitude window reaches 20 ms later.
+        self._qrs_offsets = np.arange(2 * self._half + round(0.02 * fs))
+        self._noise_offsets = np.arange(self._win)
         self._flat = max(2, round(config.flat_s * fs))
         self._clip = max(2, round(config.clip_s * fs))
         self._second = round(fs)
+        self._piece = round(60 * fs)  # samples taken in at once: bounds the memory a long chunk needs
         # Enough history for a beat's noise window and for a run that began long enough before it.
-        self._keep = max(self._win, before + self._flat + self._second) + after + round(4 * fs)
+        self._keep = max(self._win, before + self._flat + round(fs)) + after + round(4 * fs)
         self._raw = np.zeros(0)
         self._runlen = np.zeros(0, np.int64)  # length of the constant run up to and including each sample
         self._filt = np.zeros(0)
         self._n = 0
-        self._waiting: deque[int] = deque()
+        self._waiting: list[int] = []
         self._recent: deque[float] = deque(maxlen=config.beats)
+        self._measured = 0  # beats with a local SNR so far: the score is warm once it has `beats` of them
         self._run_value, self._run_len = math.nan, 0  # the constant run in progress at the end
         self.flat_samples = 0  # samples in finished flat runs (and the one in progress, at `finish`)
 
@@ -142,34 +153,37 @@ class SignalQuality:
         x = np.asarray(x, dtype=np.float64)
         self._waiting.extend(int(p) for p in peaks)
         out = self._ready()
-        # A second at a time, so a long chunk never pushes a waiting beat's samples out of the history.
-        for i in range(0, len(x), self._second):
-            piece = x[i:i + self._second]
-            self._runlen = np.concatenate([self._runlen, self._count_flat(piece)])[-self._keep:]
-            self._raw = np.concatenate([self._raw, piece])[-self._keep:]
-            self._filt = np.concatenate([self._filt, self._filter(piece)])[-self._keep:]
+        for i in range(0, len(x), self._piece):
+            piece = x[i:i + self._piece]
+            self._runlen = np.concatenate([self._runlen[-self._keep:], self._count_flat(piece)])
+            self._raw = np.concatenate([self._raw[-self._keep:], piece])
+            self._filt = np.concatenate([self._filt[-self._keep:], self._filter(piece)])
             self._n += len(piece)
             out.extend(self._ready())
         return out
 
     def _ready(self) -> list[BeatQuality]:
-        out = []
-        while self._waiting and self._waiting[0] + self.after <= self._n:
-            out.append(self._score(self._waiting.popleft()))
-        return out
+        k = bisect.bisect_right(self._waiting, self._n - self.after)
+        if not k:
+            return []
+        r = np.array(self._waiting[:k], dtype=np.int64)
+        del self._waiting[:k]
+        return self._score(r, r + self.after)
 
     def finish(self) -> list[BeatQuality]:
         """The beats whose window runs past the end (not measurable: NaN, unless flat or clipped)."""
         if self._run_len >= self._flat:
             self.flat_samples += self._run_len
             self._run_len = 0
-        out = [self._score(r) for r in self._waiting]
+        r = np.array(self._waiting, dtype=np.int64)
         self._waiting.clear()
-        return out
+        return self._score(r, np.minimum(r + self.after, self._n)) if len(r) else []
 
     def _count_flat(self, x: np.ndarray) -> np.ndarray:
         """Each sample's constant-run length so far; adds up the samples of runs of at least `flat_s`
         (for the record's summary)."""
+        if not len(x):
+            return np.zeros(0, np.int64)
         new_run = np.concatenate([[True], x[1:] != x[:-1]])
         idx = np.arange(len(x))
         runlen = idx - np.maximum.accumulate(np.where(new_run, idx, 0)) + 1
@@ -185,30 +199,46 @@ class SignalQuality:
         self._run_value, self._run_len = float(x[-1]), int(lengths[-1])
         return runlen
 
-    def _score(self, r: int) -> BeatQuality:
+    def _score(self, r: np.ndarray, hi: np.ndarray) -> list[BeatQuality]:
+        """Quality of the beats at `r` (in order), from the samples before `hi` (each one's window end, or the
+        end of the signal)."""
         start = self._n - len(self._raw)
-        hi = min(r + self.after, self._n)  # nothing after the beat's window end
-        reason = self._runs(r, start, hi)
-        lo = hi - self._win
-        snr = math.nan
-        if lo >= start and r - self._half >= start and r + self._half < hi:
-            # The band-passed signal has no mean: its median absolute value is the robust noise level.
-            dev = np.abs(self._filt[lo - start: hi - start])
-            k = len(dev) // 2
-            sigma = float(np.partition(dev, k)[k]) / 0.6745
-            # The causal band-pass delays the QRS by a few samples: the amplitude window reaches 20 ms later.
-            qrs = self._filt[r - self._half - start: min(hi, r + self._half + round(0.02 * self.fs)) - start]
-            amp = float(np.ptp(qrs))
-            snr = 20 * math.log10(amp / (2 * math.sqrt(2) * sigma)) if sigma > 0 and amp > 0 else (
-                math.inf if amp > 0 else -math.inf)
-        if not math.isnan(snr):
-            self._recent.append(snr)
-        score = statistics.median(self._recent) if self._recent and not math.isnan(snr) else math.nan
+        snr = self._local_snr(r, hi, start)
+        out = []
         threshold = self.config.min_snr_db
-        warm = len(self._recent) == self.config.beats  # a record's first beats are never gated for noise
-        if not reason and warm and threshold is not None and not math.isnan(score) and score < threshold:
-            reason = "noise"
-        return BeatQuality(r, score, reason)
+        for ri, hii, si in zip(r.tolist(), hi.tolist(), snr.tolist()):
+            reason = self._runs(ri, start, hii)
+            score = math.nan
+            if not math.isnan(si):
+                self._recent.append(si)
+                self._measured += 1
+                score = statistics.median(self._recent)
+            warm = self._measured >= self.config.beats  # a record's first beats are never gated for noise
+            if not reason and warm and threshold is not None and not math.isnan(score) and score < threshold:
+                reason = "noise"
+            out.append(BeatQuality(ri, score, reason))
+        return out
+
+    def _local_snr(self, r: np.ndarray, hi: np.ndarray, start: int) -> np.ndarray:
+        """Each beat's local SNR (dB); NaN where its noise window or QRS is not all in the history."""
+        ok = (hi - self._win >= start) & (r - self._half >= start) & (r + self._half < hi)
+        if not ok.all():
+            snr = np.full(len(r), np.nan)
+            if ok.any():
+                snr[ok] = self._local_snr(r[ok], hi[ok], start)
+            return snr
+        filt, r, hi = self._filt, r - start, hi - start
+        # The band-passed signal has no mean: its median absolute value is the robust noise level.
+        dev = np.abs(filt[(hi - self._win)[:, None] + self._noise_offsets])
+        k = self._win // 2
+        sigma = np.partition(dev, k, axis=1)[:, k] / 0.6745
+        # The QRS amplitude up to the window end (a beat at the end of the signal: up to its last sample;
+        # repeating that sample leaves the peak-to-peak amplitude as it is).
+        idx = np.minimum((r - self._half)[:, None] + self._qrs_offsets, (hi - 1)[:, None])
+        amp = np.ptp(filt[idx], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = 20 * np.log10(amp / (2 * math.sqrt(2) * sigma))
+        return np.where((sigma > 0) & (amp > 0), value, np.where(amp > 0, np.inf, -np.inf))
 
     def _runs(self, r: int, start: int, hi: int) -> str:
         """'flat' or 'clipped' if the beat's window overlaps such a run (as far as the samples up to `hi` show)."""

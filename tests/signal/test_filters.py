@@ -6,7 +6,8 @@ from scipy import signal as sps
 
 from ecg_utils.data.records import read_record
 from ecg_utils.errors import DataError
-from ecg_utils.signal.filters import FIRFilter, SectionFilter, StreamResampler, backward, resample_ratio
+from ecg_utils.signal import filters
+from ecg_utils.signal.filters import FIRFilter, SectionFilter, StreamResampler, backward, lfilter, resample_ratio
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,20 @@ def _chunked(make, x, chunk):
 def test_section_filter_is_sosfilt_from_the_steady_state(x, sos, chunk):
     expected, _ = sps.sosfilt(sos, x, zi=sps.sosfilt_zi(sos) * x[0])
     np.testing.assert_allclose(_chunked(lambda: SectionFilter(sos), x, chunk), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_lfilter_is_scipys_to_the_bit_on_rows_and_on_one_signal(x, sos, compiled, monkeypatch):
+    # The compiled recursion called directly, or scipy's public function where a release has moved it.
+    if not compiled:
+        monkeypatch.setattr(filters, "_linear_filter", None)
+    b, a = sos[0, :3].copy(), sos[0, 3:].copy()
+    rows = np.stack([x[:500], x[500:1000]])
+    for signal, zi in ((x, np.full(2, 0.3)), (rows, np.full((2, 2), 0.3))):
+        y, zf = lfilter(b, a, signal, zi)
+        y_ref, zf_ref = sps.lfilter(b, a, signal, axis=-1, zi=zi)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(zf, zf_ref)
 
 
 def test_section_filter_starts_without_a_transient(sos):
