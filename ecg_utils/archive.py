@@ -10,8 +10,10 @@ summary; the others go on.
 
 Engines: `workers=1` runs in this process; `workers=N` runs the records in N processes
 (`concurrent.futures`, spawned so no state is shared); `scheduler="tcp://host:8786"` submits the same tasks to
-a Dask `distributed` cluster. The model's bytes travel once per worker (`Client.scatter(..., broadcast=True)`)
-and each worker process loads it once; the records are read by the workers from paths they share.
+a Dask `distributed` cluster. The model's bytes travel once per worker, in a worker plugin (`cluster.ModelPlugin`) that
+loads it when the worker starts (or joins later); the records are read by the workers from paths they share. The
+tasks then depend on nothing, so Dask's scheduler holds them back and hands each to the next worker that is free,
+as a process pool does: records of different lengths cannot pile up on one worker while another waits.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import glob
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,7 +37,7 @@ from ecg_utils.classify import classify_record
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.data.readers import detect_format
 from ecg_utils.errors import DataError, LeadError
-from ecg_utils.model.inference import Classifier, load_classifier
+from ecg_utils.model.inference import load_once
 from ecg_utils.model.shipped import sha256
 from ecg_utils.signal.quality import PUBLISHED
 
@@ -107,27 +108,6 @@ def expand_inputs(inputs: Sequence[str], with_csv: bool = False, out_dir: Path |
     return unique
 
 
-_LOADED: dict[str, Classifier] = {}  # per process: the model, loaded once
-
-
-def _classifier(model: str | bytes, sha: str, suffix: str, threads: int | None) -> Classifier:
-    """The model of this run in this process, loaded on first use (bytes, from a Dask scatter, via a temp file)."""
-    if sha not in _LOADED:
-        if isinstance(model, bytes):
-            local = Path(tempfile.gettempdir()) / f"ecg_utils-model-{sha[:16]}{suffix}"
-            if not local.is_file():
-                with atomic_open(local) as handle:
-                    handle.write(model)
-            model = str(local)
-        _LOADED[sha] = load_classifier(model, threads)
-    return _LOADED[sha]
-
-
-def loads_in_this_process() -> int:
-    """How many models this process has loaded (the tests check that a worker loads the model once)."""
-    return len(_LOADED)
-
-
 def _out(out_dir: Path, job: Job) -> tuple[Path, Path]:
     csv = out_dir / f"{job.name}.csv"
     return csv, csv.with_name(csv.name + ".json")
@@ -148,7 +128,7 @@ def _resumable(out_dir: Path, job: Job, sha: str, options: Options) -> dict[str,
     return row if row.get("status") == "ok" else None
 
 
-def classify_one(job: Job, out_dir: str, model: str | bytes, sha: str, suffix: str, options: Options,
+def classify_one(job: Job, out_dir: str, model: str | bytes | None, sha: str, suffix: str, options: Options,
                  force: bool = False, threads: int | None = None) -> dict[str, Any]:
     """One record to its beats CSV and summary row; never raises for the record's sake (the row says why)."""
     out = Path(out_dir)
@@ -158,7 +138,7 @@ def classify_one(job: Job, out_dir: str, model: str | bytes, sha: str, suffix: s
     row: dict[str, Any] = {c: None for c in SUMMARY_COLUMNS} | {"record": job.name, "path": job.path}
     try:
         row["format"] = detect_format(job.path)
-        classifier = _classifier(model, sha, suffix, threads)
+        classifier = load_once(model, sha, suffix, threads)
         result = classify_record(job.path, classifier, options.beats, options.lead, fs=options.fs,
                                  progress=False, gate=PUBLISHED if options.gate else None)
         csv, sidecar = _out(out, job)
@@ -195,11 +175,13 @@ def _dask(jobs: list[Job], call: dict[str, Any], scheduler: str) -> Iterator[dic
     from dask.distributed import Client  # only where a cluster is used
     from dask.distributed import as_completed as dask_completed
 
+    from ecg_utils.cluster import ModelPlugin
+
     with Client(scheduler) as client:
         print(f"Dask cluster {scheduler}: {len(client.scheduler_info()['workers'])} workers, dashboard "
               f"{client.dashboard_link}")
-        model = client.scatter(call.pop("model"), broadcast=True)  # once per worker, not once per record
-        futures = [client.submit(classify_one, job, model=model, pure=False, **call) for job in jobs]
+        client.register_plugin(ModelPlugin(call.pop("model"), call["sha"], call["suffix"], call["threads"]))
+        futures = [client.submit(classify_one, job, model=None, pure=False, **call) for job in jobs]
         for future in dask_completed(futures):
             yield future.result()
 

@@ -119,7 +119,7 @@ def test_a_run_killed_halfway_does_only_the_missing_records_when_restarted(archi
 def test_a_dask_cluster_of_two_workers_gives_the_same_bytes_and_each_worker_loads_the_model_once(archive, tiny_onnx, tmp_path, capsys):
     from dask.distributed import Client, LocalCluster
 
-    from ecg_utils.archive import loads_in_this_process
+    from ecg_utils.model.inference import loads_in_this_process
 
     local = tmp_path / "local"
     assert main([str(archive / "a"), str(archive / "b"), "--out-dir", str(local), "--model", str(tiny_onnx),
@@ -131,7 +131,10 @@ def test_a_dask_cluster_of_two_workers_gives_the_same_bytes_and_each_worker_load
                      "--scheduler", cluster.scheduler_address]) == 1  # the broken record fails there too
         assert "dashboard http://127.0.0.1:" in capsys.readouterr().out
         loads = list(client.run(loads_in_this_process).values())
-        assert len(loads) == 2 and max(loads) == 1  # three records on two workers: at most one load each
+        assert loads == [1, 1]  # three records on two workers: one load each, by the worker plugin
+        cluster.scale(3)  # a worker that joins later gets the model from the plugin too
+        client.wait_for_workers(3, timeout=60)
+        assert list(client.run(loads_in_this_process).values()) == [1, 1, 1]
     for name in ("100", "208"):
         folder = "a" if name == "100" else "b"
         assert (local / f"{name}.csv").read_bytes() == (out / folder / f"{name}.csv").read_bytes()

@@ -16,7 +16,7 @@ from ecg_utils.paths import PROJ_ROOT
 
 PACKAGE = PROJ_ROOT / "ecg_utils"
 SHARED = {"errors", "paths", "atomic", "params", "metrics"}
-LAYERS = {"shared": 0, "data": 1, "signal": 2, "model": 3, "classify": 4, "streaming": 4, "archive": 5,
+LAYERS = {"shared": 0, "data": 1, "signal": 2, "model": 3, "classify": 4, "streaming": 4, "cluster": 4, "archive": 5,
           "evaluate": 5, "serve": 5, "predict": 6, "bench": 6}
 
 

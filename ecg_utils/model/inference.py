@@ -6,11 +6,13 @@ and numpy, not PyTorch.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.errors import DataError
 from ecg_utils.signal.context import RunningTemplate
@@ -127,3 +129,29 @@ def load_classifier(path: str | Path, threads: int | None = None) -> Classifier:
     if path.suffix in (".pt", ".pth"):
         return TorchClassifier(path, threads)
     raise DataError(f"{path}: unknown model file type {path.suffix!r}; expected .pt (PyTorch) or .onnx")
+
+
+_LOADED: dict[str, Classifier] = {}  # per process: each model, by its file's SHA-256, loaded once
+
+
+def load_once(model: str | Path | bytes | None, sha: str, suffix: str, threads: int | None = None) -> Classifier:
+    """The model whose file has SHA-256 `sha`, loaded on this process's first call and kept, so that an archive's
+    tasks load it once per process, not once per record. `model`: its path, or its bytes (a Dask worker plugin
+    carries them; written to a temporary file with `suffix` first); None: it must have been loaded here already."""
+    if sha not in _LOADED:
+        if model is None:
+            raise DataError(f"model {sha[:16]} is not loaded in this process; on a Dask worker the model's plugin "
+                            "did not run: restart the run so that it registers the plugin again")
+        if isinstance(model, bytes):
+            local = Path(tempfile.gettempdir()) / f"ecg_utils-model-{sha[:16]}{suffix}"
+            if not local.is_file():
+                with atomic_open(local) as handle:
+                    handle.write(model)
+            model = local
+        _LOADED[sha] = load_classifier(model, threads)
+    return _LOADED[sha]
+
+
+def loads_in_this_process() -> int:
+    """How many models this process has loaded (the tests check that a worker loads the model once)."""
+    return len(_LOADED)
