@@ -48,10 +48,13 @@ class RunningTemplate:
 
 def _median(stack: np.ndarray, axis: int) -> np.ndarray:
     """The median along `axis`; for an odd count the middle value itself, found by partition (the same value
-    np.median gives, at half the cost)."""
+    np.median gives, at half the cost). The beats go to the last axis of a contiguous copy that is partitioned in
+    place: half the time of partitioning the strided view of sliding windows."""
     count = stack.shape[axis]
     if count % 2:
-        return np.take(np.partition(stack, count // 2, axis=axis), count // 2, axis=axis)
+        work = np.ascontiguousarray(np.moveaxis(stack, axis, -1))
+        work.partition(count // 2, axis=-1)
+        return work[..., count // 2]
     return np.median(stack, axis=axis)
 
 
