@@ -128,7 +128,8 @@ class StreamingClassifier:
         return self._collect()
 
     def _due(self) -> bool:
-        """Whether the oldest pending beat can leave now (`_collect`'s test: the others wait behind it)."""
+        """Whether the oldest pending beat can leave now: its stretch has arrived, and so has the next beat or
+        `max_wait` (the others wait behind it)."""
         if not self._pending:
             return False
         r = self._pending[0]
@@ -166,17 +167,9 @@ class StreamingClassifier:
         out = []
         before, after = self.cfg.before + self._half, self.cfg.after + self._half + self._margin
         start = self._n - len(self._buf)
-        while self._pending:
-            r = self._pending[0]
-            if self._n < r + after:
-                break
-            if len(self._pending) >= 2:
-                r_next = self._pending[1]
-            elif self._n >= r + self._max_wait:
-                r_next = None
-            else:
-                break
-            self._pending.popleft()
+        while self._due():
+            r = self._pending.popleft()
+            r_next = self._pending[0] if self._pending else None  # none yet after max_wait: its previous RR stands in
             lo = r - before
             seg = self._buf[max(0, lo - start): r + after - start]
             if lo < start:  # the stream's first second: pad with its first sample
