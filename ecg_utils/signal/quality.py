@@ -138,7 +138,7 @@ class SignalQuality:
         self._second = round(fs)
         self._piece = round(60 * fs)  # samples taken in at once: bounds the memory a long chunk needs
         # Enough history for a beat's noise window and for a run that began long enough before it.
-        self._keep = max(self._win, before + self._flat + round(fs)) + after + round(4 * fs)
+        self._keep = max(self._win, before + self._flat + self._second) + after + round(4 * fs)
         self._raw = np.zeros(0)
         self._runlen = np.zeros(0, np.int64)  # length of the constant run up to and including each sample
         self._filt = np.zeros(0)
