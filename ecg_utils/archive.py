@@ -12,8 +12,8 @@ Engines: `workers=1` runs in this process; `workers=N` runs the records in N pro
 (`concurrent.futures`, spawned so no state is shared); `scheduler="tcp://host:8786"` submits the same tasks to
 a Dask `distributed` cluster. The model's bytes travel once per worker, in a worker plugin (`cluster.ModelPlugin`) that
 loads it when the worker starts (or joins later); the records are read by the workers from paths they share. The
-tasks then depend on nothing, so Dask's scheduler holds them back and hands each to the next worker that is free,
-as a process pool does: records of different lengths cannot pile up on one worker while another waits.
+tasks then depend on nothing, so Dask's scheduler queues them and hands each worker the next record as it frees up
+(at most one waiting on each worker), much as a process pool does.
 """
 
 from __future__ import annotations

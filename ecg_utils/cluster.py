@@ -13,7 +13,8 @@ from ecg_utils.model.inference import load_once
 class ModelPlugin(WorkerPlugin):
     """Carries the model's bytes to each worker once and loads them there, when the worker starts or joins later.
 
-    The archive's tasks then depend on no data, so the scheduler hands each to the next free worker.
+    The archive's tasks then depend on no data, so the scheduler queues them and hands each worker the next one as it
+    frees up.
     """
 
     name = "ecg-utils-model"

@@ -4,7 +4,7 @@
 backward pass of a zero-phase filter over short stretches; `StreamResampler` is polyphase
 resampling. A stream fed in short chunks filters a few dozen samples per call, so the cost per call
 is what counts: `scipy.signal.sosfilt` validates and reshapes its arguments on every call (about
-50 µs) and `lfilter` still spends 7 of its 9 µs on them. `SectionFilter` runs each section through
+50 µs) and `lfilter` still spends about 6 of its 9 µs on them. `SectionFilter` runs each section through
 the compiled direct form II transposed recursion behind `lfilter` (`_linear_filter`, the call
 `lfilter` ends in), with arguments it has already checked; should a scipy release move that
 function, it falls back to `lfilter`, which gives the same values, more slowly.
