@@ -242,7 +242,7 @@ def classify_source(source: RecordSource, classifier: Classifier, beats: str = "
         raise DataError(f"record {source.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
 
     # Pass 2: windows cut from each block, scaled with the record's moments, classified.
-    rr = rr_features(r, fs, config.local_rr_beats, config.mean_rr_beats)
+    rr = rr_features(r, fs, config, classifier.rhythm)
     fits = (r - config.before >= 0) & (r + config.after <= n_model)
     offsets = np.arange(config.window)
     kept, probas, n_nan = [], [], 0  # rows of r classified, in order; their probabilities

@@ -40,6 +40,7 @@ from ecg_utils.errors import DataError
 from ecg_utils.model.inference import BeatSequence, Classifier
 from ecg_utils.signal.detect import REFINE_S, QRSDetector
 from ecg_utils.signal.filters import SectionFilter, StreamResampler, backward, resample_ratio
+from ecg_utils.signal.preprocess import RhythmState, rr_names
 from ecg_utils.signal.quality import PUBLISHED, BeatQuality, GateConfig, SignalQuality, resolve_gate
 
 
@@ -95,7 +96,7 @@ class StreamingClassifier:
         self._most_waiting = round(fs)
         self._pending: deque[int] = deque()  # detected R peaks not classified yet
         self._prev_r: int | None = None
-        self._pre_rr: deque[float] = deque(maxlen=max(cfg.local_rr_beats, cfg.mean_rr_beats))
+        self._rhythm = RhythmState(cfg, classifier.rhythm)
         self._sequence = BeatSequence(classifier)  # the template's last windows and the last encodings
 
     def process(self, chunk: np.ndarray) -> list[BeatEvent]:
@@ -181,7 +182,8 @@ class StreamingClassifier:
         """Backward pass, R-peak refinement, scaling and RR features for the ready beats; one model call."""
         filt = backward(self._sos, np.stack([seg for *_, seg, _ in ready]))
         h, w = self._half, self.cfg.window
-        windows, rr, peaks = np.empty((len(ready), w), np.float32), np.empty((len(ready), 4), np.float32), []
+        windows, peaks = np.empty((len(ready), w), np.float32), []
+        rr = np.empty((len(ready), len(rr_names(self.classifier.rhythm))), np.float32)
         for i, (r, r_next, scale, _, _) in enumerate(ready):
             shift = int(np.argmax(np.abs(filt[i, self.cfg.before: self.cfg.before + 2 * h + 1]))) - h
             peak = r + shift
@@ -201,17 +203,11 @@ class StreamingClassifier:
         return BeatEvent(sample, pred, proba, (self._n_in - sample) / self.fs_in, quality.snr_db, reason)
 
     def _rr_features(self, r: int, r_next: int | None) -> list[float]:
-        """Previous, next, causal local-mean and running-mean RR (s), as the dataset's RR features (`preprocess.rr_features`)."""
+        """The RR features the model reads, as the dataset's (`preprocess.rr_features`)."""
         pre = (r - self._prev_r) / self.fs if self._prev_r is not None else None
         post = (r_next - r) / self.fs if r_next is not None else pre
         pre = pre if pre is not None else post
         if pre is None:  # a lone first beat: nothing to measure yet
             pre = post = 1.0
-        self._pre_rr.append(pre)
         self._prev_r = r
-        recent = list(self._pre_rr)
-
-        def trailing_mean(beats: int) -> float:
-            return sum(recent[-beats:]) / len(recent[-beats:])
-
-        return [pre, post, trailing_mean(self.cfg.local_rr_beats), trailing_mean(self.cfg.mean_rr_beats)]
+        return self._rhythm(pre, post)

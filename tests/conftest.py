@@ -101,6 +101,20 @@ def tiny_model(small, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_rhythm_model(small, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_model` with rhythm context: it reads all six RR features (`preprocess.RR_FEATURES`)."""
+    from ecg_utils.model.training import TrainConfig, train
+
+    ds, split = small
+    run = tmp_path_factory.mktemp("tiny_rhythm_run")
+    config = TrainConfig(model_params={"channels": (8, 16, 16), "context": 4, "dim": 16, "hidden": 16, "head": 16,
+                                       "rhythm": True},
+                         epochs=2, normal_keep=0.2, lr=5e-3, batch_size=64, chunk=16)
+    train(config, ds, split, run, progress=False)
+    return run / "best.pt"
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx(tiny_model: Path) -> Path:
     from ecg_utils.model.export import export_onnx
 

@@ -18,6 +18,12 @@ def clf(tiny_model):
     return load_classifier(tiny_model)
 
 
+@pytest.fixture(params=["tiny_model", "tiny_rhythm_model"], ids=["plain", "rhythm"])
+def any_clf(request):
+    """The model without and with rhythm context: the stream computes the RR features each reads."""
+    return load_classifier(request.getfixturevalue(request.param))
+
+
 @pytest.fixture(scope="module")
 def signal(mitdb_dir):
     return read_record(mitdb_dir / "119").signal[: MINUTES * 60 * 360]  # ventricular bigeminy: not only N beats
@@ -29,9 +35,9 @@ def _stream(clf, x, chunk):
 
 
 @pytest.mark.parametrize("chunk", [36, 360, 1000])
-def test_same_beats_and_classes_whatever_the_chunk_size(clf, signal, chunk):
-    whole = _stream(clf, signal, len(signal))
-    chunked = _stream(clf, signal, chunk)
+def test_same_beats_and_classes_whatever_the_chunk_size(any_clf, signal, chunk):
+    whole = _stream(any_clf, signal, len(signal))
+    chunked = _stream(any_clf, signal, chunk)
     assert len(whole) > 150
     assert [e.sample for e in chunked] == [e.sample for e in whole]
     assert [e.pred for e in chunked] == [e.pred for e in whole]
@@ -51,13 +57,13 @@ def test_samples_waiting_for_the_band_pass_and_gate_delay_no_beat(clf, signal):
     assert len(lazy) > 150 and lazy == eager
 
 
-def test_latency_and_agreement_with_the_offline_classifier(clf, signal, mitdb_dir):
-    events = _stream(clf, signal, 36)
+def test_latency_and_agreement_with_the_offline_classifier(any_clf, signal, mitdb_dir):
+    events = _stream(any_clf, signal, 36)
     latency = np.array([e.latency_s for e in events])
     # Window end (0.45 s) + refinement reach (0.05 s) + backward-pass run-in (1 s) after the detected
     # peak, less up to 0.05 s that refinement may move the peak later; chunks of 0.1 s add up to 0.1 s.
     assert 1.45 <= latency.min() and np.median(latency) < 1.7
-    offline = classify_record(mitdb_dir / "119", clf, beats="detect", progress=False).beats
+    offline = classify_record(mitdb_dir / "119", any_clf, beats="detect", progress=False).beats
     offline = offline[offline["sample"] < len(signal) - 4 * 360].set_index("sample")
     streamed = {e.sample: e.pred for e in events}
     # The same detector and the same refinement on the same band: the same R peaks, almost always

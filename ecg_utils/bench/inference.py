@@ -14,6 +14,7 @@ from ecg_utils.data.mitdb import resolve_mitdb_dir
 from ecg_utils.data.records import read_record
 from ecg_utils.model.inference import Classifier
 from ecg_utils.paths import RUNS_DIR
+from ecg_utils.signal.preprocess import RR_FEATURES
 
 SIGNAL_ONLY = "signal path alone"
 
@@ -26,7 +27,7 @@ class SignalOnly:
     backend = "none"
 
     def __init__(self, like: Classifier) -> None:
-        self.preprocess, self.context, self.dim = like.preprocess, like.context, like.dim
+        self.preprocess, self.context, self.dim, self.rhythm = like.preprocess, like.context, like.dim, like.rhythm
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(x)
@@ -41,7 +42,7 @@ def _backend_run(model: str, batch: int, repeat: int) -> dict[str, float]:
     clf = load_classifier(model, threads=1)
     window = clf.preprocess.window
     rng = np.random.default_rng(0)
-    xb, rb = rng.standard_normal((batch, window), np.float32), rng.uniform(0.5, 1.2, (batch, 4)).astype(np.float32)
+    xb, rb = rng.standard_normal((batch, window), np.float32), rng.uniform(0.5, 1.2, (batch, len(RR_FEATURES))).astype(np.float32)
     BeatSequence(clf)(xb, rb)  # warm-up
     throughput = batch / best_of(lambda: BeatSequence(clf)(xb, rb), 5)
     single, sequence = [], BeatSequence(clf)

@@ -7,8 +7,9 @@ last output and the beat's own vector. The plain CNN is the same encoder and hea
 Causal: nothing later than the next R peak (which the next-RR feature uses), so a stream keeps the last
 encodings as its state and classifies each beat once.
 
-Interface: `encode(x, rr)` with inputs `x` (n, 2, window) and raw RR features `rr` (n, 4: previous,
-next, local-average and running-average RR in seconds) gives encodings (n, dim); `classify(seq)` takes
+Interface: `encode(x, rr)` with inputs `x` (n, 2, window) and raw RR features `rr` (n, 4 or more columns of
+`preprocess.RR_FEATURES`: previous, next, local-average and running-average RR in seconds, then, for a model
+with `rhythm`, the underlying cycle and the irregularity; extra columns are ignored) gives encodings (n, dim); `classify(seq)` takes
 (batch, context, dim) encodings, oldest first, the current beat last, zeros before a record's first
 beat, and gives logits (batch, 5) in the class order N, S, V, F, Q. This is the form that trains;
 `wide.WideModel` is the same function in the form that classifies (members fused, each beat encoded
@@ -26,12 +27,12 @@ from torch import nn
 
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.signal.context import CHANNELS
-from ecg_utils.signal.preprocess import RR_FEATURES
+from ecg_utils.signal.preprocess import rr_names
 
-N_RR = len(RR_FEATURES)
 # The ratios beside the raw intervals, as (numerator, denominator) columns of RR_FEATURES: previous/local,
-# next/local, previous/running mean, next/previous
-RR_RATIOS = ((0, 2), (1, 2), (0, 3), (1, 0))
+# next/local, previous/running mean, next/previous; with the rhythm pair also previous and next over the
+# underlying cycle. A model uses those whose columns it reads.
+RR_RATIOS = ((0, 2), (1, 2), (0, 3), (1, 0), (0, 4), (1, 4))
 
 
 class ConvBlock(nn.Module):
@@ -83,18 +84,20 @@ class RRFeatures(nn.Module):
     previous/record-average RR say so whatever the patient's heart rate, which is what separates
     most S beats from N beats in the inter-patient protocol. On a log scale a regular beat sits
     at 0 and a beat 20 % early at -0.22; batch norm then puts these few features on the same
-    footing as the hundreds of morphology features beside them.
+    footing as the hundreds of morphology features beside them. With `rhythm` the prematurity is also
+    measured against the underlying cycle, and the irregularity (a ratio already) joins as its logarithm.
     """
 
-    n_out = N_RR + len(RR_RATIOS)
-
-    def __init__(self) -> None:
+    def __init__(self, rhythm: bool = False) -> None:
         super().__init__()
+        self.n_in = len(rr_names(rhythm))
+        self.ratios = tuple((a, b) for a, b in RR_RATIOS if max(a, b) < self.n_in)
+        self.n_out = self.n_in + len(self.ratios)
         self.norm = nn.BatchNorm1d(self.n_out)
 
     def forward(self, rr: torch.Tensor) -> torch.Tensor:
-        rr = rr.clamp(min=1e-2)  # intervals in seconds; guards the logarithm against bad input
-        ratios = torch.stack([rr[:, a] / rr[:, b] for a, b in RR_RATIOS], 1)
+        rr = rr[:, :self.n_in].clamp(min=1e-2)  # seconds and ratios; guards the logarithm against bad input
+        ratios = torch.stack([rr[:, a] / rr[:, b] for a, b in self.ratios], 1)
         return self.norm(torch.log(torch.cat([rr, ratios], dim=1)))
 
 
@@ -103,7 +106,7 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, rnn: str | None, context: int = 16, template: bool = True,
                  channels: tuple[int, ...] = (16, 32, 32), kernel: int = 7, pool: int = 2, residual: bool = False,
-                 dim: int = 32, hidden: int = 32, head: int = 32, dropout: float = 0.2) -> None:
+                 dim: int = 32, hidden: int = 32, head: int = 32, dropout: float = 0.2, rhythm: bool = False) -> None:
         super().__init__()
         if rnn is None and context != 1:
             raise ValueError(f"context={context}: the per-beat CNN reads one beat; use context=1")
@@ -111,9 +114,10 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"context={context}: need at least 1 beat")
         self.context, self.dim, self.template = context, dim, template
         self.encoder = ConvEncoder(len(CHANNELS) if template else 1, tuple(channels), kernel, pool, residual)
-        self.rr = RRFeatures()
+        self.rhythm = rhythm
+        self.rr = RRFeatures(rhythm)
         self.dropout = nn.Dropout(dropout)  # on the morphology features only: the few RR features stay whole
-        self.project = nn.Sequential(nn.Linear(self.encoder.out_channels * 2 + RRFeatures.n_out, dim),
+        self.project = nn.Sequential(nn.Linear(self.encoder.out_channels * 2 + self.rr.n_out, dim),
                                      nn.ReLU(inplace=True))
         if rnn is None:
             self.rnn = None
@@ -125,7 +129,7 @@ class SequenceClassifier(nn.Module):
                                   nn.Linear(head, len(CLASSES)))
 
     def encode(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
-        """(n, dim) encodings of beats x (n, 2, window) with RR features rr (n, 4)."""
+        """(n, dim) encodings of beats x (n, 2, window) with RR features rr (n, 4 or more)."""
         h = self.encoder(x if self.template else x[:, :1])
         morph = self.dropout(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
         return self.project(torch.cat([morph, self.rr(rr)], dim=1))
@@ -157,7 +161,7 @@ class Ensemble(nn.Module):
             raise ValueError(f"members={members}: an ensemble needs at least one model")
         self.members = nn.ModuleList(build_model(model, **model_params) for _ in range(members))
         first = self.members[0]
-        self.context, self.member_dim = first.context, first.dim
+        self.context, self.member_dim, self.rhythm = first.context, first.dim, first.rhythm
         self.dim = self.member_dim * members
 
     def encode(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:

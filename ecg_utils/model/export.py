@@ -2,7 +2,7 @@
 
 The graph is the model's inference form (`wide.WideModel`: an ensemble's members in wide operators, each beat
 encoded once) over a chunk of n consecutive beats of one record, n dynamic. Inputs: `x` (n, 2, window), each
-beat beside its running template (`context.RunningTemplate`); `rr` (n, 4), RR features in seconds; and, for a
+beat beside its running template (`context.RunningTemplate`); `rr` (n, 4 or 6), the RR features it reads (metadata `rr_features`); and, for a
 sequence model, `history` (context - 1, dim), the encodings of the beats before the chunk's first (zeros
 before a record's first beat). Outputs: `proba` (n, 5), the class probabilities, and `encoding` (n, dim):
 the last context - 1 of them are the next chunk's history. What a device needs to prepare the inputs
@@ -28,7 +28,7 @@ from ecg_utils import __version__
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.model.checkpoint import Checkpoint, load_model
-from ecg_utils.signal.preprocess import RR_FEATURES
+from ecg_utils.signal.preprocess import rr_names
 
 # 2: (x, rr, history) -> (proba, encoding) over a chunk of beats; 1 (before): (x, rr, context) -> (logits,
 # encoding), one window of context per beat
@@ -47,7 +47,7 @@ def _metadata(ckpt: Checkpoint, model: Any) -> dict[str, str]:
         "normalize": config.normalize,
         "context": str(model.context),
         "dim": str(model.dim),
-        "rr_features": json.dumps(list(RR_FEATURES)),
+        "rr_features": json.dumps(list(rr_names(model.rhythm))),
         "preprocess_config": json.dumps(pre),
         "model": ckpt.model_name,
         "train_config": json.dumps(ckpt.train_config),
@@ -100,7 +100,7 @@ def example_inputs(model: Any, window: int, n: int, seed: int = 0) -> list[np.nd
     """Random inputs of the graph's shapes for n beats: x, rr and (for a sequence model) history."""
     rng = np.random.default_rng(seed)
     inputs = [rng.standard_normal((n, 2, window)).astype(np.float32),
-              rng.uniform(0.4, 1.5, (n, len(RR_FEATURES))).astype(np.float32)]
+              rng.uniform(0.4, 1.5, (n, len(rr_names(model.rhythm)))).astype(np.float32)]
     if model.context > 1:
         inputs.append(rng.standard_normal((model.context - 1, model.dim)).astype(np.float32))
     return inputs

@@ -16,7 +16,7 @@ from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.errors import DataError
 from ecg_utils.signal.context import RunningTemplate
-from ecg_utils.signal.preprocess import PreprocessConfig
+from ecg_utils.signal.preprocess import PreprocessConfig, rr_names
 
 
 class Classifier(Protocol):
@@ -24,10 +24,12 @@ class Classifier(Protocol):
     backend: str
     context: int  # beats each classification reads: the current one and context - 1 before it
     dim: int  # length of a beat's encoding
+    rhythm: bool  # whether the model reads the rhythm pair of RR features (`preprocess.rr_names`)
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, 5), encodings (n, dim)) of n consecutive beats of one record, model inputs x
-        (n, 2, window) and RR features rr (n, 4), whose predecessors' encodings are `history` (context - 1, dim)."""
+        (n, 2, window) and RR features rr (n, len(rr_names(rhythm))), whose predecessors' encodings are
+        `history` (context - 1, dim)."""
         ...
 
 
@@ -48,7 +50,7 @@ class TorchClassifier:
         model, ckpt = load_model(path)  # a damaged or foreign file raises DataError, saying what to do
         self.model = WideModel(model).eval()
         self.preprocess = ckpt.preprocess
-        self.context, self.dim = self.model.context, self.model.dim
+        self.context, self.dim, self.rhythm = self.model.context, self.model.dim, self.model.rhythm
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
@@ -76,6 +78,7 @@ class OnnxClassifier:
             meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
             self.preprocess = PreprocessConfig.from_dict(meta["preprocess_config"])
             self.context, self.dim = meta["context"], meta["dim"]
+            self.rhythm = tuple(meta["rr_features"]) == rr_names(True)
         except Exception as exc:  # ONNX Runtime raises its own error types on damaged or foreign files
             raise DataError(f"model file {path} is not an ONNX export of this repo ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:200]}); export it again (python -m ecg_utils.model.export) or use "
@@ -84,6 +87,10 @@ class OnnxClassifier:
             raise DataError(f"model file {path} holds graph version {meta['graph']}, and this ecg_utils runs version "
                             f"{GRAPH_VERSION}; export it again from its checkpoint (python -m ecg_utils.model.export "
                             "--model best.pt --out model.onnx) or use the published model")
+        if tuple(meta["rr_features"]) != rr_names(self.rhythm):
+            raise DataError(f"model file {path} reads RR features {meta['rr_features']}, and this ecg_utils computes "
+                            f"{list(rr_names(False))} or {list(rr_names(True))}; use the ecg_utils version that "
+                            "exported it or export it again")
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feeds = {"x": np.ascontiguousarray(x, np.float32), "rr": np.ascontiguousarray(rr, np.float32)}
@@ -106,12 +113,14 @@ class BeatSequence:
         cfg = classifier.preprocess
         self.template = RunningTemplate(cfg.template_beats, cfg.window)
         self._history = np.zeros((classifier.context - 1, classifier.dim), np.float32)
+        self._n_rr = len(rr_names(classifier.rhythm))
 
     def __call__(self, windows: np.ndarray, rr: np.ndarray) -> np.ndarray:
-        """Probabilities (n, 5) for the next n beats' windows (n, window) and RR features (n, 4)."""
+        """Probabilities (n, 5) for the next n beats' windows (n, window) and RR features (n, the model's columns
+        of `preprocess.RR_FEATURES` or all of them)."""
         if len(windows) == 0:
             return np.zeros((0, len(CLASSES)), np.float32)
-        proba, enc = self.classifier.run(self.template(windows), rr, self._history)
+        proba, enc = self.classifier.run(self.template(windows), rr[:, :self._n_rr], self._history)
         self._history = np.concatenate([self._history, enc])[len(enc):]
         return proba
 

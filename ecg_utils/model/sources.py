@@ -37,7 +37,7 @@ class BeatSource(Protocol):
     def __len__(self) -> int: ...
 
     def inputs(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x (len(rows), 2, window), rr (len(rows), 4)) of `rows` (sorted, unique)."""
+        """(x (len(rows), 2, window), rr (len(rows), 6)) of `rows` (sorted, unique)."""
         ...
 
 
@@ -46,7 +46,7 @@ class SequenceData:
     """Model inputs of every beat of a dataset, in memory."""
 
     x: torch.Tensor  # (n, 2, window): beat and beat - template (`context`)
-    rr: torch.Tensor  # (n, 4)
+    rr: torch.Tensor  # (n, 6), columns RR_FEATURES
     y: torch.Tensor
     start: np.ndarray
     label: np.ndarray

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ecg_utils.model.architectures import N_RR, RR_RATIOS, ConvBlock, Ensemble, SequenceClassifier
+from ecg_utils.model.architectures import ConvBlock, Ensemble, SequenceClassifier
 
 
 def _fold(block: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,7 +43,7 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
 class WideModel(nn.Module):
     """A SequenceClassifier or an Ensemble of them, its members side by side (see the module docstring).
 
-    `forward(x, rr, history)`: x (n, channels, window) and rr (n, 4) of n consecutive beats, `history`
+    `forward(x, rr, history)`: x (n, channels, window) and rr (n, RR columns the model reads) of n consecutive beats, `history`
     (context - 1, dim) the encodings of the beats before the first of them (zeros before a record's first
     beat; absent for a per-beat model). Gives the probabilities (n, 5), averaged over the members, and
     the beats' encodings (n, dim), the members' side by side as `Ensemble.encode` gives them.
@@ -53,7 +53,7 @@ class WideModel(nn.Module):
         super().__init__()
         members = list(model.members) if isinstance(model, Ensemble) else [model]
         first = members[0]
-        self.m, self.context, self.template = len(members), first.context, first.template
+        self.m, self.context, self.template, self.rhythm = len(members), first.context, first.template, first.rhythm
         self.member_dim, self.dim = first.dim, first.dim * len(members)
         self.channels = first.encoder.out_channels
         blocks: list[list[ConvBlock]] = [list(mm.encoder.blocks) for mm in members]
@@ -70,10 +70,12 @@ class WideModel(nn.Module):
         # The RR features are the log intervals and log ratios of them, linear in the log intervals; with batch
         # norm and the projection after them, the RR part of every member's projection is one (4, dim) matrix
         # on log(rr) and a bias.
-        ratios = torch.zeros(N_RR, len(RR_RATIOS))  # log(a / b) = log a - log b
-        for j, (a, b) in enumerate(RR_RATIOS):
+        n_rr, rr_ratios = first.rr.n_in, first.rr.ratios
+        self.n_rr = n_rr
+        ratios = torch.zeros(n_rr, len(rr_ratios))  # log(a / b) = log a - log b
+        for j, (a, b) in enumerate(rr_ratios):
             ratios[a, j], ratios[b, j] = 1.0, -1.0
-        to_feats = torch.cat([torch.eye(N_RR), ratios], dim=1)  # log(rr) (n, 4) @ to_feats: the features (n, 8)
+        to_feats = torch.cat([torch.eye(n_rr), ratios], dim=1)  # log(rr) (n, n_rr) @ to_feats: the features
         morph_w, rr_w, bias = [], [], []
         for mm in members:
             norm, lin = mm.rr.norm, mm.project[0]
@@ -84,7 +86,7 @@ class WideModel(nn.Module):
             rr_w.append((to_feats * scale) @ w_rr.T)
             bias.append((lin.bias + w_rr @ shift)[None])
         self.register_buffer("project_w", _stack(morph_w))  # (members, 2 * channels, dim)
-        self.register_buffer("project_rr", torch.cat(rr_w, dim=1).detach().clone())  # (4, members * dim)
+        self.register_buffer("project_rr", torch.cat(rr_w, dim=1).detach().clone())  # (n_rr, members * dim)
         self.register_buffer("project_b", _stack(bias))
         self.rnn = None if first.rnn is None else ("lstm" if isinstance(first.rnn, nn.LSTM) else "gru")
         if self.rnn is not None:
@@ -121,7 +123,7 @@ class WideModel(nn.Module):
             h = F.max_pool1d(h, pool)
         c = self.channels
         morph = torch.cat([h.mean(dim=2).reshape(n, self.m, c), h.amax(dim=2).reshape(n, self.m, c)], dim=2)
-        rhythm = torch.matmul(torch.log(rr.clamp(min=1e-2)), self.project_rr).reshape(n, self.m, self.member_dim)
+        rhythm = torch.matmul(torch.log(rr[:, :self.n_rr].clamp(min=1e-2)), self.project_rr).reshape(n, self.m, self.member_dim)
         return torch.relu(torch.matmul(morph.transpose(0, 1), self.project_w) + rhythm.transpose(0, 1) + self.project_b)
 
     def _recur(self, gi: torch.Tensor, n: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ from ecg_utils.paths import DEFAULT_DATASET, project_path
 from ecg_utils.signal.preprocess import RR_FEATURES, PreprocessConfig, prepare_beats
 
 #: Bump when the code changes what a configuration produces, so old caches rebuild.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the rhythm pair of RR features
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class BeatDataset:
     symbol: np.ndarray  # (n,) MIT-BIH annotation symbol
     record: np.ndarray  # (n,) record name
     sample: np.ndarray  # (n,) R-peak sample index in the record
-    rr: np.ndarray  # (n, 4) RR features in seconds, columns RR_FEATURES
+    rr: np.ndarray  # (n, 6) RR features (intervals in seconds), columns RR_FEATURES
     lead: np.ndarray  # (n,) lead the window was cut from
     dropped: pd.DataFrame  # beats left out at the record edges: record, sample, symbol, label, reason
     config: dict

@@ -1,4 +1,4 @@
-"""Signal-level preprocessing: the configuration, filtering, beat windows, normalisation, RR features.
+"""Signal-level preprocessing: the configuration, filtering, beat windows, normalisation, RR and rhythm features.
 
 Filter choice: a Butterworth band-pass (0.5–40 Hz by default) run forward and backward with
 `scipy.signal.sosfiltfilt`. Running it both ways makes it zero-phase, so R peaks and QRS
@@ -11,7 +11,8 @@ classifiers and far cheaper than de Chazal's 200/600 ms median filters.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,15 @@ from ecg_utils.data.records import DEFAULT_LEADS
 from ecg_utils.params import reject_unknown
 
 NORMALIZATIONS = ("record", "beat", "none")
-RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "mean_rr")
+# What every model reads, and the pair a model with rhythm context reads after them (`rr_features`).
+BEAT_RR = ("pre_rr", "post_rr", "local_rr", "mean_rr")
+RHYTHM_RR = ("sinus_rr", "irregularity")
+RR_FEATURES = BEAT_RR + RHYTHM_RR
+
+
+def rr_names(rhythm: bool) -> tuple[str, ...]:
+    """The RR feature columns a model reads, in order."""
+    return RR_FEATURES if rhythm else BEAT_RR
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,9 @@ class PreprocessConfig:
     local_rr_beats: int = 10  # beats in the causal local-average RR
     mean_rr_beats: int = 100  # beats in the causal running-mean RR (the patient's rhythm)
     template_beats: int = 15  # beats in the running template each beat is compared with (`context`)
+    sinus_beats: int = 64  # beats whose previous RR give the underlying cycle (`sinus_rr`)
+    sinus_quantile: float = 0.9  # the quantile of those RR taken as the underlying cycle
+    irregularity_beats: int = 16  # successive RR differences the irregularity is measured over
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "records", check_record_names(self.records))
@@ -53,8 +65,12 @@ class PreprocessConfig:
             problems.append(f"band {self.highpass_hz}-{self.lowpass_hz} Hz (need 0 < highpass < lowpass < fs/2)")
         if self.normalize not in NORMALIZATIONS:
             problems.append(f"normalize={self.normalize!r} (allowed: {', '.join(NORMALIZATIONS)})")
-        if min(self.filter_order, self.local_rr_beats, self.mean_rr_beats, self.template_beats) < 1:
-            problems.append("filter_order, local_rr_beats, mean_rr_beats and template_beats must be >= 1")
+        if min(self.filter_order, self.local_rr_beats, self.mean_rr_beats, self.template_beats, self.sinus_beats,
+               self.irregularity_beats) < 1:
+            problems.append("filter_order, local_rr_beats, mean_rr_beats, template_beats, sinus_beats and "
+                            "irregularity_beats must be >= 1")
+        if not 0 <= self.sinus_quantile <= 1:
+            problems.append(f"sinus_quantile={self.sinus_quantile} (need 0 <= sinus_quantile <= 1)")
         if not self.leads:
             problems.append("leads is empty")
         if problems:
@@ -123,13 +139,20 @@ def segment(x: np.ndarray, r_samples: np.ndarray, before: int, after: int) -> tu
     return x[idx], keep
 
 
-def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10, mean_beats: int = 100) -> np.ndarray:
-    """RR features in seconds for each beat: previous, next, local average and running average.
+def rr_features(r_samples: np.ndarray, fs: float, config: PreprocessConfig, rhythm: bool = True) -> np.ndarray:
+    """RR features (`RR_FEATURES`) for each beat: previous and next RR (s), their local and running averages
+    and, with `rhythm`, the underlying cycle and the irregularity of the rhythm.
 
-    Both averages are causal (the last `local_beats` and `mean_beats` previous-RR values), so a
-    streaming classifier computes exactly what the dataset holds and nothing depends on the length
-    of the record. The first beat has no previous RR and the last no next RR; they borrow their
-    neighbour's interval.
+    Every feature but the next RR is causal (a trailing window of previous-RR values), so a streaming
+    classifier computes exactly what the dataset holds (`RhythmState` does, beat by beat) and nothing
+    depends on the length of the record. The first beat has no previous RR and the last no next RR;
+    they borrow their neighbour's interval.
+
+    Why the rhythm pair: "premature" measured against a local mean is blurred where ectopic beats are
+    frequent, because the mean contains them, and an irregular rhythm (atrial fibrillation) makes normal
+    beats look premature. `sinus_rr`, a high quantile of the recent RR, follows the underlying cycle and
+    not the early beats; `irregularity`, the median absolute successive RR difference over the mean RR,
+    is high in fibrillation and stays low beside isolated ectopics (each moves only two differences).
     """
     r = np.asarray(r_samples, dtype=np.float64)
     if len(r) < 2:
@@ -137,14 +160,62 @@ def rr_features(r_samples: np.ndarray, fs: float, local_beats: int = 10, mean_be
     d = np.diff(r) / fs
     pre = np.concatenate([[d[0]], d])
     post = np.concatenate([d, [d[-1]]])
-    csum = np.concatenate([[0.0], np.cumsum(pre)])
-    i = np.arange(len(r))
+    columns = [pre, post, _trailing(pre, config.local_rr_beats, np.mean), _trailing(pre, config.mean_rr_beats, np.mean)]
+    if rhythm:
+        columns += [_trailing(pre, config.sinus_beats, _quantile(config.sinus_quantile)),
+                    _irregularity(pre, config.irregularity_beats)]
+    return np.stack(columns, axis=1).astype(np.float32)
 
-    def trailing_mean(beats: int) -> np.ndarray:
-        lo = np.maximum(0, i + 1 - beats)
-        return (csum[i + 1] - csum[lo]) / (i + 1 - lo)
 
-    return np.stack([pre, post, trailing_mean(local_beats), trailing_mean(mean_beats)], axis=1).astype(np.float32)
+def _quantile(q: float) -> Callable[..., np.ndarray]:
+    return lambda a, axis: np.quantile(a, q, axis=axis)
+
+
+def _trailing(values: np.ndarray, beats: int, reduce: Callable[..., np.ndarray]) -> np.ndarray:
+    """`reduce` over each value and the `beats - 1` before it (fewer at the start), row-wise."""
+    out = np.empty(len(values))
+    head = min(beats - 1, len(values))
+    for i in range(head):
+        out[i] = reduce(values[None, :i + 1], axis=1)[0]
+    if len(values) >= beats:
+        out[head:] = reduce(np.lib.stride_tricks.sliding_window_view(values, beats), axis=1)
+    return out
+
+
+def _irregularity(pre: np.ndarray, beats: int) -> np.ndarray:
+    """Median |successive RR difference| over the trailing `beats` beats, over their mean RR (the first beat's
+    difference is 0)."""
+    diffs = np.abs(np.diff(pre, prepend=pre[0]))
+    return _trailing(diffs, beats, np.median) / _trailing(pre, beats, np.mean)
+
+
+class RhythmState:
+    """The causal RR features of `rr_features`, one beat at a time, for a stream: the same values to the bit,
+    from the last beats' previous-RR values only (bounded memory)."""
+
+    def __init__(self, config: PreprocessConfig, rhythm: bool = True) -> None:
+        self.config, self.rhythm = config, rhythm
+        keep = max(config.local_rr_beats, config.mean_rr_beats,
+                   *((config.sinus_beats, config.irregularity_beats) if rhythm else ()))
+        self._pre: deque[float] = deque(maxlen=keep)
+        self._diffs: deque[float] = deque(maxlen=config.irregularity_beats)
+
+    def __call__(self, pre: float, post: float) -> list[float]:
+        """The features of the next beat, given its previous and next RR (s)."""
+        c = self.config
+        self._diffs.append(abs(pre - self._pre[-1]) if self._pre else 0.0)
+        self._pre.append(pre)
+        recent = np.asarray(self._pre)
+
+        def last(beats: int, reduce: Callable[..., np.ndarray], values: np.ndarray = recent) -> float:
+            return float(reduce(values[None, -beats:], axis=1)[0])
+
+        out = [pre, post, last(c.local_rr_beats, np.mean), last(c.mean_rr_beats, np.mean)]
+        if self.rhythm:
+            out += [last(c.sinus_beats, _quantile(c.sinus_quantile)),
+                    last(c.irregularity_beats, np.median, np.asarray(self._diffs))
+                    / last(c.irregularity_beats, np.mean)]
+        return out
 
 
 def normalise(windows: np.ndarray, config: PreprocessConfig, mean: float, std: float) -> np.ndarray:
@@ -171,6 +242,6 @@ def prepare_beats(x: np.ndarray, fs: float, r_samples: np.ndarray,
     beats, also those whose window does not fit and is dropped.
     """
     filtered = bandpass(x, fs, config.highpass_hz, config.lowpass_hz, config.filter_order)
-    rr = rr_features(r_samples, fs, config.local_rr_beats, config.mean_rr_beats)
+    rr = rr_features(r_samples, fs, config)
     windows, keep = segment(filtered, r_samples, config.before, config.after)
     return normalise(windows, config, float(filtered.mean()), float(filtered.std())), keep, rr

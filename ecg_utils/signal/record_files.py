@@ -7,7 +7,7 @@ are the ones `dataset` builds (the same `process_record`, the same running templ
 
 Layout (another corpus writes the same from its own reader, through `write_record` and `write_index`):
 `index.json` (the preprocessing configuration, the records in order, their beat counts) and, per record, a folder
-with `inputs.npy` (n, 2, window) float32, `rr.npy` (n, 4) float32, `label.npy` (n,) AAMI letters, `sample.npy` (n,)
+with `inputs.npy` (n, 2, window) float32, `rr.npy` (n, 6) float32, `label.npy` (n,) AAMI letters, `sample.npy` (n,)
 and `meta.json`. Each record's folder is written whole, then renamed into place, so an interrupted build keeps the
 records it finished and a re-run builds only the others.
 """

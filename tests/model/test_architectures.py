@@ -87,6 +87,18 @@ def test_rr_features_reach_the_output():
     assert not torch.equal(_classify(model, x, torch.full((4, 4), 0.8)), _classify(model, x, torch.full((4, 4), 1.2)))
 
 
+def test_only_a_rhythm_model_reads_the_rhythm_pair():
+    torch.manual_seed(0)
+    x, rr = torch.randn(4, 2, 252), torch.full((4, 6), 0.8)
+    other = rr.clone()
+    other[:, 4:] = 1.5  # another underlying cycle and irregularity, the same beat intervals
+    plain, rhythm = build_model("cnn").eval(), build_model("cnn", rhythm=True).eval()
+    assert torch.equal(_classify(plain, x, rr), _classify(plain, x, other))
+    assert torch.equal(_classify(plain, x, rr), _classify(plain, x, rr[:, :4]))
+    assert not torch.equal(_classify(rhythm, x, rr), _classify(rhythm, x, other))
+    assert rhythm.rr.n_out == plain.rr.n_out + 4  # sinus RR, irregularity, previous and next over sinus RR
+
+
 def test_bad_names_and_hyperparameters():
     with pytest.raises(ValueError, match=r"unknown model 'transformer'; choose one of \['cnn', 'cnn_lstm', 'gru'\]"):
         build_model("transformer")

@@ -29,7 +29,7 @@ def test_onnx_runtime_matches_pytorch_on_real_beats(small, exported, batch):
     x, rr = data.x[rows[model.context - 1:]], data.rr[rows[model.context - 1:]]
     ref, ref_enc = (t.numpy() for t in reference(model, x, rr, history))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    out, out_enc = session.run(None, {"x": x.numpy(), "rr": rr.numpy(), "history": history.numpy()})
+    out, out_enc = session.run(None, {"x": x.numpy(), "rr": rr[:, :4].numpy(), "history": history.numpy()})
     assert out.shape == (batch, 5) and out_enc.shape == (batch, model.dim)
     assert np.abs(out - ref).max() < 1e-4 and np.abs(out_enc - ref_enc).max() < 1e-4
     np.testing.assert_array_equal(out.argmax(1), ref.argmax(1))
@@ -53,6 +53,15 @@ def test_metadata_says_how_to_prepare_inputs(small, exported):
     assert meta["preprocess_config"] == ds.config and meta["normalize"] == "record"
     assert meta["model"] == "cnn_lstm" and meta["protocol"] == "inter_patient"
     assert (meta["context"], meta["dim"], meta["graph"]) == (4, 16, GRAPH_VERSION)
+
+
+def test_a_rhythm_model_exports_with_its_six_rr_features(tiny_rhythm_model, tmp_path):
+    from ecg_utils.model.inference import load_classifier
+
+    out = export_onnx(tiny_rhythm_model, tmp_path / "rhythm.onnx")
+    assert read_metadata(out)["rr_features"] == ["pre_rr", "post_rr", "local_rr", "mean_rr", "sinus_rr", "irregularity"]
+    assert load_classifier(out).rhythm and load_classifier(tiny_rhythm_model).rhythm
+    assert max(max_difference(tiny_rhythm_model, out, n) for n in (1, 256)) < 1e-4
 
 
 def test_cli(exported, tmp_path, capsys):

@@ -15,6 +15,8 @@ CASES = [
     ("ensemble", {"model": "cnn_lstm", "model_params": {}, "members": 3}),
     ("ensemble", {"model": "gru", "model_params": {"residual": True, "context": 6}, "members": 2}),
     ("ensemble", {"model": "cnn", "model_params": {"template": False}, "members": 2}),
+    ("cnn_lstm", {"rhythm": True}),
+    ("ensemble", {"model": "gru", "model_params": {"rhythm": True}, "members": 2}),
 ]
 
 
@@ -36,7 +38,7 @@ def _trained_looking(name: str, params: dict) -> torch.nn.Module:
 def test_wide_model_gives_the_trained_model_s_probabilities(name, params, n):
     model = _trained_looking(name, params)
     wide = WideModel(model).eval()
-    x, rr = torch.randn(n, 2, 252), torch.rand(n, 4) + 0.4
+    x, rr = torch.randn(n, 2, 252), torch.rand(n, 6) + 0.4
     history = torch.randn(model.context - 1, model.dim) if model.context > 1 else None
     want_p, want_e = reference(model, x, rr, history)
     with torch.inference_mode():
@@ -51,7 +53,7 @@ def test_chunks_of_any_size_give_the_record_s_probabilities(name, params):
     """A record fed in chunks, each chunk's history the last encodings before it, is the record fed whole."""
     model = _trained_looking(name, params)
     wide = WideModel(model).eval()
-    x, rr = torch.randn(50, 2, 252), torch.rand(50, 4) + 0.4
+    x, rr = torch.randn(50, 2, 252), torch.rand(50, 6) + 0.4
     history = torch.zeros(model.context - 1, model.dim)
     with torch.inference_mode():
         whole, _ = wide(x, rr, history)

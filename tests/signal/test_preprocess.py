@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from ecg_utils.signal.preprocess import PreprocessConfig, bandpass, rr_features, segment, zscore
+from ecg_utils.signal.preprocess import PreprocessConfig, RhythmState, bandpass, rr_features, segment, zscore
 
 FS = 360
 
@@ -68,15 +68,42 @@ def test_segment_puts_the_r_peak_at_index_before():
 
 def test_rr_features():
     r = np.array([0, 360, 720, 1260, 1440])  # RR: 1.0, 1.0, 1.5, 0.5 s
-    rr = rr_features(r, FS, local_beats=2, mean_beats=4)
+    config = PreprocessConfig(local_rr_beats=2, mean_rr_beats=4)
+    rr = rr_features(r, FS, config, rhythm=False)
+    assert rr.shape == (5, 4)
     np.testing.assert_allclose(rr[:, 0], [1.0, 1.0, 1.0, 1.5, 0.5])  # previous (first borrows next)
     np.testing.assert_allclose(rr[:, 1], [1.0, 1.0, 1.5, 0.5, 0.5])  # next (last borrows previous)
     np.testing.assert_allclose(rr[:, 2], [1.0, 1.0, 1.0, 1.25, 1.0])  # causal mean of last 2 previous
     np.testing.assert_allclose(rr[:, 3], [1.0, 1.0, 1.0, 1.125, 1.0])  # causal mean of last 4 previous
     # Causal: a beat's features do not change when later beats are added.
-    np.testing.assert_array_equal(rr_features(r[:4], FS, 2, 4)[:3], rr[:3])
+    np.testing.assert_array_equal(rr_features(r[:4], FS, config, rhythm=False)[:3], rr[:3])
     with pytest.raises(ValueError, match="at least 2 beats"):
-        rr_features(np.array([5]), FS)
+        rr_features(np.array([5]), FS, config)
+
+
+def test_rhythm_features_follow_the_underlying_cycle_not_the_early_beats():
+    # Previous RR: 1.0 (borrowed), 1.0, 0.6 (early), 1.4 (pause), 1.0 s
+    r = np.array([0, 360, 576, 1080, 1440])
+    config = PreprocessConfig(sinus_beats=3, sinus_quantile=0.5, irregularity_beats=3)
+    rr = rr_features(r, FS, config)
+    np.testing.assert_array_equal(rr[:, :4], rr_features(r, FS, config, rhythm=False))
+    np.testing.assert_allclose(rr[:, 4], [1.0, 1.0, 1.0, 1.0, 1.0], rtol=1e-6)  # median of the last 3 previous RR
+    # |successive differences| 0, 0, 0.4, 0.8, 0.4: their median over 3 beats, over the mean RR of those beats
+    np.testing.assert_allclose(rr[:, 5], [0, 0, 0 / (2.6 / 3), 0.4 / 1.0, 0.4 / 1.0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(rr_features(r[:4], FS, config)[:3], rr[:3])
+
+
+@pytest.mark.parametrize("rhythm", [False, True])
+def test_rhythm_state_gives_the_datasets_features_beat_by_beat(rhythm):
+    rng = np.random.default_rng(3)
+    r = np.cumsum(rng.integers(150, 500, 300))
+    config = PreprocessConfig(sinus_beats=40, irregularity_beats=8, mean_rr_beats=100)
+    rr = rr_features(r, FS, config, rhythm)
+    state = RhythmState(config, rhythm)
+    pre = np.concatenate([[r[1] - r[0]], np.diff(r)]) / FS
+    post = np.concatenate([np.diff(r), [r[-1] - r[-2]]]) / FS
+    stream = np.array([state(a, b) for a, b in zip(pre, post)], np.float32)
+    np.testing.assert_array_equal(stream, rr)
 
 
 def test_zscore_handles_flat_windows():
