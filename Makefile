@@ -62,6 +62,12 @@ reproduce: data
 	done
 	$(PY) -m ecg_utils.evaluate.report
 
+## ablation: train every configuration of params/ablation.yaml once per DS1 fold and seed (2 processes, 1 thread each; finished runs are kept) and score them on the folds: reports/ablation.json, then README's tables
+.PHONY: ablation
+ablation: data
+	$(PY) -m ecg_utils.evaluate.ablation
+	$(PY) -m ecg_utils.evaluate.report
+
 ## test: unit tests, integration tests on the real database, and nbval over every notebook
 .PHONY: test
 test: data

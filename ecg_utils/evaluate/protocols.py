@@ -221,22 +221,28 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
     data = data if data is not None else SequenceData.from_dataset(ds)
     out: dict[str, Any] = {"folds": folds, "configs": {}}
     for config in configs:
-        preds, per_fold, fold_records = [], [], []
-        for fold in range(folds):
-            path = Path(runs_dir) / run_name("inter_patient", config, fold) / "best.pt"
-            pred, figures, ckpt = evaluate_checkpoint(path, ds, data, part="val")
-            preds.append(pred)
-            per_fold.append(figures)
-            fold_records.append(sorted(set(pred.record)))
-        pooled = pd.concat(preds)
+        pooled, out["configs"][config] = score_folds(runs_dir, ds, data, config, folds)
         write_predictions(pooled[["record", "sample", "true", "pred"]],
                           Path(reports) / "predictions" / f"cross_validation_{config}.csv.gz")
-        out["configs"][config] = {**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()),
-                                  "average": average_figures(pooled),
-                                  "params": per_fold[0]["params"], "spread": spread(per_fold),
-                                  "fold_records": fold_records, "train_config": ckpt.train_config}
     write_json(Path(reports) / "cross_validation.json", out)
     return out
+
+
+def score_folds(runs_dir: str | Path, ds: BeatDataset, data: SequenceData, config: str,
+                folds: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The fold models `inter_patient_<config>_fold<k>` of one configuration, each on its own validation fold:
+    the pooled predictions and their figures (gross, EC57 average, spread over the folds, records per fold)."""
+    preds, per_fold, fold_records = [], [], []
+    for fold in range(folds):
+        path = Path(runs_dir) / run_name("inter_patient", config, fold) / "best.pt"
+        pred, figures, ckpt = evaluate_checkpoint(path, ds, data, part="val")
+        preds.append(pred)
+        per_fold.append(figures)
+        fold_records.append(sorted(set(pred.record)))
+    pooled = pd.concat(preds)
+    return pooled, {**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()), "average": average_figures(pooled),
+                    "params": per_fold[0]["params"], "spread": spread(per_fold), "fold_records": fold_records,
+                    "train_config": ckpt.train_config}
 
 
 def ablation_table(cv: dict[str, Any]) -> pd.DataFrame:

@@ -42,6 +42,7 @@ def fingerprint(onnx_path: Path, checkpoint: Path, metrics: dict[str, Any]) -> d
         "checkpoint_sha256": sha256(checkpoint), "model": ckpt.model_params.get("model", meta["model"]),
         "members": len(members), "protocol": meta["protocol"], "classes": meta["classes"], "fs": meta["fs"],
         "window": meta["window"], "context": meta["context"], "leads": meta["preprocess_config"]["leads"],
+        "rr_features": meta["rr_features"],
         "parameters": ckpt.n_params, "epochs": members[0]["epochs"], "seeds": [m["seed"] for m in members],
         "val_macro_f1": ckpt.val_macro_f1, "train_records": ckpt.records("train"),
         "test_records": ckpt.records("test"), "test_figures": _figures(figures),
@@ -65,6 +66,15 @@ def _spread_cell(s: dict[str, Any] | None) -> str:
     return f"{100 * s['mean']:.1f} ± {100 * s['sd']:.1f}" if s["sd"] is not None else f"{100 * s['mean']:.1f}"
 
 
+def _rr_text(names: list[str]) -> str:
+    """What the model's RR features are, in words."""
+    text = "four RR intervals (previous, next, causal local and running means)"
+    if "sinus_rr" in names:
+        text += (" and the rhythm around the beat (the underlying cycle, a high quantile of the recent intervals, and "
+                 "the irregularity of the recent intervals)")
+    return text
+
+
 def model_card(info: dict[str, Any]) -> str:
     """The model card, every figure from `info`."""
     f, sp = info["test_figures"], info["test_spread"]
@@ -80,7 +90,7 @@ supraventricular ectopic, V ventricular ectopic, F fusion, Q unknown), mapped fr
 et al. (2004) do: N = N, L, R, e, j; S = A, a, J, S; V = V, E; F = F; Q = /, f, Q. A CNN encodes each beat (a
 {info['window']}-sample window of one ECG lead at {info['fs']:g} Hz, 0.25 s before to 0.45 s after the R peak,
 band-passed 0.5–40 Hz) beside the running median template of the patient's last beats, in units of that template,
-with four RR intervals (previous, next, causal local and running means); an LSTM reads the encodings of this beat
+with {_rr_text(info.get('rr_features', []))}; an LSTM reads the encodings of this beat
 and the {info['context'] - 1} before it. Nothing later than the next R peak is used, and nothing depends on the
 recording's gain. Input lead by name, in order of preference: {', '.join(info['leads'])}. Other sampling rates are
 resampled to {info['fs']:g} Hz.

@@ -10,9 +10,10 @@ classifiers and far cheaper than de Chazal's 200/600 ms median filters.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,9 +145,9 @@ def rr_features(r_samples: np.ndarray, fs: float, config: PreprocessConfig, rhyt
     and, with `rhythm`, the underlying cycle and the irregularity of the rhythm.
 
     Every feature but the next RR is causal (a trailing window of previous-RR values), so a streaming
-    classifier computes exactly what the dataset holds (`RhythmState` does, beat by beat) and nothing
-    depends on the length of the record. The first beat has no previous RR and the last no next RR;
-    they borrow their neighbour's interval.
+    classifier computes what the dataset holds (`RhythmState` does, beat by beat) and nothing depends on the
+    length of the record. The first beat has no previous RR and the last no next RR; they borrow their
+    neighbour's interval.
 
     Why the rhythm pair: "premature" measured against a local mean is blurred where ectopic beats are
     frequent, because the mean contains them, and an irregular rhythm (atrial fibrillation) makes normal
@@ -160,62 +161,89 @@ def rr_features(r_samples: np.ndarray, fs: float, config: PreprocessConfig, rhyt
     d = np.diff(r) / fs
     pre = np.concatenate([[d[0]], d])
     post = np.concatenate([d, [d[-1]]])
-    columns = [pre, post, _trailing(pre, config.local_rr_beats, np.mean), _trailing(pre, config.mean_rr_beats, np.mean)]
+    columns = [pre, post, _trailing_mean(pre, config.local_rr_beats), _trailing_mean(pre, config.mean_rr_beats)]
     if rhythm:
-        columns += [_trailing(pre, config.sinus_beats, _quantile(config.sinus_quantile)),
-                    _irregularity(pre, config.irregularity_beats)]
+        diffs = np.abs(np.diff(pre, prepend=pre[0]))  # the first beat's difference is 0
+        k = config.irregularity_beats
+        columns += [_trailing_quantile(pre, config.sinus_beats, config.sinus_quantile),
+                    _trailing_quantile(diffs, k, 0.5) / _trailing_mean(pre, k)]
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-def _quantile(q: float) -> Callable[..., np.ndarray]:
-    return lambda a, axis: np.quantile(a, q, axis=axis)
+def _trailing_mean(values: np.ndarray, beats: int) -> np.ndarray:
+    """Mean of each value and the `beats - 1` before it (fewer at the start)."""
+    csum = np.concatenate([[0.0], np.cumsum(values)])
+    i = np.arange(len(values))
+    lo = np.maximum(0, i + 1 - beats)
+    return (csum[i + 1] - csum[lo]) / (i + 1 - lo)
 
 
-def _trailing(values: np.ndarray, beats: int, reduce: Callable[..., np.ndarray]) -> np.ndarray:
-    """`reduce` over each value and the `beats - 1` before it (fewer at the start), row-wise."""
+def _quantile_of_sorted(ordered: Any, q: float) -> Any:
+    """The q-quantile of values sorted along the last axis (a list, or rows of an array), interpolated linearly
+    between the nearest ranks as numpy's default does; one formula for the dataset and the stream."""
+    n = len(ordered) if isinstance(ordered, list) else ordered.shape[-1]
+    g = (n - 1) * q
+    lo = int(g)
+    t, hi = g - lo, min(lo + 1, n - 1)
+    a, b = (ordered[lo], ordered[hi]) if isinstance(ordered, list) else (ordered[..., lo], ordered[..., hi])
+    return a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t)
+
+
+def _trailing_quantile(values: np.ndarray, beats: int, q: float, block: int = 8192) -> np.ndarray:
+    """The q-quantile of each value and the `beats - 1` before it (fewer at the start), in blocks of rows so
+    that memory stays bounded on a 24-hour record."""
     out = np.empty(len(values))
     head = min(beats - 1, len(values))
     for i in range(head):
-        out[i] = reduce(values[None, :i + 1], axis=1)[0]
+        out[i] = _quantile_of_sorted(sorted(values[:i + 1].tolist()), q)
     if len(values) >= beats:
-        out[head:] = reduce(np.lib.stride_tricks.sliding_window_view(values, beats), axis=1)
+        windows = np.lib.stride_tricks.sliding_window_view(values, beats)
+        for a in range(0, len(windows), block):
+            out[head + a: head + a + block] = _quantile_of_sorted(np.sort(windows[a:a + block], axis=1), q)
     return out
 
 
-def _irregularity(pre: np.ndarray, beats: int) -> np.ndarray:
-    """Median |successive RR difference| over the trailing `beats` beats, over their mean RR (the first beat's
-    difference is 0)."""
-    diffs = np.abs(np.diff(pre, prepend=pre[0]))
-    return _trailing(diffs, beats, np.median) / _trailing(pre, beats, np.mean)
-
-
 class RhythmState:
-    """The causal RR features of `rr_features`, one beat at a time, for a stream: the same values to the bit,
-    from the last beats' previous-RR values only (bounded memory)."""
+    """The causal RR features of `rr_features`, one beat at a time, for a stream: the same values (the means up
+    to float rounding), from the last beats' previous-RR values only (bounded memory). A stream asks for one beat
+    at a time, so this is plain Python, with the quantiles' windows kept sorted as they slide."""
 
     def __init__(self, config: PreprocessConfig, rhythm: bool = True) -> None:
         self.config, self.rhythm = config, rhythm
-        keep = max(config.local_rr_beats, config.mean_rr_beats,
-                   *((config.sinus_beats, config.irregularity_beats) if rhythm else ()))
-        self._pre: deque[float] = deque(maxlen=keep)
-        self._diffs: deque[float] = deque(maxlen=config.irregularity_beats)
+        self._pre: deque[float] = deque(maxlen=max(config.local_rr_beats, config.mean_rr_beats,
+                                                   config.irregularity_beats if rhythm else 1))
+        self._sinus, self._diffs = _SortedWindow(config.sinus_beats), _SortedWindow(config.irregularity_beats)
 
     def __call__(self, pre: float, post: float) -> list[float]:
         """The features of the next beat, given its previous and next RR (s)."""
         c = self.config
-        self._diffs.append(abs(pre - self._pre[-1]) if self._pre else 0.0)
-        self._pre.append(pre)
-        recent = np.asarray(self._pre)
-
-        def last(beats: int, reduce: Callable[..., np.ndarray], values: np.ndarray = recent) -> float:
-            return float(reduce(values[None, -beats:], axis=1)[0])
-
-        out = [pre, post, last(c.local_rr_beats, np.mean), last(c.mean_rr_beats, np.mean)]
         if self.rhythm:
-            out += [last(c.sinus_beats, _quantile(c.sinus_quantile)),
-                    last(c.irregularity_beats, np.median, np.asarray(self._diffs))
-                    / last(c.irregularity_beats, np.mean)]
+            self._diffs.add(abs(pre - self._pre[-1]) if self._pre else 0.0)
+            self._sinus.add(pre)
+        self._pre.append(pre)
+        recent = list(self._pre)
+
+        def mean(beats: int) -> float:
+            return sum(recent[-beats:]) / len(recent[-beats:])
+
+        out = [pre, post, mean(c.local_rr_beats), mean(c.mean_rr_beats)]
+        if self.rhythm:
+            out += [_quantile_of_sorted(self._sinus.ordered, c.sinus_quantile),
+                    _quantile_of_sorted(self._diffs.ordered, 0.5) / mean(c.irregularity_beats)]
         return out
+
+
+class _SortedWindow:
+    """The last `size` values, in arrival order and sorted."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.window, self.ordered = size, deque[float](), []
+
+    def add(self, value: float) -> None:
+        if len(self.window) == self.size:
+            del self.ordered[bisect.bisect_left(self.ordered, self.window.popleft())]
+        self.window.append(value)
+        bisect.insort(self.ordered, value)
 
 
 def normalise(windows: np.ndarray, config: PreprocessConfig, mean: float, std: float) -> np.ndarray:

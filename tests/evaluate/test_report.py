@@ -175,3 +175,26 @@ def test_errors_paragraph_counts_from_the_predictions():
                            "a (4, of which 3 N called S), b (3, of which 2 S called N).")
     assert "Record b holds 8 of DS2's 8 S beats: 2 of them are called N and 2 missed in all (S Se 75.0 %, +P 85.7 %" in text
     assert text.endswith("2 of the 3 F beats are called N; the 1 Q beats are too few to mean anything.")
+
+
+def test_seeds_markdown_gives_mean_sd_over_trainings_and_the_difference():
+    from ecg_utils.evaluate.ablation import over_seeds
+    from ecg_utils.evaluate.by_record import average_figures
+    from ecg_utils.evaluate.report import seeds_markdown
+
+    def figures(pred):
+        import pandas as pd
+
+        true = list("NNNNSSVVFQ")
+        df = pd.DataFrame({"record": ["a"] * 5 + ["b"] * 5, "true": true, "pred": list(pred)})
+        return {**summarize(df.true.to_numpy(), df.pred.to_numpy()), "average": average_figures(df)}
+
+    ab = {"seeds": [0, 100], "folds": 5, "configs": {
+        "cnn_lstm": {"params": 10, "over_seeds": over_seeds([figures("NNNSSNVVNQ"), figures("NNNNSNVVNQ")])},
+        "cnn_lstm_rhythm": {"params": 12, "over_seeds": over_seeds([figures("NNNNSSVVNQ"), figures("NNNNSSVVNQ")])}}}
+    text = seeds_markdown(ab)
+    # S Se: 50 % and 50 % for the first, 100 % twice for the second; S +P 50 % and 100 %, then 100 % twice
+    assert "| CNN–LSTM over 16 beats, beat + template | 10 | 75.0 ± 7.1 |" in text
+    assert "| CNN–LSTM over 16 beats, beat + template, rhythm pair | 12 | 90.0 ± 0.0 |" in text
+    assert "difference of the means in points: accuracy +15.0, macro F1 " in text
+    assert "S Se +50.0, S +P +25.0" in text

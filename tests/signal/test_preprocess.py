@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from ecg_utils.signal.preprocess import PreprocessConfig, RhythmState, bandpass, rr_features, segment, zscore
+from ecg_utils.signal.preprocess import (
+    PreprocessConfig,
+    RhythmState,
+    _quantile_of_sorted,
+    bandpass,
+    rr_features,
+    segment,
+    zscore,
+)
 
 FS = 360
 
@@ -103,7 +111,18 @@ def test_rhythm_state_gives_the_datasets_features_beat_by_beat(rhythm):
     pre = np.concatenate([[r[1] - r[0]], np.diff(r)]) / FS
     post = np.concatenate([np.diff(r), [r[-1] - r[-2]]]) / FS
     stream = np.array([state(a, b) for a, b in zip(pre, post)], np.float32)
-    np.testing.assert_array_equal(stream, rr)
+    exact = [0, 1, 4] if rhythm else [0, 1]  # the intervals and the quantile: the same to the bit
+    np.testing.assert_array_equal(stream[:, exact], rr[:, exact])
+    np.testing.assert_allclose(stream, rr, rtol=1e-6)  # the means summed in another order
+
+
+def test_the_quantile_is_numpy_s_default():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 15, 16, 64):
+        v = rng.uniform(0.3, 2.0, n)
+        for q in (0.0, 0.5, 0.9, 1.0):
+            assert _quantile_of_sorted(sorted(v.tolist()), q) == np.quantile(v, q)
+            assert _quantile_of_sorted(np.sort(v)[None], q)[0] == np.quantile(v, q)
 
 
 def test_zscore_handles_flat_windows():

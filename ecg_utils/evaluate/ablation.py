@@ -1,0 +1,135 @@
+"""The fold ablation over several trainings: `python -m ecg_utils.evaluate.ablation` (`make ablation`).
+
+One training per fold is not a result: the same configuration trained from another seed moves the pooled DS1 S
+F1 by several points (README's seed table shows how far). This trains every configuration of the parameters
+file (`params/ablation.yaml`) once per DS1 fold and seed, in parallel processes of one thread each (so that every
+run repeats bit for bit in any process, and a re-run skips finished runs), scores each seed's fold models as
+notebook 02 does (each DS1 beat by the fold model that did not train on its patient, pooled) and writes the
+figures per seed and their mean ± sd over the seeds to `reports/ablation.json`. Only DS1 patients are scored;
+DS2 is never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from tqdm.auto import tqdm
+
+from ecg_utils.atomic import write_json
+from ecg_utils.data.aami import CLASSES
+from ecg_utils.errors import DataError
+from ecg_utils.paths import project_path, run_name
+
+PARAMS = "params/ablation.yaml"
+KEYS = ("CONFIGS", "SEEDS", "FOLDS", "EPOCHS", "DATASET", "RUNS", "REPORTS", "WORKERS")
+_DATA: dict[str, Any] = {}  # per worker process: the dataset and its model inputs, loaded once
+
+
+def seed_name(config: str, seed: int) -> str:
+    """The configuration name of one seed's fold runs (`runs/ablation/inter_patient_<config>_seed<s>_fold<k>`)."""
+    return f"{config}_seed{seed}"
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """The ablation's parameters; a missing or unknown key fails, naming the valid ones."""
+    params = yaml.safe_load(Path(path).read_text()) or {}
+    missing, unknown = sorted(set(KEYS) - set(params)), sorted(set(params) - set(KEYS))
+    if missing or unknown:
+        raise ValueError(f"{path}: missing {missing}, unknown {unknown}; the keys are {', '.join(KEYS)}")
+    if len(params["SEEDS"]) < 2:
+        raise ValueError(f"{path}: SEEDS={params['SEEDS']}; a spread needs at least 2 seeds")
+    return params
+
+
+def _load(dataset: str) -> None:
+    from ecg_utils.model.sources import SequenceData
+    from ecg_utils.signal.dataset import load_dataset
+
+    ds = load_dataset(project_path(dataset))
+    _DATA.update(ds=ds, data=SequenceData.from_dataset(ds))
+
+
+def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int, run_dir: str) -> str:
+    """One fold model, one thread; a finished run is not trained again."""
+    from ecg_utils.data.splits import make_split
+    from ecg_utils.model.training import run_config, train
+
+    ds = _DATA["ds"]
+    split = make_split("inter_patient", ds.label, ds.record, folds=folds, fold=fold)
+    train(run_config({**config, "threads": 1}, epochs, seed, fold), ds, split, run_dir, progress=False,
+          data=_DATA["data"])
+    return run_dir
+
+
+def train_all(params: dict[str, Any], progress: bool = True) -> None:
+    """Every configuration x seed x fold run, `WORKERS` at a time (each process loads the dataset once)."""
+    runs = project_path(params["RUNS"])
+    jobs = [(config, params["EPOCHS"], seed, fold, params["FOLDS"],
+             str(runs / run_name("inter_patient", seed_name(name, seed), fold)))
+            for name, config in params["CONFIGS"].items() for seed in params["SEEDS"] for fold in range(params["FOLDS"])]
+    with ProcessPoolExecutor(params["WORKERS"], mp_context=get_context("spawn"), initializer=_load,
+                             initargs=(params["DATASET"],)) as pool:
+        futures = [pool.submit(_train, *job) for job in jobs]
+        for future in tqdm(as_completed(futures), total=len(futures), desc="fold runs", disable=not progress):
+            future.result()
+
+
+def _stats(values: list[float | None]) -> dict[str, Any]:
+    v = np.array([x for x in values if x is not None], dtype=float)
+    return {"mean": float(v.mean()) if len(v) else None, "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+            "values": values}
+
+
+def over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, sample sd and the values over seeds of the pooled (gross) and EC57 average figures."""
+    return {"accuracy": _stats([f["accuracy"] for f in per_seed]),
+            "macro_f1": _stats([f["macro_f1"] for f in per_seed]),
+            "classes": {c: {k: _stats([f["classes"][c][k] for f in per_seed]) for k in ("se", "ppv", "f1")}
+                        for c in CLASSES},
+            "average": {c: {k: _stats([f["average"][c][k] for f in per_seed]) for k in ("se", "ppv")}
+                        for c in ("S", "V")}}
+
+
+def score_all(params: dict[str, Any]) -> dict[str, Any]:
+    """Each configuration's figures per seed (pooled over the folds) and over the seeds; writes `ablation.json`."""
+    from ecg_utils.evaluate.protocols import score_folds
+
+    _load(params["DATASET"])
+    runs = project_path(params["RUNS"])
+    out: dict[str, Any] = {"folds": params["FOLDS"], "epochs": params["EPOCHS"], "seeds": params["SEEDS"], "configs": {}}
+    for name, config in params["CONFIGS"].items():
+        per_seed = [score_folds(runs, _DATA["ds"], _DATA["data"], seed_name(name, seed), params["FOLDS"])[1]
+                    for seed in params["SEEDS"]]
+        out["configs"][name] = {"config": config, "params": per_seed[0]["params"], "over_seeds": over_seeds(per_seed),
+                                "per_seed": per_seed}
+    write_json(project_path(params["REPORTS"]) / "ablation.json", out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ecg_utils.evaluate.ablation", description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default=PARAMS, help=f"parameters file (default {PARAMS})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        params = read_params(project_path(args.params))
+        train_all(params, progress=not args.no_progress)
+        out = score_all(params)
+    except (OSError, ValueError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, c in out["configs"].items():
+        s = c["over_seeds"]["classes"]["S"]["f1"]
+        print(f"{name}: S F1 {s['mean']:.3f} ± {s['sd']:.3f} over {len(out['seeds'])} seeds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The fold ablation over seeds: every configuration x seed x fold trained once, scored on DS1 folds only."""
+
+import json
+
+import numpy as np
+import yaml
+
+from ecg_utils.evaluate.ablation import main, read_params
+from ecg_utils.signal.dataset import build_dataset
+from ecg_utils.signal.preprocess import PreprocessConfig
+
+DS1 = ["101", "106", "119", "208"]
+
+
+def _params(tmp_path, mitdb_dir, **changes):
+    dataset = build_dataset(PreprocessConfig(records=[*DS1, "100"]), tmp_path / "beats.npz", mitdb_dir=mitdb_dir,
+                            progress=False)
+    params = {"CONFIGS": {"tiny": {"model": "cnn", "normal_keep": 0.2, "chunk": 16, "batch_size": 64,
+                                   "model_params": {"channels": [4, 8], "dim": 8, "head": 8}}},
+              "SEEDS": [0, 10], "FOLDS": 2, "EPOCHS": 1, "DATASET": str(dataset), "RUNS": str(tmp_path / "runs"),
+              "REPORTS": str(tmp_path / "reports"), "WORKERS": 2, **changes}
+    path = tmp_path / "ablation.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir, capsys):
+    params = _params(tmp_path, mitdb_dir)
+    assert main(["--params", str(params), "--no-progress"]) == 0
+    assert "tiny: S F1" in capsys.readouterr().out
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert [r.name for r in runs] == [f"inter_patient_tiny_seed{s}_fold{k}" for s in (0, 10) for k in (0, 1)]
+    for run in runs:
+        config = json.loads((run / "config.json").read_text())["train_config"]
+        seed, fold = int(run.name.split("seed")[1].split("_")[0]), int(run.name[-1])
+        assert config["seed"] == seed + fold and config["threads"] == 1
+    out = json.loads((tmp_path / "reports" / "ablation.json").read_text())
+    tiny = out["configs"]["tiny"]
+    assert len(tiny["per_seed"]) == 2 and out["seeds"] == [0, 10]
+    for f in tiny["per_seed"]:
+        assert sorted(r for fold in f["fold_records"] for r in fold) == DS1  # DS2's record 100 is never scored
+    acc = [f["accuracy"] for f in tiny["per_seed"]]
+    assert tiny["over_seeds"]["accuracy"]["mean"] == np.mean(acc)
+    assert np.isclose(tiny["over_seeds"]["accuracy"]["sd"], np.std(acc, ddof=1))
+
+    # A re-run trains nothing again: the finished runs are kept as they are.
+    stamps = [(r / "best.pt").stat().st_mtime_ns for r in runs]
+    assert main(["--params", str(params), "--no-progress"]) == 0
+    assert [(r / "best.pt").stat().st_mtime_ns for r in runs] == stamps
+
+
+def test_parameters_are_checked(tmp_path, mitdb_dir, capsys):
+    params = _params(tmp_path, mitdb_dir, SEEDS=[0])
+    assert main(["--params", str(params)]) == 1
+    assert "a spread needs at least 2 seeds" in capsys.readouterr().err
+    values = yaml.safe_load(params.read_text())
+    values.pop("WORKERS")
+    values["WORKER"] = 2
+    params.write_text(yaml.safe_dump(values))
+    assert main(["--params", str(params)]) == 1
+    assert "missing ['WORKERS'], unknown ['WORKER']" in capsys.readouterr().err
+
+
+def test_the_shipped_parameters_are_valid():
+    from ecg_utils.paths import PROJ_ROOT
+
+    params = read_params(PROJ_ROOT / "params" / "ablation.yaml")
+    assert len(params["SEEDS"]) >= 2 and params["FOLDS"] == 5
