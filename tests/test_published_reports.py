@@ -150,6 +150,29 @@ def test_ablation_comes_from_ds1_folds_only(full_dataset):
             assert [sorted(f) for f in c["fold_records"]] == [sorted(f) for f in folds], name
 
 
+def test_seed_ablation_is_the_parameters_and_comes_from_ds1_folds_only(full_dataset):
+    """reports/ablation.json holds every configuration and seed of params/ablation.yaml, each scored on DS1's folds
+    only, and its mean ± sd recompute from the per-seed figures."""
+    from ecg_utils.data.splits import patient_folds
+    from ecg_utils.evaluate.ablation import over_seeds, read_params
+
+    params = read_params(PROJ_ROOT / "params" / "ablation.yaml")
+    ab = json.loads((REPORTS_DIR / "ablation.json").read_text())
+    assert ab["seeds"] == params["SEEDS"] and ab["folds"] == params["FOLDS"] and ab["epochs"] == params["EPOCHS"]
+    assert list(ab["configs"]) == list(params["CONFIGS"])
+    label, record = full_dataset.label, full_dataset.record
+    ds1 = {c: int(((label == c) & np.isin(record, DS1)).sum()) for c in CLASSES}
+    folds = [sorted(f) for f in patient_folds(label, record, list(DS1), ab["folds"])]
+    for name, c in ab["configs"].items():
+        assert c["config"] == params["CONFIGS"][name]
+        for seed, f in zip(ab["seeds"], c["per_seed"], strict=True):
+            assert {k: f["classes"][k]["support"] for k in CLASSES} == ds1, (name, seed)
+            assert [sorted(r) for r in f["fold_records"]] == folds, (name, seed)
+            last = f["train_config"]  # the last fold model's: fold k trains with seed + k
+            assert last["seed"] == seed + ab["folds"] - 1 and last["threads"] == 1
+        assert c["over_seeds"] == json.loads(json.dumps(over_seeds(c["per_seed"]))), name
+
+
 def test_detection_report_rebuilds_from_the_detector(mitdb_dir):
     """reports/detection.csv is what the detector gives on the 48 records today, count for count."""
     from ecg_utils.data.mitdb import RECORDS
