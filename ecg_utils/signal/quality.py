@@ -9,14 +9,20 @@ streaming classifier and the service:
   stress test's SNR (QRS peak-to-peak amplitude A and noise RMS σ: SNR = 20 log10(A / (2√2 σ))),
   measured on the signal band-passed to `band_hz`: A within ±50 ms of the R peak, σ robustly (the
   median absolute value over 0.6745; the band-passed signal has no mean) over the `window_s` seconds
-  that end where the beat's classifier window ends (QRS complexes included: a run of wide ventricular
-  beats lowers the score, which the warm-up below and the median keep from gating a record's opening
-  run). A single beat's figure is noisy; the score is the median
-  over the beat and the `beats - 1` beats before it, so a noisy stretch is recognised as a whole and
-  an odd-looking beat among clean ones is not. Beats scoring below `min_snr_db` are unreadable, once
-  the score is the median of `beats` beats: a record's first beats (its first seconds) are never
-  gated for noise, so that a start with few beats to compare (record 208 opens with a run of wide
-  ventricular beats) cannot gate clean ones.
+  that end where the beat's classifier window ends (at most `NOISE_SAMPLES` of their samples, evenly
+  spaced, so a longer window costs no more). With `qrs_s` the noise is measured away from the QRS
+  complexes: the samples from `qrs_s[0]` before to `qrs_s[1]` after the beat's R peak and every earlier
+  one are left out, so that a run of wide ventricular beats is not taken for noise (samples after the
+  beat's own QRS are kept even where the next beat falls, because whether that beat is known yet depends
+  on how the signal arrives; a window left with under a quarter of its samples is measured whole). The
+  published gate measures the whole window (QRS included), which a run of wide ventricular beats lowers:
+  on DS1, measuring away from the QRS removed more false V calls in noise at the same clean-beat budget
+  but gated more clean beats of some records (atrial flutter, paced, noisy ones), so it is not published.
+  A single beat's figure is noisy; the score is the median over the beat and the `beats - 1`
+  beats before it, so a noisy stretch is recognised as a whole and an odd-looking beat among clean ones is
+  not. Beats scoring below `min_snr_db` are unreadable, once the score is the median of `beats` beats: a
+  record's first beats (its first seconds) are never gated for noise, so that a start with few beats to
+  compare (record 208 opens with a run of wide ventricular beats) cannot gate clean ones.
 - **Flat line.** A run of identical samples at least `flat_s` long.
 - **Clipping.** A flat top or bottom: a run of identical samples at least `clip_s` long, higher (or
   lower) than the samples on both sides of it and in the outer half of the range of the beat's
@@ -48,12 +54,14 @@ from ecg_utils.signal.filters import SectionFilter
 #: Why a beat is unreadable ('' when it is readable), in the order they are checked.
 REASONS = ("flat", "clipped", "noise")
 GATE_RESOURCE = "resources/quality_gate.json"
+NOISE_SAMPLES = 1024  # the noise level is the median of at most this many samples of its window
 
 
 @dataclass(frozen=True)
 class GateConfig:
     band_hz: tuple[float, float] = (8.0, 20.0)  # where the QRS is strong and P/T waves and wander are weak
     window_s: float = 2.5  # noise measured over this stretch, ending at the beat window's end
+    qrs_s: tuple[float, float] = (0.0, 0.0)  # left out of the noise: this long before and after each R peak
     beats: int = 15  # the score is the median local SNR of this many beats (the beat and those before)
     min_snr_db: float | None = None  # beats scoring below are unreadable (None: score only, gate nothing)
     flat_s: float = 0.5  # identical samples for this long: a flat line
@@ -64,6 +72,8 @@ class GateConfig:
         lo, hi = self.band_hz
         if not 0 < lo < hi:
             problems.append(f"band_hz={self.band_hz} (need 0 < low < high)")
+        if len(self.qrs_s) != 2 or min(self.qrs_s) < 0:
+            problems.append(f"qrs_s={self.qrs_s} (need two lengths >= 0: before and after the R peak)")
         if not self.window_s > 0 or not self.flat_s > 0 or not self.clip_s > 0:
             problems.append(f"window_s={self.window_s}, flat_s={self.flat_s}, clip_s={self.clip_s} (need > 0)")
         if self.beats < 1:
@@ -78,12 +88,13 @@ class GateConfig:
         if unknown:
             raise DataError(f"quality gate: unknown parameter(s) {unknown}; known: {sorted(known)}")
         values = dict(values)
-        if "band_hz" in values:
-            values["band_hz"] = tuple(float(v) for v in values["band_hz"])
+        for key in ("band_hz", "qrs_s"):
+            if key in values:
+                values[key] = tuple(float(v) for v in values[key])
         return cls(**values)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "band_hz": list(self.band_hz)}
+        return {**asdict(self), "band_hz": list(self.band_hz), "qrs_s": list(self.qrs_s)}
 
 
 #: Pass as `gate=` to `predict` or the streaming classifier for the gate the package ships.
@@ -132,7 +143,10 @@ class SignalQuality:
         self._half = round(0.050 * fs)
         # The causal band-pass delays the QRS by a few samples: the amplitude window reaches 20 ms later.
         self._qrs_offsets = np.arange(2 * self._half + round(0.02 * fs))
-        self._noise_offsets = np.arange(self._win)
+        # At most NOISE_SAMPLES samples of the window, evenly spaced: a longer window costs no more.
+        self._noise_offsets = np.arange(0, self._win, -(-self._win // NOISE_SAMPLES))
+        self._qrs_before, self._qrs_after = (round(v * fs) for v in config.qrs_s)
+        self._mask_qrs = self._qrs_before + self._qrs_after > 0
         self._flat = max(2, round(config.flat_s * fs))
         self._clip = max(2, round(config.clip_s * fs))
         self._second = round(fs)
@@ -144,6 +158,7 @@ class SignalQuality:
         self._filt = np.zeros(0)
         self._n = 0
         self._waiting: list[int] = []
+        self._scored_peaks: list[int] = []  # R peaks already scored whose QRS may still fall in a noise window
         self._recent: deque[float] = deque(maxlen=config.beats)
         self._measured = 0  # beats with a local SNR so far: the score is warm once it has `beats` of them
         self._run_value, self._run_len = math.nan, 0  # the constant run in progress at the end
@@ -203,7 +218,10 @@ class SignalQuality:
         """Quality of the beats at `r` (in order), from the samples before `hi` (each one's window end, or the
         end of the signal)."""
         start = self._n - len(self._raw)
-        snr = self._local_snr(r, hi, start)
+        snr = self._local_snr(r, hi, start, self._qrs_mask(r, start) if self._mask_qrs else None)
+        if self._mask_qrs:
+            reach = self._n - self._keep - self._qrs_after  # a peak before this cannot reach the kept history
+            self._scored_peaks = [p for p in self._scored_peaks if p >= reach] + [p for p in r.tolist() if p >= reach]
         out = []
         threshold = self.config.min_snr_db
         for ri, hii, si in zip(r.tolist(), hi.tolist(), snr.tolist()):
@@ -219,18 +237,26 @@ class SignalQuality:
             out.append(BeatQuality(ri, score, reason))
         return out
 
-    def _local_snr(self, r: np.ndarray, hi: np.ndarray, start: int) -> np.ndarray:
-        """Each beat's local SNR (dB); NaN where its noise window or QRS is not all in the history."""
+    def _local_snr(self, r: np.ndarray, hi: np.ndarray, start: int, qrs_mask: np.ndarray | None) -> np.ndarray:
+        """Each beat's local SNR (dB); NaN where its noise window or QRS is not all in the history. `qrs_mask`: the
+        history's samples within the QRS reach of the scored peaks and of `r` (None: none left out)."""
         ok = (hi - self._win >= start) & (r - self._half >= start) & (r + self._half < hi)
         if not ok.all():
             snr = np.full(len(r), np.nan)
             if ok.any():
-                snr[ok] = self._local_snr(r[ok], hi[ok], start)
+                snr[ok] = self._local_snr(r[ok], hi[ok], start, qrs_mask)
             return snr
         filt, r, hi = self._filt, r - start, hi - start
         # The band-passed signal has no mean: its median absolute value is the robust noise level.
-        dev = np.abs(filt[(hi - self._win)[:, None] + self._noise_offsets])
-        k = self._win // 2
+        idx = (hi - self._win)[:, None] + self._noise_offsets
+        dev = np.abs(filt[idx])
+        k = len(self._noise_offsets) // 2
+        if qrs_mask is not None:
+            qrs = qrs_mask[idx] & (idx < (r + self._qrs_after)[:, None])
+            # Each QRS sample out of the median: replaced alternately by a value below every other (-1) and one
+            # above (inf), so the middle of the row is the middle of the samples kept.
+            qrs[(~qrs).sum(axis=1) < len(self._noise_offsets) // 4] = False
+            dev = np.where(qrs, np.where(np.cumsum(qrs, axis=1) % 2 == 1, -1.0, np.inf), dev)
         sigma = np.partition(dev, k, axis=1)[:, k] / 0.6745
         # The QRS amplitude up to the window end (a beat at the end of the signal: up to its last sample;
         # repeating that sample leaves the peak-to-peak amplitude as it is).
@@ -239,6 +265,15 @@ class SignalQuality:
         with np.errstate(divide="ignore", invalid="ignore"):
             value = 20 * np.log10(amp / (2 * math.sqrt(2) * sigma))
         return np.where((sigma > 0) & (amp > 0), value, np.where(amp > 0, np.inf, -np.inf))
+
+    def _qrs_mask(self, r: np.ndarray, start: int) -> np.ndarray:
+        """Over the kept history (its first sample is `start`): True within the QRS reach of the scored peaks and
+        of `r`."""
+        peaks = np.concatenate([np.asarray(self._scored_peaks, np.int64), r]) - start
+        edges = np.zeros(len(self._filt) + 1, np.int64)
+        np.add.at(edges, np.clip(peaks - self._qrs_before, 0, len(self._filt)), 1)
+        np.add.at(edges, np.clip(peaks + self._qrs_after, 0, len(self._filt)), -1)
+        return np.cumsum(edges[:-1]) > 0
 
     def _runs(self, r: int, start: int, hi: int) -> str:
         """'flat' or 'clipped' if the beat's window overlaps such a run (as far as the samples up to `hi` show)."""

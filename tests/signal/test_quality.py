@@ -1,6 +1,7 @@
 """The signal-quality gate: flat lines, clipping and noise marked, clean beats left alone, chunk-size invariant."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -70,11 +71,12 @@ def test_each_kind_of_bad_stretch_is_marked_and_clean_beats_are_not(ecg):
     assert all(b.reason == "" for b in _in(beats, 105, 119)), "readable again once the noise is over"
 
 
-def test_scores_do_not_depend_on_chunk_size(ecg):
+@pytest.mark.parametrize("config", [GATE, replace(GATE, qrs_s=(0.1, 0.15), window_s=5.0)], ids=["whole", "away"])
+def test_scores_do_not_depend_on_chunk_size(ecg, config):
     x = _spoilt(ecg)
-    whole, flat = _gate(x, len(x))
+    whole, flat = _gate(x, len(x), config)
     for chunk in (1, 37, FS, 7 * FS + 11):
-        got, got_flat = _gate(x, chunk)
+        got, got_flat = _gate(x, chunk, config)
         assert got_flat == flat
         assert [(b.r, b.reason) for b in got] == [(b.r, b.reason) for b in whole]
         np.testing.assert_array_equal([b.snr_db for b in got], [b.snr_db for b in whole])
@@ -119,13 +121,29 @@ def rec208(mitdb_dir) -> tuple[np.ndarray, np.ndarray]:
 def test_208s_opening_run_of_ventricular_beats_is_not_gated(rec208):
     """Record 208 opens with wide ventricular beats whose first scores fall below the published threshold (the
     noise window holds their QRS complexes); the warm-up keeps them readable, and nothing in its first 30 s is
-    gated."""
+    gated. Measured away from the QRS complexes, those first beats score higher."""
     x, peaks = rec208
     gate = published_gate()
     beats = _gate_peaks(x, peaks, gate)
     measured = [b for b in beats if not np.isnan(b.snr_db)]
     assert any(b.snr_db < gate.min_snr_db for b in measured[: gate.beats - 1])  # what the warm-up is there for
     assert not [b for b in beats if b.r < 30 * FS and b.reason]
+    away = [b.snr_db for b in _gate_peaks(x, peaks, replace(gate, qrs_s=(0.1, 0.15))) if not np.isnan(b.snr_db)]
+    assert min(away[:5]) > max(b.snr_db for b in measured[:5])
+
+
+def test_the_noise_level_leaves_the_qrs_complexes_out():
+    """A clean synthetic ECG of wide complexes: with the QRS in the noise window its SNR is modest, without it the
+    noise is only the small noise added, and the score says so."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(scale=0.01, size=30 * FS)
+    t = np.arange(-round(0.08 * FS), round(0.08 * FS))
+    peaks = np.arange(FS, 29 * FS, round(0.5 * FS))  # 120 beats a minute of 160 ms complexes
+    for p in peaks:
+        x[p + t] += np.sin(np.pi * (t + len(t) / 2) / len(t) * 3)
+    masked = [b.snr_db for b in _gate_peaks(x, peaks, GateConfig(qrs_s=(0.1, 0.15)))][20:-5]
+    whole = [b.snr_db for b in _gate_peaks(x, peaks, GateConfig(qrs_s=(0.0, 0.0)))][20:-5]
+    assert min(masked) > max(whole) + 10
 
 
 def test_a_record_that_starts_in_noise_is_gated_only_once_the_score_has_its_beats(ecg):
@@ -144,6 +162,9 @@ def test_gate_parameters_are_checked():
         GateConfig.from_dict({"min_snr": 3})
     with pytest.raises(DataError, match="band_hz"):
         GateConfig(band_hz=(20.0, 8.0))
+    with pytest.raises(DataError, match="qrs_s"):
+        GateConfig(qrs_s=(0.1, -0.1))
+    assert GateConfig.from_dict(GateConfig(qrs_s=(0.05, 0.2)).to_dict()) == GateConfig(qrs_s=(0.05, 0.2))
     with pytest.raises(DataError, match="sampling rate"):
         SignalQuality(30.0, GateConfig(), 5, 10)
 
