@@ -69,9 +69,10 @@ def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int
 
 
 def train_all(params: dict[str, Any], progress: bool = True) -> None:
-    """Every configuration x seed x fold run, `WORKERS` at a time (each process loads the dataset once)."""
+    """Every configuration x seed x fold run, `WORKERS` at a time (each process loads the dataset once); a
+    configuration's own `epochs` overrides `EPOCHS`."""
     runs = project_path(params["RUNS"])
-    jobs = [(config, params["EPOCHS"], seed, fold, params["FOLDS"],
+    jobs = [(config, config.get("epochs", params["EPOCHS"]), seed, fold, params["FOLDS"],
              str(runs / run_name("inter_patient", seed_name(name, seed), fold)))
             for name, config in params["CONFIGS"].items() for seed in params["SEEDS"] for fold in range(params["FOLDS"])]
     with ProcessPoolExecutor(params["WORKERS"], mp_context=get_context("spawn"), initializer=_load,

@@ -15,8 +15,9 @@ DS1 = ["101", "106", "119", "208"]
 def _params(tmp_path, mitdb_dir, **changes):
     dataset = build_dataset(PreprocessConfig(records=[*DS1, "100"]), tmp_path / "beats.npz", mitdb_dir=mitdb_dir,
                             progress=False)
-    params = {"CONFIGS": {"tiny": {"model": "cnn", "normal_keep": 0.2, "chunk": 16, "batch_size": 64,
-                                   "model_params": {"channels": [4, 8], "dim": 8, "head": 8}}},
+    tiny = {"model": "cnn", "normal_keep": 0.2, "chunk": 16, "batch_size": 64,
+            "model_params": {"channels": [4, 8], "dim": 8, "head": 8}}
+    params = {"CONFIGS": {"tiny": tiny, "longer": {**tiny, "epochs": 2}},
               "SEEDS": [0, 10], "FOLDS": 2, "EPOCHS": 1, "DATASET": str(dataset), "RUNS": str(tmp_path / "runs"),
               "REPORTS": str(tmp_path / "reports"), "WORKERS": 2, **changes}
     path = tmp_path / "ablation.yaml"
@@ -29,11 +30,13 @@ def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir,
     assert main(["--params", str(params), "--no-progress"]) == 0
     assert "tiny: S F1" in capsys.readouterr().out
     runs = sorted((tmp_path / "runs").iterdir())
-    assert [r.name for r in runs] == [f"inter_patient_tiny_seed{s}_fold{k}" for s in (0, 10) for k in (0, 1)]
+    assert [r.name for r in runs] == [f"inter_patient_{c}_seed{s}_fold{k}" for c in ("longer", "tiny") for s in (0, 10)
+                                      for k in (0, 1)]
     for run in runs:
         config = json.loads((run / "config.json").read_text())["train_config"]
         seed, fold = int(run.name.split("seed")[1].split("_")[0]), int(run.name[-1])
         assert config["seed"] == seed + fold and config["threads"] == 1
+        assert config["epochs"] == (2 if "longer" in run.name else 1)  # a configuration's own epochs, else EPOCHS
     out = json.loads((tmp_path / "reports" / "ablation.json").read_text())
     tiny = out["configs"]["tiny"]
     assert len(tiny["per_seed"]) == 2 and out["seeds"] == [0, 10]
