@@ -18,12 +18,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
 from ecg_utils.atomic import write_json
-from ecg_utils.data.aami import CLASSES
 from ecg_utils.errors import DataError
 from ecg_utils.paths import project_path, run_name
 
@@ -82,20 +80,13 @@ def train_all(params: dict[str, Any], progress: bool = True) -> None:
             future.result()
 
 
-def _stats(values: list[float | None]) -> dict[str, Any]:
-    v = np.array([x for x in values if x is not None], dtype=float)
-    return {"mean": float(v.mean()) if len(v) else None, "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
-            "values": values}
-
-
 def over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean, sample sd and the values over seeds of the pooled (gross) and EC57 average figures."""
-    return {"accuracy": _stats([f["accuracy"] for f in per_seed]),
-            "macro_f1": _stats([f["macro_f1"] for f in per_seed]),
-            "classes": {c: {k: _stats([f["classes"][c][k] for f in per_seed]) for k in ("se", "ppv", "f1")}
-                        for c in CLASSES},
-            "average": {c: {k: _stats([f["average"][c][k] for f in per_seed]) for k in ("se", "ppv")}
-                        for c in ("S", "V")}}
+    """Mean and sample sd over seeds of the pooled (gross) figures (`protocols.spread`) and of the EC57 average S
+    and V figures; the values themselves are in `per_seed`."""
+    from ecg_utils.evaluate.protocols import mean_sd, spread
+
+    return {**spread(per_seed), "average": {c: {k: mean_sd([f["average"][c][k] for f in per_seed])
+                                                for k in ("se", "ppv")} for c in ("S", "V")}}
 
 
 def score_all(params: dict[str, Any]) -> dict[str, Any]:

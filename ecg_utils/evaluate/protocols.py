@@ -138,19 +138,20 @@ def evaluate_checkpoint(path: str | Path, ds: BeatDataset, data: SequenceData, p
                   "val_macro_f1": ckpt.val_macro_f1}, ckpt
 
 
+def mean_sd(values: list[float | None]) -> dict[str, Any]:
+    """Mean and sample standard deviation of a figure over trainings; an undefined one (None) is left out and `n`
+    says over how many it is."""
+    v = np.array([x for x in values if x is not None], dtype=float)
+    return {"mean": float(v.mean()) if len(v) else None, "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+            "n": len(v)}
+
+
 def spread(figures: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sample standard deviation over trainings of accuracy, macro F1 and each class's Se, +P and F1.
-
-    An undefined figure (a class never predicted) is left out of its mean; `n` says over how many it is.
-    """
-    def stats(values: list[float | None]) -> dict[str, Any]:
-        v = np.array([x for x in values if x is not None], dtype=float)
-        return {"mean": float(v.mean()) if len(v) else None, "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
-                "n": len(v)}
-
-    return {"trainings": len(figures), "accuracy": stats([f["accuracy"] for f in figures]),
-            "macro_f1": stats([f["macro_f1"] for f in figures]),
-            "classes": {c: {k: stats([f["classes"][c][k] for f in figures]) for k in ("se", "ppv", "f1")}
+    """Mean and sample standard deviation over trainings of accuracy, macro F1 and each class's Se, +P and F1
+    (`mean_sd`)."""
+    return {"trainings": len(figures), "accuracy": mean_sd([f["accuracy"] for f in figures]),
+            "macro_f1": mean_sd([f["macro_f1"] for f in figures]),
+            "classes": {c: {k: mean_sd([f["classes"][c][k] for f in figures]) for k in ("se", "ppv", "f1")}
                         for c in CLASSES}}
 
 
