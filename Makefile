@@ -68,6 +68,12 @@ ablation: data
 	$(PY) -m ecg_utils.evaluate.ablation
 	$(PY) -m ecg_utils.evaluate.report
 
+## adaptation: each fold model of the seed ablation adapted to each held-out DS1 record's own unlabelled beats, with every method of params/adaptation.yaml (trains the ablation's runs it needs): reports/adaptation.json, then README's tables
+.PHONY: adaptation
+adaptation: data
+	$(PY) -m ecg_utils.evaluate.adaptation
+	$(PY) -m ecg_utils.evaluate.report
+
 ## test: unit tests, integration tests on the real database, and nbval over every notebook
 .PHONY: test
 test: data

@@ -173,6 +173,29 @@ def test_seed_ablation_is_the_parameters_and_comes_from_ds1_folds_only(full_data
         assert c["over_seeds"] == json.loads(json.dumps(over_seeds(c["per_seed"]))), name
 
 
+def test_adaptation_report_is_the_parameters_on_the_seed_ablations_models(full_dataset):
+    """reports/adaptation.json holds every method of params/adaptation.yaml, each scored on DS1's beats only; its
+    unadapted row is, figure for figure, the seed ablation's row of the same configuration (the same models), and
+    its paired differences recompute from the per-seed figures."""
+    from ecg_utils.evaluate.adaptation import paired, read_params
+
+    params = read_params(PROJ_ROOT / "params" / "adaptation.yaml")
+    ad = json.loads((REPORTS_DIR / "adaptation.json").read_text())
+    ab = json.loads((REPORTS_DIR / "ablation.json").read_text())
+    assert ad["config"] == params["CONFIG"] and ad["seeds"] == ab["seeds"] and ad["folds"] == ab["folds"]
+    assert list(ad["methods"]) == list(params["METHODS"])
+    label, record = full_dataset.label, full_dataset.record
+    ds1 = {c: int(((label == c) & np.isin(record, DS1)).sum()) for c in CLASSES}
+    base = ad["methods"][next(iter(params["METHODS"]))]["per_seed"]
+    for ours, theirs in zip(base, ab["configs"][params["CONFIG"]]["per_seed"], strict=True):
+        assert ours["classes"] == theirs["classes"] and ours["average"] == theirs["average"]
+    for name, m in ad["methods"].items():
+        assert {k: m[k] for k in ("layers", "weight", "label")} == params["METHODS"][name]
+        for f in m["per_seed"]:
+            assert {k: f["classes"][k]["support"] for k in CLASSES} == ds1, name
+        assert m["paired"] == json.loads(json.dumps(paired(m["per_seed"], base))), name
+
+
 def test_detection_report_rebuilds_from_the_detector(mitdb_dir):
     """reports/detection.csv is what the detector gives on the 48 records today, count for count."""
     from ecg_utils.data.mitdb import RECORDS

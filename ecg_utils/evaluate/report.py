@@ -34,6 +34,7 @@ ERRORS_FILE = "predictions/inter_patient_cnn_lstm.csv.gz"  # the published model
 REC_START, REC_END = "<!-- records:start -->", "<!-- records:end -->"
 HEAD_START, HEAD_END = "<!-- headline-s:start -->", "<!-- headline-s:end -->"
 SEEDS_START, SEEDS_END = "<!-- seeds:start -->", "<!-- seeds:end -->"
+ADAPT_START, ADAPT_END = "<!-- adaptation:start -->", "<!-- adaptation:end -->"
 PUBLISHED_SOURCE, PUBLISHED_FOLDS = "inter_patient_cnn_lstm", "cross_validation_cnn_lstm"
 MODEL_NAMES = {"cnn_lstm": "CNN–LSTM", "gru": "CNN–GRU", "cnn": "CNN", "all_N": "all-N baseline"}
 CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": "CNN–GRU over 16 beats, beat + template",
@@ -184,37 +185,62 @@ def ablation_markdown(cv: dict[str, Any]) -> str:
     return "\n".join(lines + (["", findings] if findings else []))
 
 
-def _seeds_cell(stats: dict[str, Any]) -> str:
+def _seeds_cell(stats: dict[str, Any], signed: bool = False) -> str:
     if stats["mean"] is None:
         return "–"
-    return f"{100 * stats['mean']:.1f}" + ("" if stats["sd"] is None else f" ± {100 * stats['sd']:.1f}")
+    return f"{100 * stats['mean']:{'+' if signed else ''}.1f}" + ("" if stats["sd"] is None else f" ± {100 * stats['sd']:.1f}")
+
+
+SEED_COLUMNS = [("accuracy", lambda o: o["accuracy"]), ("macro F1", lambda o: o["macro_f1"]),
+                *[(f"{c} {k}", lambda o, c=c, key=key: o["classes"][c][key])
+                  for c in ("S", "V") for k, key in (("Se", "se"), ("+P", "ppv"), ("F1", "f1"))],
+                *[(f"{c} {k} avg", lambda o, c=c, key=key: o["average"][c][key])
+                  for c in ("S", "V") for k, key in (("Se", "se"), ("+P", "ppv"))]]
+
+
+def _seeds_table(first: str, rows: list[tuple[str, str, dict[str, Any]]], signed: bool = False) -> list[str]:
+    """A table of (name, second cell, figures over seeds) rows, every figure as mean ± sd over the seeds (with its
+    sign for differences)."""
+    return ([f"| {first} | " + " | ".join(c for c, _ in SEED_COLUMNS) + " |",
+             "| --- | ---: | " + " | ".join("---:" for _ in SEED_COLUMNS) + " |"]
+            + [f"| {name} | {second} | " + " | ".join(_seeds_cell(get(stats), signed) for _, get in SEED_COLUMNS) + " |"
+               for name, second, stats in rows])
 
 
 def seeds_markdown(ab: dict[str, Any]) -> str:
     """The fold ablation over seeds (`ablation`): each configuration's pooled DS1 figures as mean ± sd over the seeds,
     and each configuration's difference from the first one."""
-    columns = [("accuracy", lambda o: o["accuracy"]), ("macro F1", lambda o: o["macro_f1"]),
-               *[(f"{c} {k}", lambda o, c=c, key=key: o["classes"][c][key])
-                 for c in ("S", "V") for k, key in (("Se", "se"), ("+P", "ppv"), ("F1", "f1"))],
-               *[(f"{c} {k} avg", lambda o, c=c, key=key: o["average"][c][key])
-                 for c in ("S", "V") for k, key in (("Se", "se"), ("+P", "ppv"))]]
     configs = ab["configs"]
     lines = [(f"{len(ab['seeds'])} trainings of each configuration (seeds {', '.join(map(str, ab['seeds']))}; fold k "
               f"trains with seed + k), each pooled over the {ab['folds']} DS1 folds as above; mean ± sd over the "
               "trainings, % of beats (avg: EC57 average over the DS1 records with the class):"), "",
-             "| configuration | parameters | " + " | ".join(c for c, _ in columns) + " |",
-             "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |"]
-    for name, c in configs.items():
-        lines.append(f"| {CONFIG_NAMES.get(name, name)} | {c['params']:,} | "
-                     + " | ".join(_seeds_cell(get(c["over_seeds"])) for _, get in columns) + " |")
+             *_seeds_table("configuration | parameters", [(CONFIG_NAMES.get(name, name), f"{c['params']:,}",
+                                                           c["over_seeds"]) for name, c in configs.items()])]
     names = list(configs)
     for name in names[1:]:
         ref, new = configs[names[0]]["over_seeds"], configs[name]["over_seeds"]
-        moves = ", ".join(f"{label} {100 * (get(new)['mean'] - get(ref)['mean']):+.1f}" for label, get in columns
+        moves = ", ".join(f"{label} {100 * (get(new)['mean'] - get(ref)['mean']):+.1f}" for label, get in SEED_COLUMNS
                           if get(new)["mean"] is not None and get(ref)["mean"] is not None)
         lines += ["", (f"{CONFIG_NAMES.get(name, name)} against {CONFIG_NAMES.get(names[0], names[0])}, difference "
                        f"of the means in points: {moves}.")]
     return "\n".join(lines)
+
+
+def adaptation_markdown(ad: dict[str, Any]) -> str:
+    """Label-free adaptation on the DS1 folds (`adaptation`): each method's pooled figures over the seeds, then its
+    paired difference from the unadapted models (mean ± sd over the seeds, in points)."""
+    methods = list(ad["methods"].values())
+    seeds = ", ".join(map(str, ad["seeds"]))
+    return "\n".join([
+        (f"The {len(ad['seeds'])} trainings of {CONFIG_NAMES.get(ad['config'], ad['config'])} above (seeds {seeds}), "
+         f"each fold model adapted to each held-out DS1 record on that record's own beats, no label read; pooled over "
+         f"the {ad['folds']} folds, mean ± sd over the trainings, % of beats:"), "",
+        *_seeds_table("adaptation | record's share", [(m["label"], f"{m['weight']:.2f}", m["over_seeds"])
+                                                      for m in methods]),
+        "", ("The same, as the difference from the unadapted models, trained and scored alike (mean ± sd over the "
+             "trainings of the paired differences, points):"), "",
+        *_seeds_table("adaptation | record's share", [(m["label"], f"{m['weight']:.2f}", m["paired"])
+                                                      for m in methods[1:]], signed=True)])
 
 
 def realtime_markdown(detection: pd.DataFrame, sources: dict[str, Any]) -> str:
@@ -437,7 +463,7 @@ def _replace(readme: str, start: str, end: str, body: str) -> str:
 
 def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, noise: str | None = None,
            ablation: str | None = None, errors: str | None = None, records: str | None = None,
-           headline_s: str | None = None, seeds: str | None = None) -> str:
+           headline_s: str | None = None, seeds: str | None = None, adaptation: str | None = None) -> str:
     """README with the results part from `metrics`, and the real-time, noise, ablation and errors parts replaced if
     given."""
     body = results_markdown(metrics)
@@ -452,6 +478,7 @@ def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, no
     readme = readme if records is None else _replace(readme, REC_START, REC_END, records)
     readme = readme if headline_s is None else _replace(readme, HEAD_START, HEAD_END, headline_s)
     readme = readme if seeds is None else _replace(readme, SEEDS_START, SEEDS_END, seeds)
+    readme = readme if adaptation is None else _replace(readme, ADAPT_START, ADAPT_END, adaptation)
     return readme if noise is None else _replace(readme, NOISE_START, NOISE_END, noise)
 
 
@@ -476,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = None
     if (args.reports / "ablation.json").is_file():
         seeds = seeds_markdown(json.loads((args.reports / "ablation.json").read_text()))
+    adaptation = None
+    if (args.reports / "adaptation.json").is_file():
+        adaptation = adaptation_markdown(json.loads((args.reports / "adaptation.json").read_text()))
     errors = None
     if (args.reports / ERRORS_FILE).is_file():
         errors = errors_markdown(pd.read_csv(args.reports / ERRORS_FILE, dtype={"record": str}))
@@ -487,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                                    if table.is_file() else None)
         headline_s = headline_s_markdown(stats) if PUBLISHED_SOURCE in stats["sources"] else None
     old = args.readme.read_text()
-    new = render(old, metrics, realtime, noise, ablation, errors, records, headline_s, seeds)
+    new = render(old, metrics, realtime, noise, ablation, errors, records, headline_s, seeds, adaptation)
     if args.check:
         if new != old:
             print(f"{args.readme} is out of date with {args.reports}; run `python -m ecg_utils.evaluate.report`", file=sys.stderr)

@@ -198,3 +198,27 @@ def test_seeds_markdown_gives_mean_sd_over_trainings_and_the_difference():
     assert "| CNN–LSTM over 16 beats, beat + template, rhythm pair | 12 | 90.0 ± 0.0 |" in text
     assert "difference of the means in points: accuracy +15.0, macro F1 " in text
     assert "S Se +50.0, S +P +25.0" in text
+
+
+def test_adaptation_markdown_gives_each_method_and_its_signed_paired_difference():
+    from ecg_utils.evaluate.ablation import over_seeds
+    from ecg_utils.evaluate.adaptation import paired
+    from ecg_utils.evaluate.by_record import average_figures
+    from ecg_utils.evaluate.report import adaptation_markdown
+
+    def figures(pred):
+        import pandas as pd
+
+        df = pd.DataFrame({"record": ["a"] * 5 + ["b"] * 5, "true": list("NNNNSSVVFQ"), "pred": list(pred)})
+        return {**summarize(df.true.to_numpy(), df.pred.to_numpy()), "average": average_figures(df)}
+
+    base = [figures("NNNSSNVVNQ"), figures("NNNNSNVVNQ")]  # accuracy 70 %, 80 %
+    worse = [figures("NNSSSNVVNQ"), figures("NNNSSNVVNQ")]  # accuracy 60 %, 70 %: 10 points lower each time
+    methods = {"none": {"layers": "all", "weight": 0.0, "label": "not adapted", "over_seeds": over_seeds(base),
+                        "paired": paired(base, base)},
+               "rr": {"layers": "rr", "weight": 1.0, "label": "RR, the record's", "over_seeds": over_seeds(worse),
+                      "paired": paired(worse, base)}}
+    text = adaptation_markdown({"config": "cnn_lstm", "seeds": [0, 100], "folds": 5, "methods": methods})
+    assert "| not adapted | 0.00 | 75.0 ± 7.1 |" in text and "| RR, the record's | 1.00 | 65.0 ± 7.1 |" in text
+    assert "| RR, the record's | 1.00 | -10.0 ± 0.0 |" in text  # the paired difference, signed
+    assert text.count("| not adapted |") == 1  # the baseline has no row of differences from itself

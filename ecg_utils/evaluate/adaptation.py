@@ -1,0 +1,141 @@
+"""Label-free adaptation judged on the DS1 folds: `python -m ecg_utils.evaluate.adaptation` (`make adaptation`).
+
+The literature's largest S gains come from using each test patient's unlabelled beats; such a result is its own
+protocol row, and its settings must be chosen on DS1 alone. Here every fold model of the seed ablation (the
+configuration `CONFIG` of `params/ablation.yaml`, trained there if missing) adapts to each held-out DS1 record on
+that record's own beats (`model.adapt`), with each method of `params/adaptation.yaml`, and classifies it. Each
+seed's predictions are pooled over the folds and scored as the ablation scores them; beside each method's mean ± sd
+over the seeds, the report gives its paired difference from the unadapted models (same models, so the seeds'
+spread of the difference is what tells a gain from a draw). No label of a held-out record is read before scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from ecg_utils.atomic import write_json
+from ecg_utils.data.aami import CLASSES
+from ecg_utils.errors import DataError
+from ecg_utils.paths import project_path, run_name
+
+PARAMS = "params/adaptation.yaml"
+KEYS = ("ABLATION", "CONFIG", "METHODS", "REPORTS")
+METHOD_KEYS = ("layers", "weight", "label")
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """The adaptation's parameters; a missing or unknown key, or a method without a weight-0 baseline, fails."""
+    from ecg_utils.model.adapt import LAYERS
+
+    params = yaml.safe_load(Path(path).read_text()) or {}
+    missing, unknown = sorted(set(KEYS) - set(params)), sorted(set(params) - set(KEYS))
+    if missing or unknown:
+        raise ValueError(f"{path}: missing {missing}, unknown {unknown}; the keys are {', '.join(KEYS)}")
+    for name, method in params["METHODS"].items():
+        if sorted(method) != sorted(METHOD_KEYS):
+            raise ValueError(f"{path}: method {name} has {sorted(method)}; give exactly {', '.join(METHOD_KEYS)}")
+        if method["layers"] not in LAYERS or not 0 <= method["weight"] <= 1:
+            raise ValueError(f"{path}: method {name}: layers one of {', '.join(LAYERS)}, weight in [0, 1]")
+    first = next(iter(params["METHODS"].values()), None)
+    if first is None or first["weight"] != 0:
+        raise ValueError(f"{path}: the first method must be the unadapted baseline (weight 0)")
+    return params
+
+
+def classify_adapted(model: Any, data: Any, rows: np.ndarray, record: np.ndarray, layers: str,
+                     weight: float) -> np.ndarray:
+    """Class probabilities of `rows`, each record's beats by the model adapted to that record's own inputs."""
+    from ecg_utils.model.adapt import adapt_batchnorm
+    from ecg_utils.model.training import predict_proba
+
+    proba = np.zeros((len(rows), len(CLASSES)), dtype=np.float32)
+    for rec in np.unique(record[rows]):
+        mine = record[rows] == rec
+        adapted = model if weight == 0 else adapt_batchnorm(model, *data.inputs(rows[mine]), weight, layers)
+        proba[mine] = predict_proba(adapted, data, rows[mine])
+    return proba
+
+
+def paired(per_seed: list[dict[str, Any]], base: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± sd over seeds of each figure's difference from the baseline's (same seed, same models)."""
+    from ecg_utils.evaluate.ablation import over_seeds
+
+    def minus(a: Any, b: Any) -> Any:
+        if isinstance(a, dict):
+            return {k: minus(a[k], b[k]) for k in a if k in b}
+        return None if a is None or b is None or isinstance(a, (str, list)) else a - b
+
+    return over_seeds([minus(p, b) for p, b in zip(per_seed, base)])
+
+
+def score_all(params: dict[str, Any], ablation: dict[str, Any], progress: bool = True) -> dict[str, Any]:
+    """Every method's figures per seed (pooled over the folds), over the seeds and paired with the baseline."""
+    from ecg_utils.evaluate.ablation import over_seeds, seed_name
+    from ecg_utils.evaluate.by_record import average_figures
+    from ecg_utils.evaluate.protocols import predictions_frame, split_from_checkpoint, summarize
+    from ecg_utils.model.checkpoint import load_model
+    from ecg_utils.model.sources import SequenceData
+    from ecg_utils.signal.dataset import load_dataset
+
+    ds = load_dataset(project_path(ablation["DATASET"]))
+    data = SequenceData.from_dataset(ds)
+    methods, runs = params["METHODS"], project_path(ablation["RUNS"])
+    preds: dict[str, dict[int, list[pd.DataFrame]]] = {m: {s: [] for s in ablation["SEEDS"]} for m in methods}
+    jobs = [(s, k) for s in ablation["SEEDS"] for k in range(ablation["FOLDS"])]
+    for seed, fold in tqdm(jobs, desc="fold models", disable=not progress):
+        model, ckpt = load_model(runs / run_name("inter_patient", seed_name(params["CONFIG"], seed), fold) / "best.pt")
+        rows = split_from_checkpoint(ckpt, ds).parts()["val"]
+        for name, m in methods.items():
+            proba = classify_adapted(model, data, rows, ds.record, m["layers"], m["weight"])
+            preds[name][seed].append(predictions_frame(ds.record[rows], ds.sample[rows], ds.label[rows], proba))
+    out: dict[str, Any] = {"config": params["CONFIG"], "folds": ablation["FOLDS"], "seeds": ablation["SEEDS"],
+                           "methods": {}}
+    for name, method in methods.items():
+        per_seed = []
+        for seed in ablation["SEEDS"]:
+            pooled = pd.concat(preds[name][seed])
+            per_seed.append({**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()),
+                             "average": average_figures(pooled)})
+        out["methods"][name] = {**method, "over_seeds": over_seeds(per_seed), "per_seed": per_seed}
+    base = next(iter(out["methods"].values()))["per_seed"]
+    for m in out["methods"].values():
+        m["paired"] = paired(m["per_seed"], base)
+    write_json(project_path(params["REPORTS"]) / "adaptation.json", out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ecg_utils.evaluate import ablation as abl
+
+    parser = argparse.ArgumentParser(prog="python -m ecg_utils.evaluate.adaptation", description=__doc__.split("\n")[0])
+    parser.add_argument("--params", default=PARAMS, help=f"parameters file (default {PARAMS})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        params = read_params(project_path(args.params))
+        ablation = abl.read_params(project_path(params["ABLATION"]))
+        if params["CONFIG"] not in ablation["CONFIGS"]:
+            raise ValueError(f"CONFIG {params['CONFIG']!r} is not a configuration of {params['ABLATION']}: choose one "
+                             f"of {', '.join(ablation['CONFIGS'])}")
+        abl.train_all({**ablation, "CONFIGS": {params["CONFIG"]: ablation["CONFIGS"][params["CONFIG"]]}},
+                      progress=not args.no_progress)
+        out = score_all(params, ablation, progress=not args.no_progress)
+    except (OSError, ValueError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, m in out["methods"].items():
+        s, d = m["over_seeds"]["classes"]["S"]["f1"], m["paired"]["classes"]["S"]["f1"]
+        print(f"{name}: S F1 {s['mean']:.3f} ± {s['sd']:.3f}, paired difference {d['mean']:+.3f} ± {d['sd']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

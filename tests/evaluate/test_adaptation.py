@@ -1,0 +1,88 @@
+"""Label-free adaptation on the DS1 folds: each fold model adapted to each held-out record's own beats, no label read."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ecg_utils.evaluate.adaptation import classify_adapted, main, read_params
+from ecg_utils.model.checkpoint import load_model
+from ecg_utils.model.sources import SequenceData
+from ecg_utils.signal.dataset import load_dataset
+from tests.evaluate.test_ablation import DS1
+from tests.evaluate.test_ablation import _params as _ablation_params
+
+METHODS = {"none": {"layers": "all", "weight": 0.0, "label": "not adapted"},
+           "rr": {"layers": "rr", "weight": 1.0, "label": "RR, the record's"},
+           "all_half": {"layers": "all", "weight": 0.5, "label": "all, half"}}
+
+
+def _params(tmp_path, mitdb_dir, **changes):
+    ablation = _ablation_params(tmp_path, mitdb_dir)
+    params = {"ABLATION": str(ablation), "CONFIG": "tiny", "METHODS": METHODS, "REPORTS": str(tmp_path / "reports"),
+              **changes}
+    path = tmp_path / "adaptation.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, mitdb_dir):
+    tmp = tmp_path_factory.mktemp("adaptation")
+    assert main(["--params", str(_params(tmp, mitdb_dir)), "--no-progress"]) == 0
+    return tmp
+
+
+def test_every_method_scored_per_seed_and_paired_with_the_unadapted_models(adapted):
+    out = json.loads((adapted / "reports" / "adaptation.json").read_text())
+    assert list(out["methods"]) == list(METHODS) and out["seeds"] == [0, 10] and out["config"] == "tiny"
+    runs = sorted(p.name for p in (adapted / "runs").iterdir())
+    assert runs == [f"inter_patient_tiny_seed{s}_fold{k}" for s in (0, 10) for k in (0, 1)]  # only CONFIG is trained
+    assert not (adapted / "reports" / "ablation.json").exists()  # the ablation's own report is left alone
+    base, rr = out["methods"]["none"], out["methods"]["rr"]
+    for method in out["methods"].values():
+        for figures in method["per_seed"]:
+            assert figures["average"]["N"]["se_records"] == len(DS1)  # DS1 records only: DS2's 100 is never scored
+    assert base["paired"]["accuracy"]["mean"] == 0 and base["paired"]["accuracy"]["sd"] == 0
+    diffs = [a["accuracy"] - b["accuracy"] for a, b in zip(rr["per_seed"], base["per_seed"])]
+    assert np.isclose(rr["paired"]["accuracy"]["mean"], np.mean(diffs))
+    assert np.isclose(rr["paired"]["accuracy"]["sd"], np.std(diffs, ddof=1))
+
+
+def test_the_adapted_classes_never_read_a_label_and_each_record_adapts_alone(adapted):
+    ds = load_dataset(adapted / "beats.npz")
+    data = SequenceData.from_dataset(ds)
+    model, _ = load_model(adapted / "runs" / "inter_patient_tiny_seed0_fold0" / "best.pt")
+    rows = np.flatnonzero(np.isin(ds.record, ["106", "208"]))
+    proba = classify_adapted(model, data, rows, ds.record, "all", 1.0)
+
+    shuffled = SequenceData(data.x, data.rr, data.y[torch.randperm(len(data.y))], data.start,
+                            np.random.default_rng(0).permutation(data.label), data.record, data.config)
+    assert np.array_equal(classify_adapted(model, shuffled, rows, ds.record, "all", 1.0), proba)
+    # One record classified alone gets the classes it gets beside another: its adaptation reads only its own beats.
+    alone = rows[ds.record[rows] == "208"]
+    assert np.allclose(classify_adapted(model, data, alone, ds.record, "all", 1.0), proba[ds.record[rows] == "208"],
+                       atol=1e-6)
+    assert not np.allclose(proba, classify_adapted(model, data, rows, ds.record, "all", 0.0), atol=1e-3)
+
+
+def test_parameters_are_checked(tmp_path, mitdb_dir, capsys):
+    path = _params(tmp_path, mitdb_dir, CONFIG="huge")
+    assert main(["--params", str(path)]) == 1
+    assert "CONFIG 'huge' is not a configuration" in capsys.readouterr().err
+    for methods, message in [({"rr": METHODS["rr"]}, "must be the unadapted baseline"),
+                             ({"none": {**METHODS["none"], "layers": "lstm"}}, "layers one of rr, conv, all"),
+                             ({"none": {"layers": "all", "weight": 0.0}}, "give exactly layers, weight, label")]:
+        _params(tmp_path, mitdb_dir, METHODS=methods)
+        assert main(["--params", str(path)]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_the_shipped_parameters_are_valid():
+    from ecg_utils.evaluate.ablation import read_params as read_ablation
+    from ecg_utils.paths import PROJ_ROOT
+
+    params = read_params(PROJ_ROOT / "params" / "adaptation.yaml")
+    assert params["CONFIG"] in read_ablation(PROJ_ROOT / params["ABLATION"])["CONFIGS"]
