@@ -122,6 +122,9 @@ class SequenceStep(nn.Module):
         return self.model.classify(enc[pos])
 
 
+TIMES = ("train_seconds", "seconds")  # history.csv's wall-clock columns: the training steps, the whole epoch
+
+
 def encode_sequences(model: nn.Module, data: BeatSource, rows: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
     """Logits for `rows`, each beat encoded once: the sequences' beats are encoded, then gathered
     (zeros before a record's first beat) and classified."""
@@ -316,7 +319,9 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
         write_json(run_dir / "config.json", meta)
     step_model: nn.Module = SequenceStep(model)
     if world > 1:
-        step_model = nn.parallel.DistributedDataParallel(step_model)
+        # Batch norm trains on each share's own statistics, and only rank 0's running statistics are ever saved or
+        # validated: broadcasting rank 0's buffers before every step would change nothing but add a wait.
+        step_model = nn.parallel.DistributedDataParallel(step_model, broadcast_buffers=False)
 
     bar = tqdm(range(len(history) + 1, config.epochs + 1), desc=f"{split.protocol} {config.model}",
                disable=not progress or done or rank != 0, initial=len(history), total=config.epochs)
@@ -336,11 +341,13 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
         weights = class_weights(counts, config.class_weight_power)
         model.train()
         sums = torch.zeros(3, dtype=torch.float64)  # the epoch's loss x beats, correct beats, beats
-        for i in range(0, padded, per_step):
-            rows = np.concatenate(chunks[i:i + per_step])
-            step = torch.stack([weights[data.y[rows]].sum(), torch.tensor(float(len(rows)))])  # weight, beats
-            if world > 1:
-                dist.all_reduce(step)
+        batches = [np.concatenate(chunks[i:i + per_step]) for i in range(0, padded, per_step)]
+        # Every step's weight and beats over all processes, in one exchange per epoch rather than one per step.
+        totals = torch.stack([torch.stack([weights[data.y[rows]].sum(), torch.tensor(float(len(rows)))])
+                              for rows in batches])
+        if world > 1:
+            dist.all_reduce(totals)
+        for rows, step in zip(batches, totals):
             loss, logits = step_loss(step_model, data, rows, weights, model.context, step[0],
                                      gen if config.augment else None)
             optimizer.zero_grad(set_to_none=True)
@@ -351,20 +358,21 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
                                   len(rows)], dtype=torch.float64)
         if world > 1:
             dist.all_reduce(sums)
+        train_seconds = time.perf_counter() - t0  # the epoch's training alone: what more processes share
         # Rank 0 alone validates (the other processes would read the validation records for nothing) and its
         # figures decide for all, so every process stops at the same epoch.
         row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": float(sums[0] / sums[2]),
                "train_acc": float(sums[1] / sums[2]), **(_validate(model, data, split.val, weights) if rank == 0 else {}),
-               "seconds": time.perf_counter() - t0}
+               "train_seconds": train_seconds, "seconds": time.perf_counter() - t0}
         if world > 1:
             shared = [row]
             dist.broadcast_object_list(shared, src=0)
             row = shared[0]
         history.append(row)
-        # The checkpoint keeps the epoch's figures but not its wall-clock time (history.csv has it), so
+        # The checkpoint keeps the epoch's figures but not its wall-clock times (history.csv has them), so
         # the same training on the same machine writes the same bytes.
         ckpt = Checkpoint(**meta, model_state=model.state_dict(), epoch=epoch,
-                          val={k: v for k, v in row.items() if k != "seconds"}, n_params=model.n_params)
+                          val={k: v for k, v in row.items() if k not in TIMES}, n_params=model.n_params)
         if row["val_macro_f1"] > best_f1:
             best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
             if rank == 0:

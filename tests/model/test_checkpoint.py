@@ -31,7 +31,7 @@ def test_fields_are_read_by_name(ckpt, tiny_model):
     history = json.loads((tiny_model.parent / "history.json").read_text())
     best = max(history, key=lambda row: row["val_macro_f1"])
     assert ckpt.val_macro_f1 == best["val_macro_f1"] and ckpt.epoch == best["epoch"]
-    assert "seconds" not in ckpt.val and ckpt.preprocess.fs == 360
+    assert "seconds" not in ckpt.val and "train_seconds" not in ckpt.val and ckpt.preprocess.fs == 360
 
 
 def test_round_trip_and_files_of_the_per_beat_models(ckpt, tmp_path):

@@ -18,7 +18,7 @@ def _config(**kw):
 
 
 def _history(run_dir):
-    return pd.read_csv(run_dir / "history.csv").drop(columns="seconds")
+    return pd.read_csv(run_dir / "history.csv").drop(columns=["train_seconds", "seconds"])
 
 
 def _weights(path):
