@@ -35,6 +35,9 @@ REC_START, REC_END = "<!-- records:start -->", "<!-- records:end -->"
 HEAD_START, HEAD_END = "<!-- headline-s:start -->", "<!-- headline-s:end -->"
 SEEDS_START, SEEDS_END = "<!-- seeds:start -->", "<!-- seeds:end -->"
 ADAPT_START, ADAPT_END = "<!-- adaptation:start -->", "<!-- adaptation:end -->"
+SCALE_START, SCALE_END = "<!-- scale:start -->", "<!-- scale:end -->"
+SCALE_FIGURES = (("accuracy", None), ("S Se", ("S", "se")), ("S +P", ("S", "ppv")), ("V Se", ("V", "se")),
+                 ("V +P", ("V", "ppv")))
 PUBLISHED_SOURCE, PUBLISHED_FOLDS = "inter_patient_cnn_lstm", "cross_validation_cnn_lstm"
 MODEL_NAMES = {"cnn_lstm": "CNN–LSTM", "gru": "CNN–GRU", "cnn": "CNN", "all_N": "all-N baseline"}
 CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": "CNN–GRU over 16 beats, beat + template",
@@ -241,6 +244,52 @@ def adaptation_markdown(ad: dict[str, Any]) -> str:
              "trainings of the paired differences, points):"), "",
         *_seeds_table("adaptation | record's share", [(m["label"], f"{m['weight']:.2f}", m["paired"])
                                                       for m in methods[1:]], signed=True)])
+
+
+def _scale_figure(figures: dict[str, Any], key: tuple[str, str] | None) -> float:
+    return figures["classes"][key[0]][key[1]] if key else figures["accuracy"]
+
+
+def scale_markdown(bench: dict[str, Any]) -> str:
+    """The scale-out figures of `bench --only scale` (`bench_scale.json`) beside their targets."""
+    arc, train, fold = bench["archive"], bench["training"], bench["fold"]
+    n = bench["records"]
+    one, two, dask = arc["1 worker"], arc["2 workers"], arc["Dask LocalCluster, 2 workers"]
+    speedup, dask_ratio, ddp = one / two, two / dask, train["2 processes"] / train["1 process"]
+    ddp_epoch = train["2 processes, with validation"] / train["1 process, with validation"]
+    ddp_f, pub_f, spread = fold["torchrun"], fold["published"], fold["spread"]
+    inside = all(abs(_scale_figure(ddp_f, k) - _scale_figure(pub_f, k))
+                 <= (spread["classes"][k[0]][k[1]] if k else spread["accuracy"])["sd"] for _, k in SCALE_FIGURES)
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "not met"
+
+    def figures(f: dict[str, Any]) -> str:
+        c = f["classes"]
+        return (f"accuracy {100 * f['accuracy']:.1f} %, S Se/+P {100 * c['S']['se']:.1f}/{_pct(c['S']['ppv'])} %, "
+                f"V {100 * c['V']['se']:.1f}/{_pct(c['V']['ppv'])} %")
+
+    sd = ", ".join(f"{name} {100 * (spread['classes'][k[0]][k[1]] if k else spread['accuracy'])['mean']:.1f} ± "
+                   f"{100 * (spread['classes'][k[0]][k[1]] if k else spread['accuracy'])['sd']:.1f} %"
+                   for name, k in SCALE_FIGURES)
+    return "\n".join([
+        f"| scale out, {bench['cores']}-core machine | figure | target |", "| --- | ---: | --- |",
+        f"| archive, {n} records (30 min each): 1 worker | {one:.1f} s, {n / one:.2f} records/s | |",
+        (f"| 2 worker processes | {two:.1f} s, {n / two:.2f} records/s, {speedup:.2f} × one worker | ≥ 1.7 × "
+         f"({met(speedup >= 1.7)}) |"),
+        (f"| Dask `LocalCluster` of 2 workers | {dask:.1f} s, {n / dask:.2f} records/s, {dask_ratio:.2f} × the local "
+         f"processes | within 15 % ({met(dask_ratio >= 0.85)}) |"),
+        (f"| the three runs' beats files | {'identical byte for byte' if arc['identical'] else 'DIFFERENT'} | identical "
+         f"({met(bool(arc['identical']))}) |"),
+        (f"| training steps, DS1 fold 0, one thread per process: 1 process | {train['1 process']:,.0f} beats/s "
+         f"(whole epochs, validation included: {train['1 process, with validation']:,.0f}) | |"),
+        (f"| 2 processes under torchrun (gloo) | {train['2 processes']:,.0f} beats/s, {ddp:.2f} × (whole epochs: "
+         f"{train['2 processes, with validation']:,.0f}, {ddp_epoch:.2f} ×) | ≥ 1.5 × ({met(ddp >= 1.5)}) |"),
+        (f"| a full 2-process training of fold 0 ({ddp_f['seconds'] / 60:.1f} min), on its held-out fold | "
+         f"{figures(ddp_f)} | within the folds' spread ({met(inside)}) |"), "",
+        (f"The same fold's published (one-process) model scores {figures(pub_f)}; the five folds' spread (mean ± sd) "
+         f"is {sd}. \"Within the spread\": every figure of the 2-process model lies within one fold sd of the "
+         f"published fold model's.")])
 
 
 def realtime_markdown(detection: pd.DataFrame, sources: dict[str, Any]) -> str:
@@ -463,7 +512,8 @@ def _replace(readme: str, start: str, end: str, body: str) -> str:
 
 def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, noise: str | None = None,
            ablation: str | None = None, errors: str | None = None, records: str | None = None,
-           headline_s: str | None = None, seeds: str | None = None, adaptation: str | None = None) -> str:
+           headline_s: str | None = None, seeds: str | None = None, adaptation: str | None = None,
+           scale: str | None = None) -> str:
     """README with the results part from `metrics`, and the real-time, noise, ablation and errors parts replaced if
     given."""
     body = results_markdown(metrics)
@@ -479,6 +529,7 @@ def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, no
     readme = readme if headline_s is None else _replace(readme, HEAD_START, HEAD_END, headline_s)
     readme = readme if seeds is None else _replace(readme, SEEDS_START, SEEDS_END, seeds)
     readme = readme if adaptation is None else _replace(readme, ADAPT_START, ADAPT_END, adaptation)
+    readme = readme if scale is None else _replace(readme, SCALE_START, SCALE_END, scale)
     return readme if noise is None else _replace(readme, NOISE_START, NOISE_END, noise)
 
 
@@ -506,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     adaptation = None
     if (args.reports / "adaptation.json").is_file():
         adaptation = adaptation_markdown(json.loads((args.reports / "adaptation.json").read_text()))
+    scale = None
+    if (args.reports / "bench_scale.json").is_file():
+        scale = scale_markdown(json.loads((args.reports / "bench_scale.json").read_text()))
     errors = None
     if (args.reports / ERRORS_FILE).is_file():
         errors = errors_markdown(pd.read_csv(args.reports / ERRORS_FILE, dtype={"record": str}))
@@ -517,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
                                    if table.is_file() else None)
         headline_s = headline_s_markdown(stats) if PUBLISHED_SOURCE in stats["sources"] else None
     old = args.readme.read_text()
-    new = render(old, metrics, realtime, noise, ablation, errors, records, headline_s, seeds, adaptation)
+    new = render(old, metrics, realtime, noise, ablation, errors, records, headline_s, seeds, adaptation, scale)
     if args.check:
         if new != old:
             print(f"{args.readme} is out of date with {args.reports}; run `python -m ecg_utils.evaluate.report`", file=sys.stderr)

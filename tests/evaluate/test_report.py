@@ -222,3 +222,27 @@ def test_adaptation_markdown_gives_each_method_and_its_signed_paired_difference(
     assert "| not adapted | 0.00 | 75.0 ± 7.1 |" in text and "| RR, the record's | 1.00 | 65.0 ± 7.1 |" in text
     assert "| RR, the record's | 1.00 | -10.0 ± 0.0 |" in text  # the paired difference, signed
     assert text.count("| not adapted |") == 1  # the baseline has no row of differences from itself
+
+
+def test_scale_markdown_says_which_targets_are_met():
+    from ecg_utils.evaluate.report import scale_markdown
+
+    def figures(acc, s_se):
+        return {"accuracy": acc, "classes": {"S": {"se": s_se, "ppv": 0.5}, "V": {"se": 0.9, "ppv": 0.8}}}
+
+    spread = {"accuracy": {"mean": 0.93, "sd": 0.07},
+              "classes": {c: {k: {"mean": 0.5, "sd": 0.2} for k in ("se", "ppv")} for c in ("S", "V")}}
+    bench = {"cores": 2, "records": 48, "archive": {"1 worker": 24.0, "2 workers": 12.0,
+                                                    "Dask LocalCluster, 2 workers": 16.0, "identical": 1.0},
+             "training": {"1 process": 1000.0, "2 processes": 1400.0, "1 process, with validation": 900.0,
+                          "2 processes, with validation": 1170.0},
+             "fold": {"torchrun": {**figures(0.97, 0.40), "seconds": 240.0}, "published": figures(0.98, 0.65),
+                      "spread": spread}}
+    text = scale_markdown(bench)
+    assert "| 2 worker processes | 12.0 s, 4.00 records/s, 2.00 × one worker | ≥ 1.7 × (met) |" in text
+    assert "0.75 × the local processes | within 15 % (not met) |" in text
+    assert ("| 2 processes under torchrun (gloo) | 1,400 beats/s, 1.40 × (whole epochs: 1,170, 1.30 ×) | ≥ 1.5 × "
+            "(not met) |") in text
+    assert "within the folds' spread (not met) |" in text  # S Se 40 % against 65 %: more than one sd (20) away
+    bench["fold"]["torchrun"]["classes"]["S"]["se"] = 0.50
+    assert "within the folds' spread (met) |" in scale_markdown(bench)
