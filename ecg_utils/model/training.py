@@ -320,8 +320,9 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
     step_model: nn.Module = SequenceStep(model)
     if world > 1:
         # Batch norm trains on each share's own statistics, and only rank 0's running statistics are ever saved or
-        # validated: broadcasting rank 0's buffers before every step would change nothing but add a wait.
-        step_model = nn.parallel.DistributedDataParallel(step_model, broadcast_buffers=False)
+        # validated: broadcasting rank 0's buffers before every step would change nothing but add a wait. Every step
+        # runs the same graph with every parameter, so DDP need not search it again at each step (static_graph).
+        step_model = nn.parallel.DistributedDataParallel(step_model, broadcast_buffers=False, static_graph=True)
 
     bar = tqdm(range(len(history) + 1, config.epochs + 1), desc=f"{split.protocol} {config.model}",
                disable=not progress or done or rank != 0, initial=len(history), total=config.epochs)
