@@ -105,11 +105,16 @@ def score_all(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ecg_utils.evaluate.ablation", description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default=PARAMS, help=f"parameters file (default {PARAMS})")
+def parse_args(module: str, doc: str, params: str, argv: list[str] | None) -> argparse.Namespace:
+    """The command line of a fold study (`ecg_utils.evaluate.<module>`): its parameters file and the progress bar."""
+    parser = argparse.ArgumentParser(prog=f"python -m ecg_utils.evaluate.{module}", description=doc.split("\n")[0])
+    parser.add_argument("--params", default=params, help=f"parameters file (default {params})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args("ablation", __doc__, PARAMS, argv)
     try:
         params = read_params(project_path(args.params))
         train_all(params, progress=not args.no_progress)

@@ -11,7 +11,6 @@ spread of the difference is what tells a gain from a draw). No label of a held-o
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,10 +114,7 @@ def score_all(params: dict[str, Any], ablation: dict[str, Any], progress: bool =
 def main(argv: list[str] | None = None) -> int:
     from ecg_utils.evaluate import ablation as abl
 
-    parser = argparse.ArgumentParser(prog="python -m ecg_utils.evaluate.adaptation", description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default=PARAMS, help=f"parameters file (default {PARAMS})")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = abl.parse_args("adaptation", __doc__, PARAMS, argv)
     try:
         params = read_params(project_path(args.params))
         ablation = abl.read_params(project_path(params["ABLATION"]))
