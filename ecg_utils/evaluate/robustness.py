@@ -237,11 +237,25 @@ def gate_target(figures: pd.DataFrame, noise: str = "em", snr: float = 6.0, path
             "clean_V_se_drop": drop, "clean_V_se_drop_within_1": bool(drop <= 1.0)}
 
 
+def in_noise_episodes(path: Path, lead: str, samples: np.ndarray) -> np.ndarray:
+    """Which `samples` lie where the record's reference annotations call `lead` noisy or unreadable.
+
+    MIT-BIH marks each change of signal quality with a '~' annotation whose subtype holds one bit per signal for
+    "noisy" (1 << k) and one for "unreadable" (16 << k); the state holds until the next '~'."""
+    ann = wfdb.rdann(str(path), "atr")
+    k = list(wfdb.rdheader(str(path)).sig_name).index(lead)
+    change = np.asarray(ann.symbol) == "~"
+    starts, states = np.asarray(ann.sample)[change], np.asarray(ann.subtype)[change]
+    at = np.searchsorted(starts, samples, side="right") - 1
+    state = np.where(at >= 0, states[np.clip(at, 0, None)], 0) if len(starts) else np.zeros(len(samples), int)
+    return (state & ((1 << k) | (16 << k))) != 0
+
+
 def clean_unreadable(classifier: Classifier, mitdb_dir: Path, records: Iterable[str], gate: GateConfig,
                      first_s: float = 30.0, progress: bool = True) -> pd.DataFrame:
     """Per clean record, classified as `predict` does by default (detected beats, the gate `gate`): its reference
-    beats, how many of them were called unreadable and their share, and how many of the unreadable ones lie in the
-    record's first `first_s` seconds."""
+    beats, how many of them were called unreadable and their share, how many of the unreadable ones lie in the
+    record's first `first_s` seconds, and how many where the database's own annotations call the lead noisy."""
     rows = []
     for name in tqdm(list(records), desc="clean records", disable=not progress):
         rec = read_record(mitdb_dir / name, fix=MITDB_FIX)
@@ -251,9 +265,11 @@ def clean_unreadable(classifier: Classifier, mitdb_dir: Path, records: Iterable[
                                     round(MATCH_S * rec.fs))
         matched, gated = true != "", (t["unreadable"] != "").to_numpy()
         early = t["sample"].to_numpy() < first_s * rec.fs
+        noisy = in_noise_episodes(mitdb_dir / name, rec.lead, t["sample"].to_numpy())
         rows.append({"record": name, "beats": int(matched.sum()), "unreadable": int((matched & gated).sum()),
                      "unreadable_pct": 100 * float((matched & gated).sum() / max(1, matched.sum())),
-                     f"unreadable_first_{first_s:g}_s": int((matched & gated & early).sum())})
+                     f"unreadable_first_{first_s:g}_s": int((matched & gated & early).sum()),
+                     "unreadable_in_noise_episodes": int((matched & gated & noisy).sum())})
     return pd.DataFrame(rows)
 
 

@@ -157,6 +157,13 @@ def test_noise_markdown_sets_detectors_and_gate_side_by_side():
     assert "| 6 | 0.1 | 90.00 | 94.74 | 95.00 | 95.00 | no |" in text
     assert "| offline | em | 6 | off | 80.0 | 75.0 | – | 10.0 | 90.0 | 60.0 | 12 | 1,950 | 3 |" in text
     assert "1,950 → 868, at least halved: **met**" in text and "**11.7 dB**" in text
+    assert "Counting only the beats outside" not in text  # a report without the noise-episode counts
+    episodes = [{**r, "unreadable_in_noise_episodes": n} for r, n in zip(stress["clean_records"], (0, 110))]
+    text = noise_markdown({**stress, "clean_records": episodes})
+    assert "105 4.84 % (124 of 2,564; 110 in the lead's annotated noise episodes)" in text
+    assert "noisy or unreadable, 1 record exceeds 0.2 %: 105 0.55 %." in text  # 14 of 2,564 beats outside them
+    episodes[1]["unreadable_in_noise_episodes"] = 124
+    assert "noisy or unreadable, 0 records exceed 0.2 %." in noise_markdown({**stress, "clean_records": episodes})
     averaged = {**figure, "gate": "off", "S_se_avg": None, "S_ppv_avg": 5.0, "V_se_avg": 85.04, "V_ppv_avg": 40.0}
     text = noise_markdown({**stress, "figures": [averaged]})
     assert "| offline | em | 6 | off | 80.0 | 75.0 | – / – | 10.0 / 5.0 | 90.0 / 85.0 | 60.0 / 40.0 | 12 |" in text

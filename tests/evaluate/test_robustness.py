@@ -89,3 +89,14 @@ def test_noise_stress_test_counts_both_detectors(mitdb_dir, nstdb_dir):
     assert (by_snr["se"] > 95).all().all() and (by_snr["ppv"] > 95).all().all()
     with pytest.raises(DataError, match="unknown noise stress test"):
         nst_detection(nstdb_dir, mitdb_dir, ["100"], ["24"], progress=False)
+
+
+def test_noise_episodes_follow_the_records_own_signal_quality_annotations(mitdb_dir):
+    """Record 105's first '~' (sample 30,739, subtype 2) marks its second signal, V1, noisy until the next '~'
+    (31,306, subtype 0); MLII stays clean there."""
+    from ecg_utils.evaluate.robustness import in_noise_episodes
+
+    samples = np.array([100, 30_749, 31_000, 31_316])
+    assert in_noise_episodes(mitdb_dir / "105", "V1", samples).tolist() == [False, True, True, False]
+    assert not in_noise_episodes(mitdb_dir / "105", "MLII", samples).any()
+    assert not in_noise_episodes(mitdb_dir / "100", "MLII", samples).any()  # 100 has no '~' at all
