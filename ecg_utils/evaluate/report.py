@@ -44,7 +44,8 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn": "per-beat CNN, beat + template", "cnn_lstm_no_template": "CNN–LSTM over 16 beats, beat only",
                 "cnn_lstm_rhythm": "CNN–LSTM over 16 beats, beat + template, rhythm pair",
                 "cnn_lstm_context32": "CNN–LSTM over 32 beats, beat + template",
-                "cnn_lstm_20_epochs": "CNN–LSTM over 16 beats, beat + template, 20 epochs"}
+                "cnn_lstm_20_epochs": "CNN–LSTM over 16 beats, beat + template, 20 epochs",
+                "cnn_lstm_dropout50": "CNN–LSTM over 16 beats, beat + template, dropout 0.5"}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 
