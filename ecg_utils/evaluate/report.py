@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -549,6 +550,11 @@ def render(readme: str, metrics: dict[str, Any], realtime: str | None = None, no
     return readme if noise is None else _replace(readme, NOISE_START, NOISE_END, noise)
 
 
+def _section(path: Path, markdown: Callable[[dict[str, Any]], str]) -> str | None:
+    """A README part from one JSON report, or None (the part is left as it is) where the report is not there."""
+    return markdown(json.loads(path.read_text())) if path.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=Path, default=REPORTS_DIR, help="folder with metrics.json, detection.csv, "
@@ -561,21 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     if (args.reports / "detection.csv").is_file() and (args.reports / "detected_vs_reference.json").is_file():
         realtime = realtime_markdown(pd.read_csv(args.reports / "detection.csv", dtype={"record": str}),
                                      json.loads((args.reports / "detected_vs_reference.json").read_text()))
-    noise = None
-    if (args.reports / "noise_stress.json").is_file():
-        noise = noise_markdown(json.loads((args.reports / "noise_stress.json").read_text()))
-    ablation = None
-    if (args.reports / "cross_validation.json").is_file():
-        ablation = ablation_markdown(json.loads((args.reports / "cross_validation.json").read_text()))
-    seeds = None
-    if (args.reports / "ablation.json").is_file():
-        seeds = seeds_markdown(json.loads((args.reports / "ablation.json").read_text()))
-    adaptation = None
-    if (args.reports / "adaptation.json").is_file():
-        adaptation = adaptation_markdown(json.loads((args.reports / "adaptation.json").read_text()))
-    scale = None
-    if (args.reports / "bench_scale.json").is_file():
-        scale = scale_markdown(json.loads((args.reports / "bench_scale.json").read_text()))
+    noise = _section(args.reports / "noise_stress.json", noise_markdown)
+    ablation = _section(args.reports / "cross_validation.json", ablation_markdown)
+    seeds = _section(args.reports / "ablation.json", seeds_markdown)
+    adaptation = _section(args.reports / "adaptation.json", adaptation_markdown)
+    scale = _section(args.reports / "bench_scale.json", scale_markdown)
     errors = None
     if (args.reports / ERRORS_FILE).is_file():
         errors = errors_markdown(pd.read_csv(args.reports / ERRORS_FILE, dtype={"record": str}))
