@@ -46,7 +46,8 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_rhythm": "CNN–LSTM over 16 beats, beat + template, rhythm pair",
                 "cnn_lstm_context32": "CNN–LSTM over 32 beats, beat + template",
                 "cnn_lstm_20_epochs": "CNN–LSTM over 16 beats, beat + template, 20 epochs",
-                "cnn_lstm_dropout50": "CNN–LSTM over 16 beats, beat + template, dropout 0.5"}
+                "cnn_lstm_dropout50": "CNN–LSTM over 16 beats, beat + template, dropout 0.5",
+                "cnn_lstm_weight1": "CNN–LSTM over 16 beats, beat + template, class weights 1 / count"}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 
