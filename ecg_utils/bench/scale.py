@@ -16,6 +16,7 @@ import yaml
 from ecg_utils.archive import default_workers
 from ecg_utils.atomic import write_json
 from ecg_utils.data.mitdb import RECORDS, resolve_mitdb_dir
+from ecg_utils.evaluate.report import SCALE_FIGURES, scale_figure
 from ecg_utils.paths import DEFAULT_DATASET, PROJ_ROOT, REPORTS_DIR, project_path
 
 TRAIN_PARAMS = PROJ_ROOT / "params" / "02-train.yaml"
@@ -144,11 +145,6 @@ def fold_figures(processes: int = 2, fold: int = 0) -> dict[str, dict]:
             "published": summarize(published.true.to_numpy(), published.pred.to_numpy()), "spread": cv["spread"]}
 
 
-def _figure(figures: dict, name: str, key: tuple[str, str] | None):
-    """A summary's accuracy or macro F1 (`name`), or one class's figure (`key`: class, se / ppv)."""
-    return figures["classes"][key[0]][key[1]] if key else figures[name.replace(" ", "_").lower()]
-
-
 def print_scale() -> None:
     if not project_path(DEFAULT_DATASET).is_file():
         raise SystemExit(f"no beat dataset at {DEFAULT_DATASET}: run `make data` and notebook 01 first")
@@ -175,9 +171,8 @@ def print_scale() -> None:
     figures = fold_figures()
     print(f"a full training of DS1 fold 0 on 2 processes ({figures['torchrun']['seconds'] / 60:.1f} min), scored on "
           "its held-out fold, beside the published fold-0 model (one process) and the five folds' mean ± sd:")
-    for name, key in (("accuracy", None), ("macro F1", None), ("S Se", ("S", "se")), ("S +P", ("S", "ppv")),
-                      ("V Se", ("V", "se")), ("V +P", ("V", "ppv"))):
-        ddp, one, sd = (_figure(figures[k], name, key) for k in ("torchrun", "published", "spread"))
+    for name, key in SCALE_FIGURES:
+        ddp, one, sd = (scale_figure(figures[k], name, key) for k in ("torchrun", "published", "spread"))
         inside = abs(ddp - one) <= sd["sd"]
         print(f"  {name:9s} 2 processes {100 * ddp:5.1f}   published {100 * one:5.1f}   folds {100 * sd['mean']:5.1f} "
               f"± {100 * sd['sd']:4.1f}   {'within' if inside else 'OUTSIDE'} one fold sd of the published model")

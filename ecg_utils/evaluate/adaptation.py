@@ -78,8 +78,7 @@ def paired(per_seed: list[dict[str, Any]], base: list[dict[str, Any]]) -> dict[s
 def score_all(params: dict[str, Any], ablation: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """Every method's figures per seed (pooled over the folds), over the seeds and paired with the baseline."""
     from ecg_utils.evaluate.ablation import over_seeds, seed_name
-    from ecg_utils.evaluate.by_record import average_figures
-    from ecg_utils.evaluate.protocols import predictions_frame, split_from_checkpoint, summarize
+    from ecg_utils.evaluate.protocols import pooled_figures, predictions_frame, split_from_checkpoint
     from ecg_utils.model.checkpoint import load_model
     from ecg_utils.model.sources import SequenceData
     from ecg_utils.signal.dataset import load_dataset
@@ -100,9 +99,7 @@ def score_all(params: dict[str, Any], ablation: dict[str, Any], progress: bool =
     for name, method in methods.items():
         per_seed = []
         for seed in ablation["SEEDS"]:
-            pooled = pd.concat(preds[name][seed])
-            per_seed.append({**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()),
-                             "average": average_figures(pooled)})
+            per_seed.append(pooled_figures(pd.concat(preds[name][seed])))
         out["methods"][name] = {**method, "over_seeds": over_seeds(per_seed), "per_seed": per_seed}
     base = next(iter(out["methods"].values()))["per_seed"]
     for m in out["methods"].values():

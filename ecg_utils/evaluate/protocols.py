@@ -229,6 +229,11 @@ def cross_validate(runs_dir: str | Path, ds: BeatDataset, configs: list[str], fo
     return out
 
 
+def pooled_figures(pred: pd.DataFrame) -> dict[str, Any]:
+    """The gross figures of predictions pooled over models (`summarize`) and their EC57 average ones."""
+    return {**summarize(pred.true.to_numpy(), pred.pred.to_numpy()), "average": average_figures(pred)}
+
+
 def score_folds(runs_dir: str | Path, ds: BeatDataset, data: SequenceData, config: str,
                 folds: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The fold models `inter_patient_<config>_fold<k>` of one configuration, each on its own validation fold:
@@ -241,8 +246,7 @@ def score_folds(runs_dir: str | Path, ds: BeatDataset, data: SequenceData, confi
         per_fold.append(figures)
         fold_records.append(sorted(set(pred.record)))
     pooled = pd.concat(preds)
-    return pooled, {**summarize(pooled.true.to_numpy(), pooled.pred.to_numpy()), "average": average_figures(pooled),
-                    "params": per_fold[0]["params"], "spread": spread(per_fold), "fold_records": fold_records,
+    return pooled, {**pooled_figures(pooled), "params": per_fold[0]["params"], "spread": spread(per_fold), "fold_records": fold_records,
                     "train_config": ckpt.train_config}
 
 

@@ -43,8 +43,9 @@ def adapt_batchnorm(model: Any, x: torch.Tensor, rr: torch.Tensor, weight: float
     """A copy of `model` whose chosen batch norms use `weight` x the record's statistics + (1 - weight) x the
     training ones, measured on the record's beats x (n, channels, window) and rr (n, RR columns) in one pass.
 
-    In that pass each layer normalises with the record's own statistics, as the adapted model will; the layers
-    after it therefore see what they will see when classifying. Weight 0 gives the model unchanged.
+    In that pass every chosen layer normalises with the record's own statistics, so each layer's statistics are
+    measured on what a fully adapted model (weight 1) feeds it; with a smaller weight they are blended afterwards.
+    Weight 0 gives the model unchanged.
     """
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight={weight}: the record's share of the statistics must lie in [0, 1]")

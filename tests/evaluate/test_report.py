@@ -235,9 +235,9 @@ def test_scale_markdown_says_which_targets_are_met():
     from ecg_utils.evaluate.report import scale_markdown
 
     def figures(acc, s_se):
-        return {"accuracy": acc, "classes": {"S": {"se": s_se, "ppv": 0.5}, "V": {"se": 0.9, "ppv": 0.8}}}
+        return {"accuracy": acc, "macro_f1": 0.6, "classes": {"S": {"se": s_se, "ppv": 0.5}, "V": {"se": 0.9, "ppv": 0.8}}}
 
-    spread = {"accuracy": {"mean": 0.93, "sd": 0.07},
+    spread = {"accuracy": {"mean": 0.93, "sd": 0.07}, "macro_f1": {"mean": 0.55, "sd": 0.1},
               "classes": {c: {k: {"mean": 0.5, "sd": 0.2} for k in ("se", "ppv")} for c in ("S", "V")}}
     bench = {"cores": 2, "records": 48, "archive": {"1 worker": 24.0, "2 workers": 12.0,
                                                     "Dask LocalCluster, 2 workers": 16.0, "identical": 1.0},
