@@ -13,13 +13,18 @@ seconds of signal on both sides (where the zero-phase filter's start-up transien
 passes: the first finds the beats and the record's filtered mean and standard deviation, the second
 cuts and classifies the windows. Memory stays bounded by the block size, and the beats and classes
 are those of the record processed whole (a record shorter than a block *is* processed whole).
+
+A record with gaps (EDF+D) is classified stretch by stretch, each from a fresh start, so that no beat's RR
+interval or template spans a gap; samples and times count from the recording's start, gaps included. When the
+record carries its start time, every beat also gets its clock time.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS, beat_mask, to_aami
-from ecg_utils.data.readers import RecordSource, open_record
+from ecg_utils.data.readers import RecordSource, Start, StretchSource, open_record
 from ecg_utils.data.records import read_record
 from ecg_utils.errors import DataError
 from ecg_utils.model.inference import BeatSequence, Classifier
@@ -51,6 +56,9 @@ class Prediction:
     n_nan: int  # skipped: window touches NaN samples
     n_edge: int  # skipped: window runs past the record's ends
     flat_s: float = 0.0  # seconds of flat line (identical samples for the gate's flat_s or longer)
+    start: Start = None  # when the recording started, if it says
+    gaps: tuple[tuple[float, float], ...] = ()  # (start s, length s) of each gap of a record with gaps (EDF+D)
+    unclassified: tuple[tuple[float, float, str], ...] = ()  # (start s, length s, why) of stretches too short
 
     @property
     def duration_s(self) -> float:
@@ -66,7 +74,19 @@ class Prediction:
                 "heart_rate_bpm": round(60.0 / float(np.median(rr)), 1) if len(rr) else None,
                 "skipped": {"nan": self.n_nan, "edge": self.n_edge},
                 "unreadable": {r: int((self.beats["unreadable"] == r).sum()) for r in REASONS},
-                "flat_s": round(self.flat_s, 3)}
+                "flat_s": round(self.flat_s, 3),
+                "start": None if self.start is None else self.start.isoformat(timespec="milliseconds"),
+                "gaps": [{"start_s": a, "duration_s": d} for a, d in self.gaps],
+                "unclassified_stretches": [{"start_s": a, "duration_s": d, "reason": w} for a, d, w in self.unclassified]}
+
+
+def clock_times(start: Start, time_s: np.ndarray) -> np.ndarray:
+    """Each beat's date and time (ISO 8601, ms) from the record's start; a start without a date gives times of day."""
+    if isinstance(start, datetime.datetime):
+        stamps = pd.Timestamp(start) + pd.to_timedelta(time_s, unit="s")
+        return np.asarray(stamps.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3], dtype=object)
+    day = pd.Timestamp(datetime.datetime.combine(datetime.date(2000, 1, 1), start))
+    return np.asarray((day + pd.to_timedelta(time_s, unit="s")).strftime("%H:%M:%S.%f").str[:-3], dtype=object)
 
 
 class _NanRuns:
@@ -179,10 +199,50 @@ class _Moments:
 def classify_source(source: RecordSource, classifier: Classifier, beats: str = "detect", batch_size: int = 1024,
                     progress: bool = True, block_s: float = BLOCK_S, margin_s: float = MARGIN_S,
                     gate: GateConfig | str | None = PUBLISHED) -> Prediction:
-    """Find and classify every beat of an open record, `block_s` seconds at a time.
+    """Find and classify every beat of an open record, `block_s` seconds at a time, stretch by stretch where the
+    record has gaps.
 
     `gate`: the signal-quality gate (default: the published one); None scores beats but gates none.
     """
+    args = (classifier, beats, batch_size, progress, block_s, margin_s, gate)
+    if len(source.stretches) == 1:
+        result = _classify_stretch(source, *args)
+    else:
+        result = _classify_stretches(source, *args)
+    if source.start is not None and len(result.beats):
+        table = result.beats.copy()
+        table.insert(2, "clock_time", clock_times(source.start, table["time_s"].to_numpy()))
+        result = replace(result, beats=table)
+    return replace(result, start=source.start)
+
+
+def _classify_stretches(source: RecordSource, *args: object) -> Prediction:
+    """Each contiguous stretch classified as a record of its own, its beats moved to where it lies."""
+    fs, parts, gaps, unclassified, end = source.fs, [], [], [], 0
+    for stretch in source.stretches:
+        if stretch.onset > end:
+            gaps.append((round(end / fs, 3), round((stretch.onset - end) / fs, 3)))
+        end = stretch.onset + stretch.length
+        try:
+            part = _classify_stretch(StretchSource(source, stretch), *args)  # type: ignore[arg-type]
+        except DataError as exc:  # a stretch shorter than a beat or with too few beats: said, not fatal
+            unclassified.append((round(stretch.onset / fs, 3), round(stretch.length / fs, 3), str(exc)))
+            continue
+        table = part.beats.copy()
+        table["sample"] += stretch.onset
+        table["time_s"] = np.round(table["sample"] / fs, 3)
+        parts.append(replace(part, beats=table))
+    if not parts:
+        raise DataError(f"record {source.name}: none of its {len(source.stretches)} stretches could be classified "
+                        f"({unclassified[0][2]})")
+    return Prediction(pd.concat([p.beats for p in parts], ignore_index=True), source.name, source.lead, fs, end,
+                      sum(p.n_found for p in parts), sum(p.n_nan for p in parts), sum(p.n_edge for p in parts),
+                      sum(p.flat_s for p in parts), gaps=tuple(gaps), unclassified=tuple(unclassified))
+
+
+def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, batch_size: int, progress: bool,
+                      block_s: float, margin_s: float, gate: GateConfig | str | None) -> Prediction:
+    """One contiguous record (or stretch), `block_s` seconds at a time."""
     gate = resolve_gate(gate)
     if beats not in ("detect", "atr"):
         raise ValueError(f"beats={beats!r}: use 'detect' (R-peak detector) or 'atr' (reference annotations)")

@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     counts = result.beats.pred.value_counts()
     print(f"{args.record}: lead {result.lead}, {result.fs:g} Hz, {result.n_found} beats found ({args.beats}), "
           f"{len(result.beats)} classified ({classifier.backend}) -> {args.out}")
+    if result.gaps:
+        shown = ", ".join(f"{a:g} s (+{d:g} s)" for a, d in result.gaps[:5]) + (", ..." if len(result.gaps) > 5 else "")
+        print(f"  {len(result.gaps)} gaps in the recording (EDF+D), each stretch classified on its own: {shown}")
+    for at, length, why in result.unclassified:
+        print(f"  the {length:g} s stretch at {at:g} s was not classified: {why}")
     if result.n_nan or result.n_edge:
         print(f"  skipped {result.n_nan} beats whose window touches NaN samples and {result.n_edge} at the record edges")
     print("  " + "  ".join(f"{c} {counts.get(c, 0)}" for c in CLASSES))

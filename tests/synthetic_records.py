@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import numpy as np
@@ -46,4 +47,34 @@ def write_csv(path: Path, signal: np.ndarray, names: list[str], fs: float, time_
     if time_column:
         frame.insert(0, "time_s", np.arange(len(signal)) / fs)
     frame.to_csv(path, index=False)
+    return path
+
+
+def write_edf_d(path: Path, stretches: list[tuple[float, np.ndarray]], fs: float, labels: list[str],
+                start: datetime.datetime | None = None) -> Path:
+    """A discontinuous EDF+D file: each stretch (onset s, samples (n, leads) in mV, whole seconds) at its onset.
+
+    edfio writes EDF+C only, so the stretches are written back to back as EDF+C with 1 s data records, and then
+    each data record's timekeeping annotation is rewritten with its onset and the header marked EDF+D."""
+    from edfio import Edf, EdfAnnotation, EdfSignal, Recording
+
+    data = np.concatenate([x for _, x in stretches])
+    onsets = [onset + k for onset, x in stretches for k in range(len(x) // round(fs))]
+    signals = [EdfSignal(data[:, i], fs, label=label, physical_dimension="mV") for i, label in enumerate(labels)]
+    # A long annotation makes edfio reserve room in every data record for the onsets written below.
+    dated = {} if start is None else {"recording": Recording(startdate=start.date()), "starttime": start.time()}
+    Edf(signals, annotations=(EdfAnnotation(0, None, "x" * 30),), data_record_duration=1, **dated).write(path)
+    raw = bytearray(path.read_bytes())
+    header = int(raw[184:192])
+    n_signals = int(raw[252:256])
+    per_record = [int(raw[256 + n_signals * 216 + i * 8: 256 + n_signals * 216 + i * 8 + 8]) for i in range(n_signals)]
+    record_bytes, ann_bytes = 2 * sum(per_record), 2 * per_record[-1]  # the annotation signal comes last
+    assert len(raw) == header + len(onsets) * record_bytes
+    for i, onset in enumerate(onsets):
+        tal = f"+{onset:g}\x14\x14\x00".encode()
+        at = header + i * record_bytes + record_bytes - ann_bytes
+        assert len(tal) <= ann_bytes
+        raw[at: at + ann_bytes] = tal.ljust(ann_bytes, b"\x00")
+    raw[192:197] = b"EDF+D"
+    path.write_bytes(bytes(raw))
     return path

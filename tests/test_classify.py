@@ -9,7 +9,7 @@ from ecg_utils.classify import classify_record, reference_labels
 from ecg_utils.errors import DataError
 from ecg_utils.model.inference import load_classifier
 
-from .synthetic_records import cut_and_resample, write_csv, write_edf, write_record
+from .synthetic_records import cut_and_resample, write_csv, write_edf, write_edf_d, write_record
 
 
 def test_reference_beats(tiny_model, rec100):
@@ -117,3 +117,48 @@ def test_edf_and_csv_give_the_wfdb_beats(tiny_onnx, rec100, tmp_path):
     assert edf.lead == "ECG MLII"
 
 
+
+
+def test_edf_plus_d_is_classified_stretch_by_stretch(tiny_onnx, rec100, tmp_path):
+    """Each stretch of an EDF+D file gets the beats it gets as a file of its own, moved to its onset; the gap
+    holds no beat and is reported; the clock time follows the file's start."""
+    import datetime
+
+    at360, _, _ = rec100
+    x = wfdb.rdrecord(str(at360)).p_signal
+    first, second = x[:60 * 360], x[60 * 360: 150 * 360]
+    clf = load_classifier(tiny_onnx)
+    start = datetime.datetime(2026, 3, 1, 23, 59, 30)
+    path = write_edf_d(tmp_path / "d.edf", [(0, first), (300, second), (400, np.zeros((360, 1)))], 360,
+                       ["ECG1"], start=start)
+    result = classify_record(path, clf, progress=False)
+    alone = [classify_record(write_edf(tmp_path / f"{i}.edf", part, 360, ["ECG1"]), clf, progress=False).beats
+             for i, part in enumerate((first, second))]
+    got = result.beats
+    assert list(got.columns[:3]) == ["sample", "time_s", "clock_time"]
+    early, late = got[got["sample"] < 60 * 360], got[got["sample"] >= 300 * 360]
+    assert len(early) + len(late) == len(got) and len(early) and len(late)
+    np.testing.assert_array_equal(early["sample"].to_numpy(), alone[0]["sample"].to_numpy())
+    np.testing.assert_array_equal(late["sample"].to_numpy(), alone[1]["sample"].to_numpy() + 300 * 360)
+    np.testing.assert_array_equal(late["pred"].to_numpy(), alone[1]["pred"].to_numpy())
+    summary = result.summary()
+    assert summary["gaps"] == [{"start_s": 60.0, "duration_s": 240.0}, {"start_s": 390.0, "duration_s": 10.0}]
+    assert summary["start"] == "2026-03-01T23:59:30.000" and result.duration_s == 401.0
+    # a flat second holds no beat: said, not fatal
+    assert [(a, d) for a, d, _ in result.unclassified] == [(400.0, 1.0)]
+    row = late.iloc[0]
+    assert row["clock_time"] == (start + datetime.timedelta(seconds=float(row["time_s"]))).isoformat(
+        timespec="milliseconds")
+    assert row["clock_time"].startswith("2026-03-02T00:")  # past midnight: the date moves on
+
+
+def test_clock_time_from_a_wfdb_base_time(tiny_onnx, rec100, tmp_path):
+    at360, _, _ = rec100
+    rec = wfdb.rdrecord(str(at360))
+    wfdb.wrsamp("timed", fs=360, units=["mV"], sig_name=["MLII"], p_signal=rec.p_signal, fmt=["16"],
+                write_dir=str(tmp_path), base_time=__import__("datetime").time(10, 0, 5))
+    got = classify_record(tmp_path / "timed", load_classifier(tiny_onnx), progress=False).beats
+    assert got["clock_time"].iloc[0] == f"10:00:{5 + got['time_s'].iloc[0]:06.3f}"
+    plain = classify_record(at360, load_classifier(tiny_onnx), progress=False).beats
+    assert "clock_time" not in plain.columns
+    pd.testing.assert_frame_equal(got.drop(columns="clock_time"), plain)

@@ -3,16 +3,19 @@
 Formats: WFDB (a `.hea` header with its signal files, `.atr` annotations optional), EDF/EDF+
 (edfio) and CSV (a header row naming one column per lead, sampling rate given by the caller).
 Every reader gives the same interface, `RecordSource`: the lead's samples in mV read in blocks
-(`blocks`) or by position (`read`), so a record of any length is processed in bounded memory.
+(`blocks`) or by position (`read`), so a record of any length is processed in bounded memory. A record
+that carries its start (EDF, a WFDB header with a base time) gives it as `start`; a discontinuous EDF+D file
+gives where its contiguous stretches lie on the recording's timeline as `stretches`.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,6 +29,18 @@ TIME_COLUMNS = ("time", "time_s", "t", "seconds", "timestamp", "sample")
 _TO_MV = {"uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "mv": 1.0, "v": 1e3}
 
 
+class Stretch(NamedTuple):
+    """Samples [first, first + length) of a source lie at `onset` samples from the recording's start."""
+
+    first: int
+    length: int
+    onset: int
+
+
+#: When a record started: a date and time, a time of day alone (a WFDB header may give no date), or unknown.
+Start = datetime.datetime | datetime.time | None
+
+
 class RecordSource(Protocol):
     """One lead of one record, readable block by block."""
 
@@ -34,7 +49,9 @@ class RecordSource(Protocol):
     fs: float  # Hz
     lead: str  # the lead being read
     leads: tuple[str, ...]  # every lead of the record
-    n_samples: int
+    n_samples: int  # samples stored
+    start: Start
+    stretches: tuple[Stretch, ...]  # one, from onset 0, unless the record has gaps (EDF+D)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) in mV (float64; NaN where the record marks samples invalid)."""
@@ -88,6 +105,9 @@ class WfdbSource:
         _check_signal_file(self.path, header, self.channel)
         self.fs = _check_fs(self.name, header.fs, "in its header")
         self.n_samples = int(header.sig_len)
+        self.stretches = (Stretch(0, self.n_samples, 0),)
+        self.start = (datetime.datetime.combine(header.base_date, header.base_time)
+                      if header.base_date and header.base_time else header.base_time)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         if stop <= start:
@@ -126,6 +146,8 @@ class ArraySource:
         self.fs = _check_fs(name, fs, "as given")
         self.n_samples = len(self.signal)
         self._ann = annotations
+        self.start: Start = None
+        self.stretches = (Stretch(0, self.n_samples, 0),)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         return self.signal[start:stop]
@@ -157,13 +179,20 @@ class EdfSource:
                             "complete file")
         if not signals:
             raise DataError(f"{self.path.name}: the EDF file holds no signals")
-        if not self._edf.is_continuous:
-            raise DataError(f"{self.path.name} is a discontinuous EDF+D file; export it as continuous EDF or EDF+C")
         self.leads = tuple(s.label for s in signals)
         self.lead = _pick(self.name, self.leads, lead, preferred)
         self._signal = signals[self.leads.index(self.lead)]
         self.fs = _check_fs(self.name, self._signal.sampling_frequency, f"of signal {self.lead!r}")
-        self.n_samples = round(self._edf.num_data_records * self._signal.samples_per_data_record)
+        per_record = round(self._signal.samples_per_data_record)
+        self.n_samples = self._edf.num_data_records * per_record
+        onsets = self._onsets() if not self._edf.is_continuous else None
+        self.stretches = (Stretch(0, self.n_samples, 0),) if onsets is None else _stretches(
+            self.path.name, onsets, per_record, self.fs, self._edf.data_record_duration)
+        try:
+            self.start: Start = self._edf.startdatetime + datetime.timedelta(
+                seconds=0.0 if onsets is None else float(onsets[0]))
+        except Exception:  # noqa: BLE001 - an anonymised EDF may give no usable date; the start is then unknown
+            self.start = None
         self.units = self._signal.physical_dimension.strip()
         self._scale = _TO_MV.get(self.units.lower(), 1.0)
 
@@ -175,6 +204,51 @@ class EdfSource:
         except Exception as exc:
             raise DataError(f"{self.path.name}: samples {start}-{stop} could not be read ({exc})") from exc
         return np.asarray(x, dtype=np.float64) * self._scale
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        return _by_position(self, size)
+
+    def annotations(self) -> None:
+        return None
+
+    def _onsets(self) -> np.ndarray:
+        """Each data record's onset (s) from the EDF+ timekeeping annotations, which edfio reads but does not
+        expose (edfio is pinned, and `test_readers` checks this on an EDF+D file it writes)."""
+        from edfio.edf_annotations import _get_data_record_onset
+
+        try:
+            keeping = self._edf._timekeeping_signal
+            rows = keeping.digital.reshape((-1, keeping._bytes_per_data_record))
+            return np.array([float(_get_data_record_onset(r)) for r in rows])
+        except Exception as exc:
+            raise DataError(f"{self.path.name}: the EDF+D file's timekeeping annotations are unreadable ({exc}); "
+                            "export it again, or as continuous EDF+C") from exc
+
+
+def _stretches(name: str, onsets: np.ndarray, per_record: int, fs: float, duration: float) -> tuple[Stretch, ...]:
+    """Data records whose onsets follow on without a gap, joined into stretches on the recording's timeline."""
+    if (np.diff(onsets) < duration - 1e-6).any():
+        raise DataError(f"{name}: the EDF+D file's data records overlap or go back in time; export it again")
+    breaks = np.flatnonzero(np.abs(np.diff(onsets) - duration) > 1e-6) + 1
+    out = []
+    for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(onsets)]])):
+        out.append(Stretch(int(a) * per_record, int(b - a) * per_record, round((onsets[a] - onsets[0]) * fs)))
+    return tuple(out)
+
+
+class StretchSource:
+    """One contiguous stretch of a source with gaps, read as a record of its own."""
+
+    def __init__(self, source: RecordSource, stretch: Stretch) -> None:
+        self._source, self._first = source, stretch.first
+        self.name, self.format, self.fs = source.name, source.format, source.fs
+        self.lead, self.leads = source.lead, source.leads
+        self.n_samples = stretch.length
+        self.start: Start = None
+        self.stretches = (Stretch(0, stretch.length, 0),)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self._source.read(self._first + start, self._first + min(stop, self.n_samples))
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         return _by_position(self, size)
@@ -210,6 +284,8 @@ class CsvSource:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 lines, last = lines + chunk.count(b"\n"), chunk[-1:]
         self.n_samples = lines - 1 + (last not in (b"\n", b""))  # rows below the header
+        self.start: Start = None
+        self.stretches = (Stretch(0, self.n_samples, 0),)
 
     def _frames(self, size: int, skip: int = 0, nrows: int | None = None) -> Iterator[np.ndarray]:
         try:

@@ -7,7 +7,7 @@ import wfdb
 from ecg_utils.data.readers import detect_format, open_record
 from ecg_utils.data.records import read_record
 from ecg_utils.errors import DataError, LeadError
-from tests.synthetic_records import write_csv, write_edf
+from tests.synthetic_records import write_csv, write_edf, write_edf_d
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +143,22 @@ def test_unknown_format(tmp_path):
         detect_format(tmp_path / "x.bin")
     with pytest.raises(DataError, match="unknown record format"):
         open_record(tmp_path / "nothing_here")
+
+
+def test_edf_plus_d_stretches(tmp_path):
+    """An EDF+D file's data records are joined into stretches where their onsets follow on; gaps lie between."""
+    import datetime
+
+    rng = np.random.default_rng(0)
+    start = datetime.datetime(2025, 5, 6, 7, 8, 9)
+    path = write_edf_d(tmp_path / "d.edf", [(0, rng.normal(size=(720, 2))), (10, rng.normal(size=(1080, 2)))], 360,
+                       ["ECG1", "ECG2"], start=start)
+    source = open_record(path, lead="ecg2")
+    assert source.stretches == ((0, 720, 0), (720, 1080, 3600)) and source.n_samples == 1800
+    assert source.start == start and source.lead == "ECG2"
+    with pytest.raises(LeadError, match="ECG1"):
+        open_record(path)  # no lead the model prefers: the record's leads are named
+    overlap = write_edf_d(tmp_path / "o.edf", [(0, rng.normal(size=(720, 1))), (1, rng.normal(size=(360, 1)))], 360,
+                          ["ECG1"])
+    with pytest.raises(DataError, match="o.edf: the EDF\\+D file's data records overlap"):
+        open_record(overlap)
