@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from unittest import mock
 
 import httpx
 
 from ecg_utils.paths import PROJ_ROOT
+from ecg_utils.serve.launch import app_command
 from ecg_utils.serve.loadtest import free_port
 
 
@@ -56,8 +57,8 @@ def api_server(env: dict[str, str] | None = None) -> Iterator[str]:
 def app_server(api_url: str, env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = Path(PROJ_ROOT / "ecg_utils" / "serve" / "app.py")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port",
-           str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with run(cmd, url + "/_stcore/health", {"ECG_API_URL": api_url, **(env or {})}):
+    env = {"ECG_API_URL": api_url, **(env or {})}
+    with mock.patch.dict(os.environ, env):
+        cmd = app_command(port)  # reads ECG_MAX_UPLOAD_MB as the app's own process will
+    with run(cmd, url + "/_stcore/health", env):
         yield url

@@ -20,16 +20,19 @@ import streamlit as st
 
 from ecg_utils.data.aami import CLASS_NAMES
 from ecg_utils.data.readers import RecordSource, open_record
-from ecg_utils.errors import DataError
+from ecg_utils.data.records import choose_lead
+from ecg_utils.errors import DataError, LeadError
 from ecg_utils.paths import DEFAULT_MITDB_DIR
 from ecg_utils.serve.client import ApiClient, ApiError, beats_frame
 from ecg_utils.serve.strip import counts_table, next_beat, strip_figure
-from ecg_utils.serve.uploads import Limits, receive_files
+from ecg_utils.serve.uploads import Limits, max_upload_mb, receive_files
+from ecg_utils.serve.wording import in_app_terms
 
 WINDOW_S = 10.0  # seconds of signal on screen
 LIVE_S = 60.0  # seconds streamed in live mode
 APP_FOLDER = "ecg-app-"  # prefix of the sessions' folders in the temporary directory
 STALE_S = 24 * 3600.0
+AUTO_LEAD = "automatic"
 
 st.set_page_config(page_title="ECG beat classifier", layout="wide")
 state = st.session_state
@@ -49,6 +52,29 @@ def upload_folder() -> Path:
                 shutil.rmtree(stale, ignore_errors=True)
         state.folder = tempfile.mkdtemp(prefix=APP_FOLDER)
     return Path(state.folder)
+
+
+def limits() -> Limits:
+    return Limits(max_bytes=int(max_upload_mb() * 1024 * 1024))
+
+
+def record_leads(files: list[tuple[str, bytes]], fs: float) -> tuple[list[str], str | None]:
+    """The leads of the record in `files` (read from its header; kept per set of files), or the reader's complaint.
+    The files are written to this session's folder once, so the list does not cost an upload on every rerun."""
+    key = (tuple((n, len(b)) for n, b in files), fs)
+    if state.get("leads_key") != key:
+        folder = upload_folder() / "pending"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        try:
+            path, kind = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, limits())
+            state.leads = list(open_record(path, fs=fs or 360.0 if kind == "csv" else None).leads), None
+        except LeadError as exc:  # several leads, none preferred: list them all the same
+            state.leads = list(exc.available), None
+        except Exception as exc:  # noqa: BLE001 - the service will refuse it with the reason; show it now
+            state.leads = [], str(exc)
+        state.leads_key = key
+    return state.leads
 
 
 def open_source(record: dict) -> RecordSource:
@@ -71,12 +97,6 @@ st.title("ECG beat classifier")
 st.caption("A research tool, not a medical device. Classes: " + "; ".join(f"**{c}** {n}" for c, n in CLASS_NAMES.items()))
 
 source_kind = st.radio("Record", ["upload", "MIT-BIH (local copy)"] if local_mitdb() else ["upload"], horizontal=True)
-col_a, col_b, col_c = st.columns(3)
-lead = col_a.text_input("lead (empty: MLII, V5, … or the only lead)", "") or None
-beats_from = col_b.selectbox("beats", ["detect", "atr"], help="detect: the R-peak detector; atr: the record's "
-                                                             "reference annotations (WFDB .atr)")
-fs = col_c.number_input("sampling rate for CSV (Hz)", min_value=0.0, value=360.0)
-
 files: list[tuple[str, bytes]] = []
 if source_kind == "upload":
     uploaded = st.file_uploader("WFDB files (.hea, .dat, .atr) or a .zip of them, one .edf, or one .csv",
@@ -88,19 +108,37 @@ else:
     files = [(f"{name}.{ext}", (folder / f"{name}.{ext}").read_bytes()) for ext in ("hea", "dat", "atr")
              if (folder / f"{name}.{ext}").is_file()]
 
+col_a, col_b, col_c = st.columns(3)
+fs = col_c.number_input("sampling rate for CSV (Hz)", min_value=0.0, value=360.0)
+leads, problem = record_leads(files, fs) if files else ([], None)
+preferred = ", ".join(model["leads"]) if "model" in globals() else "MLII, V5, V1, V2, V4"
+lead_choice = col_a.selectbox("lead", [AUTO_LEAD, *leads], help=f"automatic: the first of {preferred} that the "
+                              "record has, or its only lead; otherwise choose one of the record's own leads")
+lead = None if lead_choice == AUTO_LEAD else lead_choice
+beats_from = col_b.selectbox("beats", ["detect", "atr"], help="detect: the R-peak detector; atr: the record's "
+                                                             "reference annotations (WFDB .atr)")
+if problem:
+    st.error(problem)
+
 if st.button("Classify", type="primary", disabled=not files):
     with st.spinner("classifying…"):
         try:
+            if lead is None and len(leads) > 1:
+                try:
+                    choose_lead(leads, [s.strip() for s in preferred.split(",")])
+                except LeadError:
+                    raise DataError(f"this record has none of the leads the model prefers ({preferred}); choose one "
+                                    f"of its leads ({', '.join(leads)}) in the 'lead' list above") from None
             answer = api.classify(files, fs=fs or None, lead=lead, beats=beats_from)
             folder = upload_folder() / "record"  # only the record on screen is kept
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            path, _ = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, Limits())
+            path, _ = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, limits())
             state.record = {"path": str(path), "lead": answer["lead"], "fs": answer["fs"], "format": answer["format"]}
             state.answer, state.beats, state.start = answer, beats_frame(answer), 0.0
         except (ApiError, DataError) as exc:
             state.pop("answer", None)
-            st.error(str(exc))
+            st.error(in_app_terms(str(exc)))
 
 if "answer" in state:
     answer, beats, record = state.answer, state.beats, state.record
@@ -117,6 +155,9 @@ if "answer" in state:
     left.caption(f"skipped: {skipped['nan']} beats whose window touches missing (NaN) samples, {skipped['edge']} "
                  f"whose window runs past the record's ends. Unreadable, shown as Q: {gated['noise']} in noise, "
                  f"{gated['flat']} on a flat line, {gated['clipped']} in clipping; {answer['flat_s']:.1f} s of flat line.")
+    if answer.get("gaps"):
+        left.caption(f"{len(answer['gaps'])} gaps in the recording (EDF+D): each stretch was classified on its own; "
+                     "times count from the recording's start, gaps included.")
     right.dataframe(counts_table(answer).T, width="stretch")
 
     tab_strip, tab_table, tab_live = st.tabs(["strip", "beats", "live"])

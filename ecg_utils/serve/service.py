@@ -38,7 +38,7 @@ from ecg_utils.data.readers import open_record
 from ecg_utils.errors import DataError, LeadError
 from ecg_utils.model.inference import Classifier, load_classifier
 from ecg_utils.model.shipped import MODEL_PATH, model_info, sha256
-from ecg_utils.serve.uploads import Limits, UploadError, receive_files
+from ecg_utils.serve.uploads import Limits, UploadError, max_upload_mb, receive_files
 from ecg_utils.streaming import StreamingClassifier
 
 FIELDS = ("files", "fs", "lead", "beats")
@@ -66,7 +66,7 @@ class Settings:
         """Settings from ECG_MODEL, ECG_API_TOKEN, ECG_MAX_UPLOAD_MB and ECG_WORKERS."""
         env = os.environ
         return cls(model=Path(env.get("ECG_MODEL") or MODEL_PATH), token=env.get("ECG_API_TOKEN") or None,
-                   max_upload_mb=float(env.get("ECG_MAX_UPLOAD_MB", 256)), workers=int(env.get("ECG_WORKERS", 2)))
+                   max_upload_mb=max_upload_mb(), workers=int(env.get("ECG_WORKERS", 2)))
 
     @property
     def limits(self) -> Limits:

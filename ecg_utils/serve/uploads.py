@@ -8,6 +8,7 @@ header may lie). `find_record` then says which record the files hold.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -31,6 +32,18 @@ class UploadError(DataError):
 class Limits:
     max_bytes: int = 256 * 1024 * 1024  # one request's upload, and what a zip may expand to
     max_files: int = 64  # files in one request or one zip
+
+
+def max_upload_mb() -> float:
+    """ECG_MAX_UPLOAD_MB (default 256): the service's limit, which the app's uploader shares."""
+    raw = os.environ.get("ECG_MAX_UPLOAD_MB", "256")
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise ValueError(f"ECG_MAX_UPLOAD_MB={raw!r} is not a number; give the upload limit in MB, e.g. 256") from None
+    if not mb > 0:
+        raise ValueError(f"ECG_MAX_UPLOAD_MB={raw!r}; give a positive number of MB, e.g. 256")
+    return mb
 
 
 def safe_name(name: str | None) -> str:

@@ -1,6 +1,7 @@
 """The Streamlit app: its logic under Streamlit's AppTest, and end to end in a real browser (Debian's chromium)."""
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +41,7 @@ def test_app_classifies_a_local_mitdb_record(api, mitdb_dir, monkeypatch, tmp_pa
     at.radio[0].set_value("MIT-BIH (local copy)").run()
     record_box = next(s for s in at.selectbox if s.label == "MIT-BIH record")
     record_box.set_value("119").run()
+    assert next(s for s in at.selectbox if s.label == "lead").options == ["automatic", "MLII", "V1"]
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.subheader[0].value.startswith("Record 119 · lead MLII · 360 Hz")
@@ -59,6 +61,30 @@ def test_app_classifies_a_local_mitdb_record(api, mitdb_dir, monkeypatch, tmp_pa
     assert not at.exception and not at.error, [e.value for e in at.error]
     streamed = [m.value for m in at.markdown if "beats streamed:" in m.value]
     assert streamed and 60 <= int(streamed[-1].split()[0]) <= 90, streamed  # record 119: about 70 beats a minute
+
+
+def test_app_offers_the_records_own_leads(api, mitdb_dir, monkeypatch, tmp_path):
+    """A Holter-style record whose leads match none the model prefers: the app says to choose one of them in its own
+    list (not the service's field), and classifies the lead chosen."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(mitdb_dir / "100"), sampto=360 * 60)
+    wfdb.wrsamp("holter", fs=360, units=["mV", "mV"], sig_name=["ECG1", "ECG2"], p_signal=rec.p_signal,
+                fmt=["16", "16"], write_dir=str(tmp_path))
+    monkeypatch.setenv("ECG_API_URL", api)
+    monkeypatch.setenv("MITDB_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.radio[0].set_value("MIT-BIH (local copy)").run()
+    lead_box = next(s for s in at.selectbox if s.label == "lead")
+    assert lead_box.options == ["automatic", "ECG1", "ECG2"]
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == [(
+        "this record has none of the leads the model prefers (MLII, V5, V1, V2, V4); choose one of its leads "
+        "(ECG1, ECG2) in the 'lead' list above")]
+    next(s for s in at.selectbox if s.label == "lead").set_value("ECG1").run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.subheader[0].value.startswith("Record holter · lead ECG1 · 360 Hz")
 
 
 def test_app_shows_service_errors(monkeypatch):
@@ -87,8 +113,19 @@ def test_browser_end_to_end(api, mitdb_dir, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
             page.goto(app)
+            # the uploader takes what the service takes; viewer mode: no developer toolbar or Deploy button
+            expect(page.get_by_text(re.compile(r"\b256 ?MB per file"))).to_be_visible(timeout=60_000)
+            assert page.get_by_role("button", name="Deploy").count() == 0
             page.locator("input[type=file]").set_input_files(files)
             page.get_by_text("208.atr").wait_for(timeout=30_000)
+            for _ in range(60):  # the app reruns once the files are in, then lists 208's own leads
+                page.get_by_role("combobox", name="lead").click()
+                if page.get_by_role("option", name="V1").count():
+                    break
+                page.keyboard.press("Escape")
+                page.wait_for_timeout(500)
+            expect(page.get_by_role("option", name="V1")).to_be_visible()
+            page.get_by_role("option", name="automatic").click()
             page.get_by_role("button", name="Classify").click()
             page.get_by_text("Record 208 · lead MLII · 360 Hz").wait_for(timeout=120_000)
             beats = pd.read_csv(tmp_path / "predict.csv")
@@ -119,5 +156,16 @@ def test_browser_end_to_end(api, mitdb_dir, tmp_path):
     assert shot.stat().st_size > 50_000
 
 
-def test_screenshot_in_readme_exists():
-    assert (FIGURES_DIR / "app.png").is_file() and "reports/figures/app.png" in (PROJ_ROOT / "README.md").read_text()
+def test_screenshot_in_the_docs_exists():
+    assert (FIGURES_DIR / "app.png").is_file() and "reports/figures/app.png" in (PROJ_ROOT / "docs" / "service.md").read_text()
+
+
+def test_service_advice_is_put_in_the_apps_terms():
+    from ecg_utils.serve.wording import in_app_terms
+
+    assert in_app_terms("record x: none of the leads ['MLII'] is in this record; it has ['ECG1']; send the field "
+                        "'lead' with one of them") == ("record x: none of the leads ['MLII'] is in this record; it has "
+                                                       "['ECG1']; choose one of them in the 'lead' list")
+    assert in_app_terms("r.csv: a CSV file needs its sampling rate; send the field fs (Hz)").endswith(
+        "set 'sampling rate for CSV (Hz)'")
+    assert in_app_terms("unrelated") == "unrelated"
