@@ -41,6 +41,12 @@ $(KERNEL_SPEC): $(VENV)/.installed
 .PHONY: setup
 setup: $(VENV)/.installed $(KERNEL_SPEC)
 
+## setup-inference: create .venv-inference with only what classifying needs (ONNX Runtime, no PyTorch, Jupyter or test tools): pip install ".[inference]"
+.PHONY: setup-inference
+setup-inference:
+	test -x .venv-inference/bin/python || $(PYTHON) -m venv .venv-inference
+	.venv-inference/bin/python -m pip install --quiet --disable-pip-version-check ".[inference]"
+
 ## data: download mitdb 1.0.0 and nstdb 1.0.0 from PhysioNet and verify their checksums (MITDB_DIR=, NSTDB_DIR= verify local copies instead)
 .PHONY: data
 data: setup
@@ -90,8 +96,7 @@ lab: setup
 .PHONY: serve
 serve: setup
 	@ECG_MODEL="$(MODEL)" $(PY) -m ecg_utils.serve.service --host 127.0.0.1 --port 8000 & api=$$!; \
-	ECG_API_URL=http://127.0.0.1:8000 $(VENV)/bin/streamlit run ecg_utils/serve/app.py --server.address 127.0.0.1 \
-		--server.port 8501 --server.headless true --browser.gatherUsageStats false & app=$$!; \
+	ECG_API_URL=http://127.0.0.1:8000 $(PY) -m ecg_utils.serve.launch --port 8501 & app=$$!; \
 	trap 'kill $$api $$app 2>/dev/null; wait' EXIT INT TERM; \
 	wait
 
