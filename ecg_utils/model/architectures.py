@@ -194,6 +194,11 @@ MODELS = {"cnn_lstm": _cnn_lstm, "gru": _gru, "cnn": _cnn}
 _RNN_ONLY = {"hidden"}
 
 
+def n_params(model: nn.Module) -> int:
+    """Trainable parameters of any model, reported beside every result."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def build_model(name: str, **hyperparameters: Any) -> SequenceClassifier | Ensemble:
     """Build a model by name ('cnn_lstm', 'gru', 'cnn', or 'ensemble' of one of them); unknown names or
     hyperparameters raise."""
@@ -204,9 +209,12 @@ def build_model(name: str, **hyperparameters: Any) -> SequenceClassifier | Ensem
         return Ensemble(**hyperparameters)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)} (or 'ensemble')")
-    valid = set(inspect.signature(SequenceClassifier.__init__).parameters) - {"self", "rnn"}
-    if name == "cnn":
-        valid -= _RNN_ONLY
+    params = inspect.signature(MODELS[name]).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):  # this package's SequenceClassifier
+        valid = set(inspect.signature(SequenceClassifier.__init__).parameters) - {"self", "rnn"}
+        valid -= _RNN_ONLY if name == "cnn" else set()
+    else:  # a registered model class or function: its own parameters
+        valid = set(params) - {"self"}
     unknown = sorted(set(hyperparameters) - valid)
     if unknown:
         raise ValueError(f"unknown hyperparameter(s) {unknown} for model {name!r}; valid: {sorted(valid)}")

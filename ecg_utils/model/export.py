@@ -72,11 +72,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     import onnx
     import torch
 
-    from ecg_utils.model.wide import WideModel
+    from ecg_utils.model.wide import inference_form
 
     model, ckpt = load_model(checkpoint)
     meta = _metadata(ckpt, model)
-    wide = WideModel(model).eval()
+    wide = inference_form(model).eval()
     inputs = example_inputs(model, int(meta["window"]), 3)
     names = ["x", "rr", "history"][:len(inputs)]
     batch = torch.export.Dim("batch")

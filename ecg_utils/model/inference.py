@@ -42,13 +42,13 @@ class TorchClassifier:
         import torch
 
         from ecg_utils.model.checkpoint import load_model
-        from ecg_utils.model.wide import WideModel
+        from ecg_utils.model.wide import inference_form
 
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide in PyTorch
         self._torch = torch
         model, ckpt = load_model(path)  # a damaged or foreign file raises DataError, saying what to do
-        self.model = WideModel(model).eval()
+        self.model = inference_form(model).eval()
         self.preprocess = ckpt.preprocess
         self.context, self.dim, self.rhythm = self.model.context, self.model.dim, self.model.rhythm
 

@@ -43,7 +43,7 @@ from ecg_utils.atomic import atomic_open, write_json
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.data.splits import Split
 from ecg_utils.metrics import accuracy, macro_f1
-from ecg_utils.model.architectures import build_model
+from ecg_utils.model.architectures import build_model, n_params
 from ecg_utils.model.checkpoint import Checkpoint, save_checkpoint
 from ecg_utils.model.sources import BeatSource, as_source
 from ecg_utils.params import reject_unknown
@@ -373,7 +373,7 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
         # The checkpoint keeps the epoch's figures but not its wall-clock times (history.csv has them), so
         # the same training on the same machine writes the same bytes.
         ckpt = Checkpoint(**meta, model_state=model.state_dict(), epoch=epoch,
-                          val={k: v for k, v in row.items() if k not in TIMES}, n_params=model.n_params)
+                          val={k: v for k, v in row.items() if k not in TIMES}, n_params=n_params(model))
         if row["val_macro_f1"] > best_f1:
             best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
             if rank == 0:
@@ -391,7 +391,7 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
     bar.close()
     if world > 1:
         dist.barrier()  # rank 0's files are complete before any process returns
-    return TrainResult(run_dir, pd.DataFrame(history), best_epoch, best_f1, model.n_params)
+    return TrainResult(run_dir, pd.DataFrame(history), best_epoch, best_f1, n_params(model))
 
 
 def run_config(config: Mapping[str, Any], epochs: int, seed: int, fold: int | None = None) -> TrainConfig:

@@ -165,6 +165,33 @@ class WideModel(nn.Module):
         return proba, enc.transpose(0, 1).reshape(n, self.dim)
 
 
+class ReadableForm(nn.Module):
+    """Any other model with the beat-sequence hook (`encode(x, rr)`, `classify(seq)`, `context`, `dim`, `rhythm`) in
+    the inference form's interface, computed as it trains: encode the chunk, cut each beat's window from `history`
+    and the chunk's encodings, classify. A new architecture (docs/new-model.md) exports, predicts and streams
+    through this until it earns a fused form of its own."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.context, self.dim, self.rhythm = model.context, model.dim, model.rhythm
+
+    def forward(self, x: torch.Tensor, rr: torch.Tensor,
+                history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.model.encode(x, rr)
+        seq = enc if history is None else torch.cat([history, enc])
+        windows = seq.unfold(0, self.context, 1).transpose(1, 2)  # (n, context, dim), the current beat last
+        return torch.softmax(self.model.classify(windows), dim=1), enc
+
+
+def inference_form(model: nn.Module) -> nn.Module:
+    """The fused `WideModel` for this package's architectures, `ReadableForm` for any other registered model."""
+    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    if all(isinstance(m, SequenceClassifier) for m in members):
+        return WideModel(model)
+    return ReadableForm(model)
+
+
 def reference(model: SequenceClassifier | Ensemble, x: torch.Tensor, rr: torch.Tensor,
               history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """What `WideModel(model)` must give, computed the way the model trains: encode the chunk, cut each beat's
