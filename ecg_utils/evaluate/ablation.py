@@ -18,6 +18,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
@@ -87,6 +88,39 @@ def over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 
     return {**spread(per_seed), "average": {c: {k: mean_sd([f["average"][c][k] for f in per_seed])
                                                 for k in ("se", "ppv")} for c in ("S", "V")}}
+
+
+#: The rule for "better than the published configuration" on the folds (docs/new-model.md): the figures it must
+#: gain and the ones it must not give back, each read from one training's pooled fold figures.
+GAIN = {"S F1": lambda o: o["classes"]["S"]["f1"], "V F1": lambda o: o["classes"]["V"]["f1"]}
+KEEP = {"accuracy": lambda o: o["accuracy"], "S +P avg": lambda o: o["average"]["S"]["ppv"],
+        "V +P avg": lambda o: o["average"]["V"]["ppv"]}
+MIN_SEEDS = 3
+
+
+def judge(baseline: list[dict[str, Any]], candidate: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Whether `candidate` beats `baseline` on the folds, from their per-seed figures trained with the same seeds:
+    at least 3 paired trainings; S F1 or V F1 up by more than the sd of its paired differences; neither of them, nor
+    accuracy or the EC57 average S and V +P, down by more than that sd. Returns the verdict and its reasons."""
+    if len(baseline) != len(candidate) or len(candidate) < MIN_SEEDS:
+        return False, f"needs at least {MIN_SEEDS} trainings of both with the same seeds ({len(candidate)} given)"
+    gains, losses = [], []
+    for label, get in (GAIN | KEEP).items():
+        pairs = [(get(c), get(b)) for c, b in zip(candidate, baseline)]
+        if any(v is None for pair in pairs for v in pair):
+            continue
+        d = np.array([100 * (c - b) for c, b in pairs])
+        mean, sd = float(d.mean()), float(d.std(ddof=1))
+        text = f"{label} {mean:+.1f} ± {sd:.1f}"
+        if label in GAIN and mean > sd:
+            gains.append(text)
+        if mean < -sd:
+            losses.append(text)
+    if losses:
+        return False, "loses " + ", ".join(losses)
+    if not gains:
+        return False, "neither S F1 nor V F1 gains by more than the spread of its paired differences"
+    return True, "gains " + ", ".join(gains)
 
 
 def score_all(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 import pytest
 
 from ecg_utils.evaluate.protocols import summarize
-from ecg_utils.evaluate.report import END, START, render, results_markdown, targets_markdown
+from ecg_utils.evaluate.report import markers, render, render_pages, results_markdown, targets_markdown
+
+START, END = markers("results")
 
 
 def _metrics():
@@ -25,11 +27,46 @@ def test_results_markdown_states_protocols_and_figures():
 
 def test_render_replaces_only_the_marked_part():
     readme = f"# Title\n\nintro\n\n{START}\nold table\n{END}\n\nrest\n"
-    out = render(readme, _metrics())
+    body = {"results": results_markdown(_metrics())}
+    out = render(readme, body)
     assert out.startswith("# Title\n\nintro\n\n" + START) and out.endswith(END + "\n\nrest\n")
-    assert "old table" not in out and render(out, _metrics()) == out
-    with pytest.raises(ValueError, match="lacks the markers"):
-        render("# no markers", _metrics())
+    assert "old table" not in out and render(out, body) == out
+    assert render("# no markers", body) == "# no markers"  # another page holds them
+
+
+def test_each_section_lives_in_exactly_one_page():
+    from pathlib import Path
+
+    rt_start, rt_end = markers("realtime")
+    pages = {Path("README.md"): f"{START}\nold\n{END}\n", Path("docs/a.md"): f"{rt_start}\nold\n{rt_end}\n"}
+    out = render_pages(pages, {"results": "new results", "realtime": "new realtime"})
+    assert out[Path("README.md")] == f"{START}\nnew results\n{END}\n"
+    assert out[Path("docs/a.md")] == f"{rt_start}\nnew realtime\n{rt_end}\n"
+    with pytest.raises(ValueError, match="noise:start.*in no page"):
+        render_pages(pages, {"noise": "x"})
+    pages[Path("docs/b.md")] = pages[Path("README.md")]
+    with pytest.raises(ValueError, match="in 2 pages"):
+        render_pages(pages, {"results": "x"})
+
+
+def test_main_writes_and_checks_every_page(tmp_path):
+    import json
+
+    from ecg_utils.evaluate.report import main
+
+    m = _metrics()
+    m["inter_patient"]["all_N"] = m["intra_patient"]["all_N"]
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "metrics.json").write_text(json.dumps(m))
+    (tmp_path / "docs").mkdir()
+    h_start, h_end = markers("headline")
+    (tmp_path / "README.md").write_text(f"# front\n{h_start}\n{h_end}\n")
+    (tmp_path / "docs" / "results.md").write_text(f"# results\n{START}\n{END}\n")
+    args = ["--reports", str(tmp_path / "reports"), "--root", str(tmp_path)]
+    assert main([*args, "--check"]) == 1
+    assert main(args) == 0 and main([*args, "--check"]) == 0
+    assert "| every beat called N, DS1 → DS2 | 40.0 |" in (tmp_path / "README.md").read_text()
+    assert "| target (CNN–LSTM)" in (tmp_path / "docs" / "results.md").read_text()
 
 
 def test_targets_table_says_met_or_not():
@@ -51,7 +88,6 @@ def test_targets_table_says_met_or_not():
     # The CNN never calls S: its S F1 is 0 and the CNN–LSTM's 0.5 beats it; its macro F1 is compared too.
     assert "| inter-patient S F1 above the CNN's | yes (0.500 vs 0.000) |" in text
     assert "inter-patient macro F1 above the CNN's" in text and "GRU" not in text
-    assert "| target (CNN–LSTM)" in render(f"{START}\n{END}", m)
 
 
 def test_results_show_the_spread_beside_inter_patient_figures():
@@ -63,7 +99,7 @@ def test_results_show_the_spread_beside_inter_patient_figures():
     member = summarize(np.array(list("NNNNSSVVFQ")), np.array(list("NNNNNNVVNQ")))
     m["inter_patient"]["cnn_lstm"] = {**m["inter_patient"]["cnn_lstm"], "spread": spread([member, member])}
     text = results_markdown(m)
-    assert "| CNN–LSTM | 1,234 | 70.0 | 0.633 | 70.0 (70.0 ± 0.0) | 0.633 (0.545 ± 0.000) |" in text
+    assert "| CNN–LSTM | 1,234 (2,468) | 70.0 | 0.633 | 70.0 (70.0 ± 0.0) | 0.633 (0.545 ± 0.000) |" in text
     assert "ensembles of 2 fold models" in text
 
 
@@ -117,15 +153,6 @@ def test_realtime_markdown():
     assert "1.61 s after the R peak (median; 99th percentile 2.35 s)" in text
     detection.loc[0, "fn"] = 11
     assert "target 99.5 % each: not met" in realtime_markdown(detection, _sources())
-
-
-def test_render_fills_the_realtime_part_when_given():
-    from ecg_utils.evaluate.report import RT_END, RT_START
-
-    readme = f"{START}\n{END}\n\n{RT_START}\nold\n{RT_END}\n"
-    assert "old" in render(readme, _metrics()) and "old" not in render(readme, _metrics(), "new")
-    with pytest.raises(ValueError, match="realtime:start"):
-        render(f"{START}\n{END}", _metrics(), "new")
 
 
 def test_noise_markdown_sets_detectors_and_gate_side_by_side():
@@ -196,15 +223,17 @@ def test_seeds_markdown_gives_mean_sd_over_trainings_and_the_difference():
         df = pd.DataFrame({"record": ["a"] * 5 + ["b"] * 5, "true": true, "pred": list(pred)})
         return {**summarize(df.true.to_numpy(), df.pred.to_numpy()), "average": average_figures(df)}
 
+    base, rhythm = [figures("NNNSSNVVNQ"), figures("NNNNSNVVNQ")], [figures("NNNNSSVVNQ"), figures("NNNNSSVVNQ")]
     ab = {"seeds": [0, 100], "folds": 5, "configs": {
-        "cnn_lstm": {"params": 10, "over_seeds": over_seeds([figures("NNNSSNVVNQ"), figures("NNNNSNVVNQ")])},
-        "cnn_lstm_rhythm": {"params": 12, "over_seeds": over_seeds([figures("NNNNSSVVNQ"), figures("NNNNSSVVNQ")])}}}
+        "cnn_lstm": {"params": 10, "over_seeds": over_seeds(base), "per_seed": base},
+        "cnn_lstm_rhythm": {"params": 12, "over_seeds": over_seeds(rhythm), "per_seed": rhythm}}}
     text = seeds_markdown(ab)
     # S Se: 50 % and 50 % for the first, 100 % twice for the second; S +P 50 % and 100 %, then 100 % twice
     assert "| CNN–LSTM over 16 beats, beat + template | 10 | 75.0 ± 7.1 |" in text
     assert "| CNN–LSTM over 16 beats, beat + template, rhythm pair | 12 | 90.0 ± 0.0 |" in text
     assert "difference of the means in points: accuracy +15.0, macro F1 " in text
     assert "S Se +50.0, S +P +25.0" in text
+    assert "**not better**, needs at least 3 trainings of both with the same seeds (2 given)." in text
 
 
 def test_adaptation_markdown_gives_each_method_and_its_signed_paired_difference():
@@ -253,3 +282,22 @@ def test_scale_markdown_says_which_targets_are_met():
     assert "within the folds' spread (not met) |" in text  # S Se 40 % against 65 %: more than one sd (20) away
     bench["fold"]["torchrun"]["classes"]["S"]["se"] = 0.50
     assert "within the folds' spread (met) |" in scale_markdown(bench)
+
+
+def test_judge_applies_the_rule_for_a_better_model():
+    from ecg_utils.evaluate.ablation import judge
+
+    def run(s_f1, v_f1, acc=0.9, s_ppv=0.5, v_ppv=0.8):
+        return {"accuracy": acc, "classes": {"S": {"f1": s_f1}, "V": {"f1": v_f1}},
+                "average": {"S": {"ppv": s_ppv}, "V": {"ppv": v_ppv}}}
+
+    base = [run(0.40, 0.80), run(0.45, 0.82), run(0.42, 0.81)]
+    assert judge(base, [run(0.46, 0.80), run(0.50, 0.82), run(0.47, 0.81)]) == (
+        True, "gains S F1 +5.3 ± 0.6")
+    # the same mean gain, but not repeated: one training loses
+    better, why = judge(base, [run(0.55, 0.80), run(0.40, 0.82), run(0.48, 0.81)])
+    assert not better and why.startswith("neither S F1 nor V F1 gains")
+    # a gain bought with a clear loss elsewhere
+    better, why = judge(base, [run(0.46, 0.80, acc=0.85), run(0.50, 0.82, acc=0.86), run(0.47, 0.81, acc=0.85)])
+    assert not better and why == "loses accuracy -4.7 ± 0.6"
+    assert judge(base[:2], base[:2])[0] is False
