@@ -52,12 +52,14 @@ def test_readme_results_come_from_metrics_json():
     assert report_main(["--check"]) == 0, "run `python -m ecg_utils.evaluate.report` (make reproduce does)"
 
 
-def test_readme_figures_exist():
-    readme = (PROJ_ROOT / "README.md").read_text()
-    for line in readme.splitlines():
-        if "](reports/figures/" in line:
-            path = line.split("](", 1)[1].split(")", 1)[0]
-            assert (PROJ_ROOT / path).is_file(), path
+def test_every_figure_the_docs_show_exists():
+    from ecg_utils.evaluate.report import page_paths
+
+    shown = [line.split("](", 1)[1].split(")", 1)[0] for page in page_paths() for line in page.read_text().splitlines()
+             if "](../reports/figures/" in line]
+    assert len(shown) >= 8
+    for path in shown:
+        assert (PROJ_ROOT / "docs" / path).is_file(), path
 
 
 def test_real_time_reports_agree_with_the_evaluation():

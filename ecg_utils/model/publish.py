@@ -108,7 +108,8 @@ epoch chosen on its own fold (mean validation macro F1 {info['val_macro_f1']:.3f
 | --- | ---: | ---: | ---: | ---: |
 {rows}
 
-The members are {info['members']} independent trainings: their spread shows how much one training's figures move.
+The members are {info['members']} trainings, each on all DS1 folds but one with its own seed (any two share most of their
+training patients): their spread shows how much one training's figures move.
 A new training lands elsewhere within that spread: with two CPU threads training repeats bit for bit only within
 one process, and another CPU differs further.
 
@@ -120,7 +121,7 @@ hospitals, devices, leads and patient groups may score far lower. F beats are ra
 unclassifiable) beats hardly at all; noise and artefacts can be called arrhythmias; the R-peak detector misses or
 adds beats in noisy stretches. `predict`, the streaming classifier and the service apply a signal-quality gate
 (`quality_gate.json` beside this file, calibrated on DS1 records with noise added) that reports beats in noise, on
-a flat line or in clipping as Q: it reduces false calls in noise but does not remove them (README, "Noise").
+a flat line or in clipping as Q: it reduces false calls in noise but does not remove them (docs/realtime-noise.md, "Noise").
 
 **File.** `{info['file']}`, {info['bytes']:,} bytes, SHA-256 `{info['sha256']}` (ONNX, dynamic batch; the
 preprocessing configuration travels in its metadata). Exported from a PyTorch checkpoint with SHA-256

@@ -81,7 +81,7 @@ def test_readme_fold_table_matches_the_folds(full_dataset):
     from ecg_utils.paths import PROJ_ROOT
 
     d = full_dataset
-    readme = (PROJ_ROOT / "README.md").read_text()
+    readme = (PROJ_ROOT / "docs" / "protocol.md").read_text()
     for fold in range(5):
         s = inter_patient_split(d.label, d.record, folds=5, fold=fold)
         counts = s.summary(d.label)["val"]
