@@ -250,3 +250,11 @@ def test_record_statistics_recompute_from_the_predictions(mitdb_dir):
     assert ds2["records"] == list(DS2) and ds2["leave_one_record_out"]["S"]["largest_swing"]["record"] == "232"
     if "average" in METRICS["inter_patient"]["cnn_lstm"]:  # written by evaluate_runs since it stores both kinds
         assert METRICS["inter_patient"]["cnn_lstm"]["average"] == ds2["average"]
+
+
+def test_every_benchmark_table_in_the_docs_has_its_figures():
+    from ecg_utils.evaluate.bench_tables import BENCH_SECTIONS
+
+    bench = json.loads((REPORTS_DIR / "bench.json").read_text())
+    assert {part for part, _ in BENCH_SECTIONS.values()} <= set(bench)
+    assert all({"measured", "cores"} <= set(bench[part]) for part in bench)

@@ -32,7 +32,7 @@ def bench_data(repeat: int = 3) -> dict[str, float]:
             "cache_hit_and_load_s": hit_load, "dataset_mb": size_mb}
 
 
-def print_data(repeat: int) -> None:
+def print_data(repeat: int) -> dict[str, float]:
     d = bench_data(repeat)
     print(f"data pipeline, {len(RECORDS)} records (best of {repeat}):")
     print(f"  wfdb alone, read all records (2 leads) + annotations  {d['wfdb_read_s']:6.2f} s")
@@ -40,3 +40,4 @@ def print_data(repeat: int) -> None:
     print(f"  cache hit (check only)                               {d['cache_hit_s'] * 1e3:6.1f} ms  target < 2 s")
     print(f"  cache hit + load all arrays                          {d['cache_hit_and_load_s'] * 1e3:6.1f} ms")
     print(f"  dataset file                                         {d['dataset_mb']:6.1f} MB")
+    return {**d, "repeat": repeat, "records": len(RECORDS)}

@@ -25,9 +25,10 @@ def bench_detector() -> dict[str, float]:
             **counts, "s_per_record": seconds / len(RECORDS), "x_real_time": signal_s / seconds}
 
 
-def print_detector() -> None:
+def print_detector() -> dict[str, float]:
     d = bench_detector()
     print(f"R-peak detector, {len(RECORDS)} records (EC57: 150 ms window, 5 min learning, flutter excluded):")
     print(f"  Se {100 * d['se']:.2f} %  +P {100 * d['ppv']:.2f} %  (TP {d['tp']:,}, FN {d['fn']:,}, FP {d['fp']:,})"
           "   target >= 99.5 % each")
     print(f"  {d['s_per_record']:.2f} s per 30-min record, {d['x_real_time']:,.0f} x real time")
+    return d

@@ -112,7 +112,7 @@ def backend_models(checkpoint: Path, folder: Path) -> dict[str, Path]:
     return {"onnxruntime": export_onnx(checkpoint, folder / "model.onnx"), "pytorch": checkpoint}
 
 
-def print_inference(checkpoint: Path = RUNS_DIR / "inter_patient_cnn_lstm" / "best.pt") -> None:
+def print_inference(checkpoint: Path = RUNS_DIR / "inter_patient_cnn_lstm" / "best.pt") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         models = backend_models(checkpoint, Path(tmp))
         backends = bench_backends(models)
@@ -137,3 +137,4 @@ def print_inference(checkpoint: Path = RUNS_DIR / "inter_patient_cnn_lstm" / "be
               f"   {d['rss_growth_mb']:+6.1f} MB{share:>27s}")
     print("  targets: >= 3,000 x real time in 1 s chunks, >= 1,000 x in 0.1 s chunks, RSS growth after min 3 < 2 MB; "
           "the model's time at most the signal path's (ratio <= 1)")
+    return {"backends": backends, "streams": streams}

@@ -44,7 +44,7 @@ def _predict_run(model: str, record: str, block_s: float, signal_only: bool = Fa
     return {"seconds": time.perf_counter() - t0, "beats": len(result.beats), "peak_rss_mb": peak_rss_mb()}
 
 
-def print_long_record(hours: float = 24.0) -> None:
+def print_long_record(hours: float = 24.0) -> dict:
     from ecg_utils.classify import BLOCK_S
     from ecg_utils.model.shipped import MODEL_PATH
 
@@ -63,3 +63,4 @@ def print_long_record(hours: float = 24.0) -> None:
     print(f"  model's time / signal path's, in blocks: {share:.2f}")
     print("  targets: in blocks, <= 15 s, peak RSS < 500 MB, no slower than the whole record; the model's time at most "
           "the signal path's (ratio <= 1)")
+    return {"hours": hours, "block_s": BLOCK_S, **runs}

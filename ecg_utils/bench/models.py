@@ -59,9 +59,10 @@ def bench_models(threads: int = 2, train_batch: int = 256, infer_batch: int = 10
     return {name: _model_throughput(name, window, train_batch, infer_batch, steps) for name in MODELS}
 
 
-def print_models(threads: int = 2) -> None:
+def print_models(threads: int = 2) -> dict:
     m = bench_models(threads)
     print(f"models, {threads} CPU threads (train: batch 256, AdamW step; inference: batch 1024):")
     for name, r in m.items():
         print(f"  {name:9s} {r['params']:8,d} params   train {r['train_beats_per_s']:7,.0f} beats/s"
               f"   inference {r['infer_beats_per_s']:8,.0f} beats/s")
+    return {"threads": threads, "models": m}

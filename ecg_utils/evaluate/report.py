@@ -3,7 +3,7 @@
 Each table is a named section (`sections`), written between `<!-- NAME:start -->` and `<!-- NAME:end -->` in
 whichever page holds those markers: `results` and `headline` from reports/metrics.json, `realtime` from notebook
 04's reports, `noise` from notebook 05's, `ablation`, `seeds` and `adaptation` from the fold studies, `scale`
-from the scale-out bench, `errors`, `records` and `headline-s` from the per-record statistics.
+from the scale-out bench, `bench-*` from the other parts of `make bench`, `errors`, `records` and `headline-s` from the per-record statistics.
 `python -m ecg_utils.evaluate.report` rewrites every page; `--check` only reports whether they are current (the
 tests use it).
 """
@@ -23,6 +23,7 @@ import pandas as pd
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.evaluate.ablation import judge
+from ecg_utils.evaluate.bench_tables import BENCH_SECTIONS
 from ecg_utils.evaluate.by_record import commonest_error
 from ecg_utils.evaluate.robustness import detection_by_snr
 from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR
@@ -606,6 +607,9 @@ def sections(reports: Path) -> dict[str, str]:
         body = _section(reports / file, markdown)
         if body is not None:
             out[name] = body
+    if (reports / "bench.json").is_file():
+        bench = json.loads((reports / "bench.json").read_text())
+        out |= {name: markdown(bench[part]) for name, (part, markdown) in BENCH_SECTIONS.items() if part in bench}
     if (reports / ERRORS_FILE).is_file():
         out["errors"] = errors_markdown(pd.read_csv(reports / ERRORS_FILE, dtype={"record": str}))
     if (reports / "record_statistics.json").is_file():

@@ -149,7 +149,7 @@ def bench_streams(url: str, streams: int = 50, seconds: float = 60.0, chunk_s: f
 
 
 def print_service(clients: int = 8, per_client: int = 3, streams: int = 50, seconds: float = 60.0,
-                  chunks_s: tuple[float, ...] = (1.0, 0.25)) -> None:
+                  chunks_s: tuple[float, ...] = (1.0, 0.25)) -> dict:
     server = Server()
     runs = []
     try:
@@ -169,3 +169,6 @@ def print_service(clients: int = 8, per_client: int = 3, streams: int = 50, seco
         print(f"  {st['streams']} WebSocket streams at real time for {seconds:g} s in {chunk_s:g} s chunks: "
               f"{st['beats']:,} beats, latency from the R peak p50 {st['p50_s']:.2f} s / p99 {st['p99_s']:.2f} s "
               f"(target p99 < 2.5 s), errors {st['errors']}, server CPU {cpu:.0f} % of one core, peak RSS {rss:.0f} MB")
+    return {"clients": clients, "per_client": per_client, "uploads": up, "upload_peak_rss_mb": upload_rss,
+            "seconds": seconds, "streams": [{"chunk_s": c, **st, "cpu_percent": cpu, "peak_rss_mb": rss}
+                                            for c, st, cpu, rss in runs]}
