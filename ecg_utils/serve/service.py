@@ -65,8 +65,11 @@ class Settings:
     def from_env(cls) -> Settings:
         """Settings from ECG_MODEL, ECG_API_TOKEN, ECG_MAX_UPLOAD_MB and ECG_WORKERS."""
         env = os.environ
+        workers = env.get("ECG_WORKERS", "2")
+        if not workers.isdigit() or int(workers) < 1:
+            raise ValueError(f"ECG_WORKERS={workers!r}; give the number of records classified at once, e.g. 2")
         return cls(model=Path(env.get("ECG_MODEL") or MODEL_PATH), token=env.get("ECG_API_TOKEN") or None,
-                   max_upload_mb=max_upload_mb(), workers=int(env.get("ECG_WORKERS", 2)))
+                   max_upload_mb=max_upload_mb(), workers=int(workers))
 
     @property
     def limits(self) -> Limits:
@@ -274,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import uvicorn
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.model:
         settings = Settings(args.model, settings.token, settings.max_upload_mb, settings.workers)
     try:

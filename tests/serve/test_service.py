@@ -328,3 +328,13 @@ def test_streams_are_not_queued_behind_uploads(rec, monkeypatch):
         finally:
             release.set()
             upload.join(60)
+
+
+def test_bad_settings_are_named_at_start(monkeypatch, capsys):
+    from ecg_utils.serve.service import main
+
+    monkeypatch.setenv("ECG_WORKERS", "two")
+    assert main([]) == 2 and "ECG_WORKERS='two'; give the number" in capsys.readouterr().err
+    monkeypatch.setenv("ECG_WORKERS", "2")
+    monkeypatch.setenv("ECG_MAX_UPLOAD_MB", "-5")
+    assert main([]) == 2 and "ECG_MAX_UPLOAD_MB='-5'" in capsys.readouterr().err
