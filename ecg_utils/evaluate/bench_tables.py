@@ -11,7 +11,8 @@ RSS_GROWTH_MB, LONG_S, LONG_RSS_MB, RATIO = 2.0, 15.0, 500.0, 1.0
 UPLOADS_PER_S, STREAM_P99_S = 4.0, 2.5
 
 
-def _met(ok: bool) -> str:
+def met(ok: bool) -> str:
+    """A target's verdict in the tables."""
     return "met" if ok else "not met"
 
 
@@ -25,9 +26,9 @@ def data_markdown(d: dict[str, Any]) -> str:
         "| --- | ---: | --- |",
         f"| wfdb alone: read all records (both leads) and their annotations | {d['wfdb_read_s']:.2f} s | |",
         (f"| build the dataset from the raw files (cold, no cache) | {d['build_cold_s']:.2f} s | < 10 s: "
-        f"{_met(d['build_cold_s'] < 10)} |"),
+        f"{met(d['build_cold_s'] < 10)} |"),
         (f"| cache hit: check only / and load all arrays | {1e3 * d['cache_hit_s']:.1f} ms / "
-        f"{1e3 * d['cache_hit_and_load_s']:.0f} ms | < 2 s: {_met(d['cache_hit_and_load_s'] < 2)} |"),
+        f"{1e3 * d['cache_hit_and_load_s']:.0f} ms | < 2 s: {met(d['cache_hit_and_load_s'] < 2)} |"),
         f"| the dataset file | {d['dataset_mb']:.1f} MB | |"])
 
 
@@ -42,7 +43,7 @@ def models_markdown(m: dict[str, Any]) -> str:
 
 def detector_markdown(d: dict[str, Any]) -> str:
     return (f"The R-peak detector on the 48 records ({_when(d)}): Se {100 * d['se']:.2f} %, +P {100 * d['ppv']:.2f} % "
-            f"(EC57 counting; target ≥ 99.5 % each: {_met(min(d['se'], d['ppv']) >= 0.995)}), "
+            f"(EC57 counting; target ≥ 99.5 % each: {met(min(d['se'], d['ppv']) >= 0.995)}), "
             f"{d['s_per_record']:.2f} s per 30-minute record ({d['x_real_time']:,.0f} × real time).")
 
 
@@ -67,15 +68,15 @@ def inference_markdown(inf: dict[str, Any]) -> str:
             target = STREAM_TARGETS.get(d["chunk_s"])
             if target:
                 verdicts.append(f"≥ {target:,.0f} × real time in {d['chunk_s']:g} s chunks: "
-                                f"{_met(d['x_real_time'] >= target)} ({d['x_real_time']:,.0f} ×)")
-            verdicts.append(f"model's time ≤ the signal path's in {d['chunk_s']:g} s chunks: {_met(ratio <= RATIO)} "
+                                f"{met(d['x_real_time'] >= target)} ({d['x_real_time']:,.0f} ×)")
+            verdicts.append(f"model's time ≤ the signal path's in {d['chunk_s']:g} s chunks: {met(ratio <= RATIO)} "
                             f"({ratio:.2f})")
     growth = max(d["rss_growth_mb"] for d in streams if d["backend"] == "onnxruntime")
-    verdicts.append(f"RSS growth after minute 3 < {RSS_GROWTH_MB:g} MB: {_met(growth < RSS_GROWTH_MB)} "
+    verdicts.append(f"RSS growth after minute 3 < {RSS_GROWTH_MB:g} MB: {met(growth < RSS_GROWTH_MB)} "
                     f"({growth:+.1f} MB)")
     if {"onnxruntime", "pytorch"} <= set(backends):
         ort, pt = backends["onnxruntime"]["beats_per_s"], backends["pytorch"]["beats_per_s"]
-        verdicts.append(f"ONNX Runtime at least PyTorch's throughput at 256 beats: {_met(ort >= pt)}")
+        verdicts.append(f"ONNX Runtime at least PyTorch's throughput at 256 beats: {met(ort >= pt)}")
     return "\n".join(lines + ["", "Targets: " + "; ".join(verdicts) + "."])
 
 
@@ -90,10 +91,10 @@ def long_markdown(lr: dict[str, Any]) -> str:
          f"Runtime, one thread, fresh process each ({_when(lr)}) | time | beats | peak memory (RSS) |"),
         "| --- | ---: | ---: | ---: |",
         *[f"| {label} | {d['seconds']:.1f} s | {d['beats']:,} | {d['peak_rss_mb']:,.0f} MB |" for label, d in rows], "",
-        (f"Targets: ≤ {LONG_S:g} s in blocks: {_met(blocks['seconds'] <= LONG_S)}; peak RSS < {LONG_RSS_MB:g} MB: "
-         f"{_met(blocks['peak_rss_mb'] < LONG_RSS_MB)}; no slower than the whole record: "
-         f"{_met(blocks['seconds'] <= whole['seconds'])}; the model's time at most the signal path's: "
-         f"{_met(ratio <= RATIO)} ({ratio:.2f})."),
+        (f"Targets: ≤ {LONG_S:g} s in blocks: {met(blocks['seconds'] <= LONG_S)}; peak RSS < {LONG_RSS_MB:g} MB: "
+         f"{met(blocks['peak_rss_mb'] < LONG_RSS_MB)}; no slower than the whole record: "
+         f"{met(blocks['seconds'] <= whole['seconds'])}; the model's time at most the signal path's: "
+         f"{met(ratio <= RATIO)} ({ratio:.2f})."),
     ])
 
 
@@ -110,9 +111,9 @@ def service_markdown(sv: dict[str, Any]) -> str:
                      f"{st['errors']} | {st['cpu_percent']:.0f} % of one core |")
     one_s = next((st for st in sv["streams"] if st["chunk_s"] == 1.0), None)
     verdicts = [(f"≥ {UPLOADS_PER_S:g} records/s with no failure: "
-                f"{_met(up['records_per_s'] >= UPLOADS_PER_S and up['failed'] == 0)}")]
+                f"{met(up['records_per_s'] >= UPLOADS_PER_S and up['failed'] == 0)}")]
     if one_s:
-        verdicts.append(f"p99 < {STREAM_P99_S:g} s in 1 s chunks: {_met(one_s['p99_s'] < STREAM_P99_S)}")
+        verdicts.append(f"p99 < {STREAM_P99_S:g} s in 1 s chunks: {met(one_s['p99_s'] < STREAM_P99_S)}")
     return "\n".join(lines + ["", "Targets: " + "; ".join(verdicts) + "."])
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.evaluate.ablation import judge
-from ecg_utils.evaluate.bench_tables import BENCH_SECTIONS
+from ecg_utils.evaluate.bench_tables import BENCH_SECTIONS, met
 from ecg_utils.evaluate.by_record import commonest_error
 from ecg_utils.evaluate.robustness import detection_by_snr
 from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR
@@ -294,9 +294,6 @@ def scale_markdown(bench: dict[str, Any]) -> str:
     ddp_f, pub_f, spread = fold["torchrun"], fold["published"], fold["spread"]
     inside = all(abs(scale_figure(ddp_f, *f) - scale_figure(pub_f, *f)) <= scale_figure(spread, *f)["sd"]
                  for f in SCALE_FIGURES)
-
-    def met(ok: bool) -> str:
-        return "met" if ok else "not met"
 
     def figures(f: dict[str, Any]) -> str:
         c = f["classes"]

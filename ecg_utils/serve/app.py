@@ -20,7 +20,7 @@ import streamlit as st
 
 from ecg_utils.data.aami import CLASS_NAMES
 from ecg_utils.data.readers import RecordSource, open_record
-from ecg_utils.data.records import choose_lead
+from ecg_utils.data.records import DEFAULT_LEADS, choose_lead
 from ecg_utils.errors import DataError, LeadError
 from ecg_utils.paths import DEFAULT_MITDB_DIR
 from ecg_utils.serve.client import ApiClient, ApiError, beats_frame
@@ -54,10 +54,6 @@ def upload_folder() -> Path:
     return Path(state.folder)
 
 
-def limits() -> Limits:
-    return Limits(max_bytes=int(max_upload_mb() * 1024 * 1024))
-
-
 def record_leads(files: list[tuple[str, bytes]], fs: float) -> tuple[list[str], str | None]:
     """The leads of the record in `files` (read from its header; kept per set of files), or the reader's complaint.
     The files are written to this session's folder once, so the list does not cost an upload on every rerun."""
@@ -67,7 +63,7 @@ def record_leads(files: list[tuple[str, bytes]], fs: float) -> tuple[list[str], 
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         try:
-            path, kind = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, limits())
+            path, kind = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, Limits.of_mb(max_upload_mb()))
             state.leads = list(open_record(path, fs=fs or 360.0 if kind == "csv" else None).leads), None
         except LeadError as exc:  # several leads, none preferred: list them all the same
             state.leads = list(exc.available), None
@@ -111,7 +107,8 @@ else:
 col_a, col_b, col_c = st.columns(3)
 fs = col_c.number_input("sampling rate for CSV (Hz)", min_value=0.0, value=360.0)
 leads, problem = record_leads(files, fs) if files else ([], None)
-preferred = ", ".join(model["leads"]) if "model" in globals() else "MLII, V5, V1, V2, V4"
+preferred_leads = list(model["leads"]) if "model" in globals() else list(DEFAULT_LEADS)
+preferred = ", ".join(preferred_leads)
 lead_choice = col_a.selectbox("lead", [AUTO_LEAD, *leads], help=f"automatic: the first of {preferred} that the "
                               "record has, or its only lead; otherwise choose one of the record's own leads")
 lead = None if lead_choice == AUTO_LEAD else lead_choice
@@ -125,7 +122,7 @@ if st.button("Classify", type="primary", disabled=not files):
         try:
             if lead is None and len(leads) > 1:
                 try:
-                    choose_lead(leads, [s.strip() for s in preferred.split(",")])
+                    choose_lead(leads, preferred_leads)
                 except LeadError:
                     raise DataError(f"this record has none of the leads the model prefers ({preferred}); choose one "
                                     f"of its leads ({', '.join(leads)}) in the 'lead' list above") from None
@@ -133,7 +130,7 @@ if st.button("Classify", type="primary", disabled=not files):
             folder = upload_folder() / "record"  # only the record on screen is kept
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            path, _ = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, limits())
+            path, _ = receive_files([(n, io.BytesIO(b)) for n, b in files], folder, Limits.of_mb(max_upload_mb()))
             state.record = {"path": str(path), "lead": answer["lead"], "fs": answer["fs"], "format": answer["format"]}
             state.answer, state.beats, state.start = answer, beats_frame(answer), 0.0
         except (ApiError, DataError) as exc:

@@ -73,7 +73,7 @@ class Settings:
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_bytes=int(self.max_upload_mb * 1024 * 1024))
+        return Limits.of_mb(self.max_upload_mb)
 
 
 class _TooLarge(Exception):

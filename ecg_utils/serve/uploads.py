@@ -33,6 +33,11 @@ class Limits:
     max_bytes: int = 256 * 1024 * 1024  # one request's upload, and what a zip may expand to
     max_files: int = 64  # files in one request or one zip
 
+    @classmethod
+    def of_mb(cls, mb: float) -> Limits:
+        """The limits for uploads of at most `mb` MB (MiB, as the service counts them)."""
+        return cls(max_bytes=int(mb * 1024 * 1024))
+
 
 def max_upload_mb() -> float:
     """ECG_MAX_UPLOAD_MB (default 256): the service's limit, which the app's uploader shares."""
