@@ -361,6 +361,19 @@ def _gross_avg(figures: dict[str, Any], key: str) -> str:
 MAX_CLEAN_UNREADABLE_PCT = 0.2
 
 
+def detector_design_markdown(design: pd.DataFrame) -> str:
+    """The detector's band beside the others tried, on DS1 records in noise (notebook 05): how a design is judged."""
+    names = list(dict.fromkeys(design.detector))
+    lines = [(f"The detector on the {design.record.nunique()} DS1 records it is designed on (lead MLII, the noise "
+              "stress test's noise records mixed in as the database was made; EC57 counting, pooled), Se / +P:"), "",
+             "| noise | SNR (dB) | " + " | ".join(names) + " |", "| --- | ---: |" + " ---: |" * len(names)]
+    for (noise, snr), g in design.groupby(["noise", "snr_db"], sort=False):
+        t = g.groupby("detector", sort=False)[["tp", "fn", "fp"]].sum()
+        cells = [f"{100 * t.tp[n] / (t.tp[n] + t.fn[n]):.2f} / {100 * t.tp[n] / (t.tp[n] + t.fp[n]):.2f}" for n in names]
+        lines.append(f"| {noise} | {'clean' if snr == float('inf') else f'{snr:g}'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def noise_markdown(stress: dict[str, Any]) -> str:
     """The noise stress test of the detector and the classifier in noise with and without the gate (notebook 05)."""
     det = pd.DataFrame(stress["detection"])
@@ -596,6 +609,9 @@ def sections(reports: Path) -> dict[str, str]:
     if (reports / "detection.csv").is_file() and (reports / "detected_vs_reference.json").is_file():
         out["realtime"] = realtime_markdown(pd.read_csv(reports / "detection.csv", dtype={"record": str}),
                                             json.loads((reports / "detected_vs_reference.json").read_text()))
+    if (reports / "detector_design.csv").is_file():
+        out["detector-design"] = detector_design_markdown(pd.read_csv(reports / "detector_design.csv",
+                                                                      dtype={"record": str}))
     for name, file, markdown in (("noise", "noise_stress.json", noise_markdown),
                                  ("ablation", "cross_validation.json", ablation_markdown),
                                  ("seeds", "ablation.json", seeds_markdown),

@@ -4,6 +4,8 @@ calibration of the signal-quality gate (notebook 05-robustness).
 - `nst_detection`: this repo's R-peak detector and wfdb's `xqrs_detect` on the noise stress test
   database's 12 records (118 and 119 with electrode-motion noise at 24 ... -6 dB) and on the clean
   records, counted as EC57 counts (150 ms match window, first 5 minutes a learning period).
+- `detector_design`: the detector's band beside Pan & Tompkins' on DS1 records other than 118 and 119
+  with noise mixed in, the comparison the band was chosen on (118 and 119 stay a test).
 - `classify_in_noise`: DS2 records with `em`, `ma` or `bw` noise mixed in as the database was made
   (`noise.mix`), classified offline (`predict`) and as a stream, every beat kept with its reference
   class, its class with and without the gate, and whether it lies in a noisy stretch.
@@ -35,7 +37,7 @@ from ecg_utils.evaluate.by_record import average_figures
 from ecg_utils.evaluate.protocols import class_figures, confusion
 from ecg_utils.evaluate.realtime import events_table, replay
 from ecg_utils.model.inference import Classifier
-from ecg_utils.signal.detect import detect_r_peaks, ec57_counts, label_detected_beats
+from ecg_utils.signal.detect import QRS_BAND, QRSDetector, detect_r_peaks, ec57_counts, label_detected_beats
 from ecg_utils.signal.noise import measured_snr, mix
 from ecg_utils.signal.quality import GateConfig
 
@@ -95,6 +97,45 @@ def nst_detection(nstdb_dir: Path, mitdb_dir: Path, records: Sequence[str] = NST
             c = ec57_counts(record.ann_sample, record.ann_symbol, found, record.fs, MATCH_S)
             rows.append({"record": rec, "snr_db": math.inf if snr is None else NST_SNRS[snr],
                          "measured_snr_db": round(measured, 2), "detector": name, **c, "seconds": seconds})
+    return pd.DataFrame(rows)
+
+
+def band_name(band: tuple[float, float]) -> str:
+    return f"{band[0]:g}-{band[1]:g} Hz"
+
+
+#: The bands `detector_design` compares: the detector's own and a wider one that was tried and rejected.
+DESIGN_BANDS = {f"this repo ({band_name(QRS_BAND)})": QRS_BAND, "6-18 Hz (rejected)": (6.0, 18.0)}
+
+
+def design_records() -> list[str]:
+    """DS1 without 118 and 119: the noise stress test mixes the same noise into those two records."""
+    from ecg_utils.data.splits import DS1
+
+    return [r for r in DS1 if r not in NST_RECORDS]
+
+
+def detector_design(mitdb_dir: Path, nstdb_dir: Path, records: Sequence[str], snrs: Sequence[float],
+                    noises: Sequence[str] = ("em", "ma"), bands: dict[str, tuple[float, float]] = DESIGN_BANDS,
+                    progress: bool = True) -> pd.DataFrame:
+    """EC57 counts of the detector with each of `bands` on lead MLII of `records` (`design_records`), clean and
+    with each of `noises` mixed in at each SNR (`with_noise`): the detector's development set, on which a change
+    must help in electrode motion and muscle noise alike, so that 118 and 119 stay a test."""
+    outside = sorted(set(records) - set(design_records()))
+    if outside:
+        raise DataError(f"records {outside} are not in the detector's development set: DS1 without "
+                        f"{' and '.join(NST_RECORDS)}, whose noisy versions are the noise stress test")
+    noise_signals = {kind: read_noise(nstdb_dir, kind) for kind in noises}
+    rows = []
+    for rec in tqdm(records, desc="detector design (DS1)", disable=not progress):
+        clean = read_record(mitdb_dir / rec, [LEAD], fix=MITDB_FIX)
+        versions = [("none", math.inf, clean.signal)] + [
+            (kind, float(snr), with_noise(clean, noise_signals[kind], snr)[0]) for kind in noises for snr in snrs]
+        for kind, snr, x in versions:
+            for name, band in bands.items():
+                found = np.asarray(QRSDetector(clean.fs, band=band).process(x), dtype=np.int64)
+                c = ec57_counts(clean.ann_sample, clean.ann_symbol, found, clean.fs, MATCH_S)
+                rows.append({"record": rec, "noise": kind, "snr_db": float(snr), "detector": name, **c})
     return pd.DataFrame(rows)
 
 

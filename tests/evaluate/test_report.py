@@ -155,6 +155,21 @@ def test_realtime_markdown():
     assert "target 99.5 % each: not met" in realtime_markdown(detection, _sources())
 
 
+def test_detector_design_markdown_pools_each_band_by_noise_and_snr():
+    import pandas as pd
+
+    from ecg_utils.evaluate.report import detector_design_markdown
+
+    rows = [("101", "none", float("inf"), "this repo", 99, 1, 0), ("101", "none", float("inf"), "wide", 98, 2, 1),
+            ("101", "em", 6.0, "this repo", 90, 10, 30), ("101", "em", 6.0, "wide", 80, 20, 20),
+            ("106", "em", 6.0, "this repo", 100, 0, 70), ("106", "em", 6.0, "wide", 100, 0, 80)]
+    design = pd.DataFrame(rows, columns=["record", "noise", "snr_db", "detector", "tp", "fn", "fp"])
+    text = detector_design_markdown(design)
+    assert "on the 2 DS1 records" in text and "| noise | SNR (dB) | this repo | wide |" in text
+    assert "| none | clean | 99.00 / 100.00 | 98.00 / 98.99 |" in text
+    assert "| em | 6 | 95.00 / 65.52 | 90.00 / 64.29 |" in text  # pooled: 190 / 200 and 190 / 290; 180 / 200, 180 / 280
+
+
 def test_noise_markdown_sets_detectors_and_gate_side_by_side():
     from ecg_utils.evaluate.report import noise_markdown
 

@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ecg_utils.data.splits import DS1
 from ecg_utils.errors import DataError
 from ecg_utils.evaluate.robustness import (
+    DESIGN_BANDS,
     calibrate_gate,
+    design_records,
     detection_by_snr,
+    detector_design,
     gate_target,
     gate_tradeoff,
     noise_figures,
@@ -89,6 +93,19 @@ def test_noise_stress_test_counts_both_detectors(mitdb_dir, nstdb_dir):
     assert (by_snr["se"] > 95).all().all() and (by_snr["ppv"] > 95).all().all()
     with pytest.raises(DataError, match="unknown noise stress test"):
         nst_detection(nstdb_dir, mitdb_dir, ["100"], ["24"], progress=False)
+
+
+def test_detector_design_compares_the_bands_on_ds1_only(mitdb_dir, nstdb_dir):
+    table = detector_design(mitdb_dir, nstdb_dir, ["205"], [6.0], ["em", "ma"], progress=False)
+    assert list(table.detector) == list(DESIGN_BANDS) * 3 and list(table.noise) == ["none"] * 2 + ["em"] * 2 + ["ma"] * 2
+    assert list(table.snr_db) == [math.inf] * 2 + [6.0] * 4
+    clean, noisy = table[table.noise == "none"], table[table.noise != "none"]
+    assert (clean.fp < 5).all() and (noisy.fp > 30).all()  # the noise is in the signal the detector read
+    assert noisy.fp.iloc[0] != noisy.fp.iloc[1]  # each band is the detector's own
+    for outside in ("118", "100"):  # 118 and 119 are the test; DS2 is never looked at
+        with pytest.raises(DataError, match="not in the detector's development set"):
+            detector_design(mitdb_dir, nstdb_dir, [outside], [6.0], progress=False)
+    assert set(design_records()) == set(DS1) - {"118", "119"}
 
 
 def test_noise_episodes_follow_the_records_own_signal_quality_annotations(mitdb_dir):
