@@ -1,6 +1,7 @@
 """Notebook hygiene: committed clean, parameters tagged near the top, params files that match."""
 
 import ast
+import json
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,8 @@ def test_makefile_runs_every_notebook_in_order():
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_committed_clean(nb: Path):
+    ids = [c.get("id") for c in json.loads(nb.read_text())["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids), "every cell needs its own id (nbformat.validator.normalize)"
     cells = nbformat.read(nb, as_version=4).cells
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(not c["outputs"] and c["execution_count"] is None for c in code), "strip outputs before committing"

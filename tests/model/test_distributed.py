@@ -56,6 +56,10 @@ def _step_gradients(rank: int, world: int, folder: str, data, shares: list, weig
     loss, _ = training.step_loss(ddp, data, shares[rank], weights, model.context, total)
     (loss * world).backward()
     torch.save({k: p.grad for k, p in model.named_parameters()}, f"{folder}/grad{rank}.pt")
+    # Both processes are done before either tears gloo down, and DDP (which holds the group) goes first: a group
+    # destroyed under a live reducer or a peer still sending aborted one process at exit in CI.
+    dist.barrier()
+    del ddp, loss
     dist.destroy_process_group()
 
 
@@ -70,7 +74,16 @@ def test_two_processes_take_the_one_process_gradient_of_the_whole_step(small, tm
     step = np.concatenate(shares)
     weights = training.class_weights(training.class_counts(data.y[step]), 0.5)
     total = weights[data.y[step]].sum()
-    torch.multiprocessing.spawn(_step_gradients, args=(2, str(tmp_path), data, shares, weights, total), nprocs=2)
+    for attempt in (1, 2):  # once more only if gloo itself aborted a process (seen once in CI, not reproduced in 50)
+        try:
+            torch.multiprocessing.spawn(_step_gradients, args=(2, str(tmp_path), data, shares, weights, total),
+                                        nprocs=2)
+            break
+        except torch.multiprocessing.ProcessExitedException as exc:
+            if attempt == 2 or exc.signal_name != "SIGABRT":
+                raise
+            for leftover in tmp_path.iterdir():
+                leftover.unlink()
     seed_everything(0)
     model = build_model("cnn_lstm", **TINY["model_params"]).eval()
     torch.set_num_threads(1)
