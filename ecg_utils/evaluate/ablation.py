@@ -28,7 +28,7 @@ from ecg_utils.paths import project_path, run_name
 
 PARAMS = "params/ablation.yaml"
 KEYS = ("CONFIGS", "SEEDS", "FOLDS", "EPOCHS", "DATASET", "RUNS", "REPORTS", "WORKERS")
-_DATA: dict[str, Any] = {}  # per worker process: the dataset and its model inputs, loaded once
+_DATA: dict[str, Any] = {}  # per process: each dataset and its model inputs by path, loaded once
 
 
 def seed_name(config: str, seed: int) -> str:
@@ -47,35 +47,58 @@ def read_params(path: str | Path) -> dict[str, Any]:
     return params
 
 
-def _load(dataset: str) -> None:
+def _load(dataset: str) -> tuple[Any, Any]:
+    """The dataset at `dataset` and its model inputs, loaded once per process."""
     from ecg_utils.model.sources import SequenceData
     from ecg_utils.signal.dataset import load_dataset
 
-    ds = load_dataset(project_path(dataset))
-    _DATA.update(ds=ds, data=SequenceData.from_dataset(ds))
+    if dataset not in _DATA:
+        ds = load_dataset(project_path(dataset))
+        _DATA[dataset] = (ds, SequenceData.from_dataset(ds))
+    return _DATA[dataset]
 
 
-def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int, run_dir: str) -> str:
+def config_dataset(params: dict[str, Any], name: str, build: bool = False) -> str:
+    """The dataset a configuration trains on: `DATASET`, or, for a configuration with its own `preprocess`
+    settings (e.g. how the running RR is summarised), a dataset built beside it with those settings changed."""
+    preprocess = params["CONFIGS"][name].get("preprocess")
+    if not preprocess:
+        return params["DATASET"]
+    path = str(Path(params["DATASET"]).with_name(f"ablation_{name}.npz"))
+    if build:
+        from ecg_utils.signal.dataset import build_dataset, load_dataset
+        from ecg_utils.signal.preprocess import PreprocessConfig
+
+        base = load_dataset(project_path(params["DATASET"])).config
+        try:
+            config = PreprocessConfig.from_dict({**base, **preprocess})
+        except ValueError as exc:
+            raise ValueError(f"configuration {name}: preprocess {preprocess}: {exc}") from exc
+        build_dataset(config, project_path(path), progress=False)
+    return path
+
+
+def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int, run_dir: str, dataset: str) -> str:
     """One fold model, one thread; a finished run is not trained again."""
     from ecg_utils.data.splits import make_split
     from ecg_utils.model.training import run_config, train
 
-    ds = _DATA["ds"]
+    ds, data = _load(dataset)
     split = make_split("inter_patient", ds.label, ds.record, folds=folds, fold=fold)
-    train(run_config({**config, "threads": 1}, epochs, seed, fold), ds, split, run_dir, progress=False,
-          data=_DATA["data"])
+    recipe = {k: v for k, v in config.items() if k != "preprocess"}
+    train(run_config({**recipe, "threads": 1}, epochs, seed, fold), ds, split, run_dir, progress=False, data=data)
     return run_dir
 
 
 def train_all(params: dict[str, Any], progress: bool = True) -> None:
-    """Every configuration x seed x fold run, `WORKERS` at a time (each process loads the dataset once); a
-    configuration's own `epochs` overrides `EPOCHS`."""
+    """Every configuration x seed x fold run, `WORKERS` at a time (each process loads a dataset once); a
+    configuration's own `epochs` overrides `EPOCHS`, its own `preprocess` settings build its own dataset."""
     runs = project_path(params["RUNS"])
+    datasets = {name: config_dataset(params, name, build=True) for name in params["CONFIGS"]}
     jobs = [(config, config.get("epochs", params["EPOCHS"]), seed, fold, params["FOLDS"],
-             str(runs / run_name("inter_patient", seed_name(name, seed), fold)))
+             str(runs / run_name("inter_patient", seed_name(name, seed), fold)), datasets[name])
             for name, config in params["CONFIGS"].items() for seed in params["SEEDS"] for fold in range(params["FOLDS"])]
-    with ProcessPoolExecutor(params["WORKERS"], mp_context=get_context("spawn"), initializer=_load,
-                             initargs=(params["DATASET"],)) as pool:
+    with ProcessPoolExecutor(params["WORKERS"], mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_train, *job) for job in jobs]
         for future in tqdm(as_completed(futures), total=len(futures), desc="fold runs", disable=not progress):
             future.result()
@@ -127,11 +150,11 @@ def score_all(params: dict[str, Any]) -> dict[str, Any]:
     """Each configuration's figures per seed (pooled over the folds) and over the seeds; writes `ablation.json`."""
     from ecg_utils.evaluate.protocols import score_folds
 
-    _load(params["DATASET"])
     runs = project_path(params["RUNS"])
     out: dict[str, Any] = {"folds": params["FOLDS"], "epochs": params["EPOCHS"], "seeds": params["SEEDS"], "configs": {}}
     for name, config in params["CONFIGS"].items():
-        per_seed = [score_folds(runs, _DATA["ds"], _DATA["data"], seed_name(name, seed), params["FOLDS"])[1]
+        ds, data = _load(config_dataset(params, name))
+        per_seed = [score_folds(runs, ds, data, seed_name(name, seed), params["FOLDS"])[1]
                     for seed in params["SEEDS"]]
         out["configs"][name] = {"config": config, "params": per_seed[0]["params"], "over_seeds": over_seeds(per_seed),
                                 "per_seed": per_seed}

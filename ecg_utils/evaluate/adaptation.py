@@ -77,13 +77,13 @@ def paired(per_seed: list[dict[str, Any]], base: list[dict[str, Any]]) -> dict[s
 
 def score_all(params: dict[str, Any], ablation: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """Every method's figures per seed (pooled over the folds), over the seeds and paired with the baseline."""
-    from ecg_utils.evaluate.ablation import over_seeds, seed_name
+    from ecg_utils.evaluate.ablation import config_dataset, over_seeds, seed_name
     from ecg_utils.evaluate.protocols import pooled_figures, predictions_frame, split_from_checkpoint
     from ecg_utils.model.checkpoint import load_model
     from ecg_utils.model.sources import SequenceData
     from ecg_utils.signal.dataset import load_dataset
 
-    ds = load_dataset(project_path(ablation["DATASET"]))
+    ds = load_dataset(project_path(config_dataset(ablation, params["CONFIG"])))
     data = SequenceData.from_dataset(ds)
     methods, runs = params["METHODS"], project_path(ablation["RUNS"])
     preds: dict[str, dict[int, list[pd.DataFrame]]] = {m: {s: [] for s in ablation["SEEDS"]} for m in methods}

@@ -40,7 +40,13 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_context32": "CNN–LSTM over 32 beats, beat + template",
                 "cnn_lstm_20_epochs": "CNN–LSTM over 16 beats, beat + template, 20 epochs",
                 "cnn_lstm_dropout50": "CNN–LSTM over 16 beats, beat + template, dropout 0.5",
-                "cnn_lstm_weight1": "CNN–LSTM over 16 beats, beat + template, class weights 1 / count"}
+                "cnn_lstm_weight1": "CNN–LSTM over 16 beats, beat + template, class weights 1 / count",
+                "cnn_lstm_median100": "CNN–LSTM over 16 beats, beat + template, running RR a median of 100 beats",
+                "cnn_lstm_median256": "CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats",
+                "cnn_lstm_mean256": "CNN–LSTM over 16 beats, beat + template, running RR a mean of 256 beats",
+                "cnn_lstm_median512": "CNN–LSTM over 16 beats, beat + template, running RR a median of 512 beats",
+                "cnn_lstm_median256_rhythm": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
+                                              "beats, rhythm pair")}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 

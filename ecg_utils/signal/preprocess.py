@@ -25,6 +25,7 @@ from ecg_utils.data.records import DEFAULT_LEADS
 from ecg_utils.params import reject_unknown
 
 NORMALIZATIONS = ("record", "beat", "none")
+RUNNING_STATS = ("mean", "median")  # how `mean_rr`, the patient's running rhythm, summarises its window
 # What every model reads, and the pair a model with rhythm context reads after them (`rr_features`).
 BEAT_RR = ("pre_rr", "post_rr", "local_rr", "mean_rr")
 RHYTHM_RR = ("sinus_rr", "irregularity")
@@ -51,6 +52,7 @@ class PreprocessConfig:
     normalize: str = "record"  # "record": z-score per record; "beat": per window; "none"
     local_rr_beats: int = 10  # beats in the causal local-average RR
     mean_rr_beats: int = 100  # beats in the causal running-mean RR (the patient's rhythm)
+    mean_rr_stat: str = "mean"  # "median": a run of early beats shorter than half the window leaves it alone
     template_beats: int = 15  # beats in the running template each beat is compared with (`context`)
     sinus_beats: int = 64  # beats whose previous RR give the underlying cycle (`sinus_rr`)
     sinus_quantile: float = 0.9  # the quantile of those RR taken as the underlying cycle
@@ -70,6 +72,8 @@ class PreprocessConfig:
                self.irregularity_beats) < 1:
             problems.append("filter_order, local_rr_beats, mean_rr_beats, template_beats, sinus_beats and "
                             "irregularity_beats must be >= 1")
+        if self.mean_rr_stat not in RUNNING_STATS:
+            problems.append(f"mean_rr_stat={self.mean_rr_stat!r} (allowed: {', '.join(RUNNING_STATS)})")
         if not 0 <= self.sinus_quantile <= 1:
             problems.append(f"sinus_quantile={self.sinus_quantile} (need 0 <= sinus_quantile <= 1)")
         if not self.leads:
@@ -104,6 +108,8 @@ class PreprocessConfig:
         d = dataclasses.asdict(self)
         d["records"] = list(self.records)
         d["leads"] = list(self.leads)
+        if self.mean_rr_stat == "mean":  # the form before the option existed, so earlier datasets and models stay current
+            del d["mean_rr_stat"]
         return d
 
 
@@ -161,7 +167,9 @@ def rr_features(r_samples: np.ndarray, fs: float, config: PreprocessConfig, rhyt
     d = np.diff(r) / fs
     pre = np.concatenate([[d[0]], d])
     post = np.concatenate([d, [d[-1]]])
-    columns = [pre, post, _trailing_mean(pre, config.local_rr_beats), _trailing_mean(pre, config.mean_rr_beats)]
+    running = (_trailing_mean(pre, config.mean_rr_beats) if config.mean_rr_stat == "mean"
+               else _trailing_quantile(pre, config.mean_rr_beats, 0.5))
+    columns = [pre, post, _trailing_mean(pre, config.local_rr_beats), running]
     if rhythm:
         diffs = np.abs(np.diff(pre, prepend=pre[0]))  # the first beat's difference is 0
         k = config.irregularity_beats
@@ -213,6 +221,7 @@ class RhythmState:
         self._pre: deque[float] = deque(maxlen=max(config.local_rr_beats, config.mean_rr_beats,
                                                    config.irregularity_beats if rhythm else 1))
         self._sinus, self._diffs = _SortedWindow(config.sinus_beats), _SortedWindow(config.irregularity_beats)
+        self._running = _SortedWindow(config.mean_rr_beats) if config.mean_rr_stat == "median" else None
 
     def __call__(self, pre: float, post: float) -> list[float]:
         """The features of the next beat, given its previous and next RR (s)."""
@@ -226,7 +235,10 @@ class RhythmState:
         def mean(beats: int) -> float:
             return sum(recent[-beats:]) / len(recent[-beats:])
 
-        out = [pre, post, mean(c.local_rr_beats), mean(c.mean_rr_beats)]
+        if self._running is not None:
+            self._running.add(pre)
+        running = mean(c.mean_rr_beats) if self._running is None else _quantile_of_sorted(self._running.ordered, 0.5)
+        out = [pre, post, mean(c.local_rr_beats), running]
         if self.rhythm:
             out += [_quantile_of_sorted(self._sinus.ordered, c.sinus_quantile),
                     _quantile_of_sorted(self._diffs.ordered, 0.5) / mean(c.irregularity_beats)]

@@ -17,7 +17,8 @@ def _params(tmp_path, mitdb_dir, **changes):
                             progress=False)
     tiny = {"model": "cnn", "normal_keep": 0.2, "chunk": 16, "batch_size": 64,
             "model_params": {"channels": [4, 8], "dim": 8, "head": 8}}
-    params = {"CONFIGS": {"tiny": tiny, "longer": {**tiny, "epochs": 2}},
+    longer = {**tiny, "epochs": 2, "preprocess": {"mean_rr_stat": "median", "mean_rr_beats": 50}}
+    params = {"CONFIGS": {"tiny": tiny, "longer": longer},
               "SEEDS": [0, 10], "FOLDS": 2, "EPOCHS": 1, "DATASET": str(dataset), "RUNS": str(tmp_path / "runs"),
               "REPORTS": str(tmp_path / "reports"), "WORKERS": 2, **changes}
     path = tmp_path / "ablation.yaml"
@@ -27,6 +28,7 @@ def _params(tmp_path, mitdb_dir, **changes):
 
 def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir, capsys):
     params = _params(tmp_path, mitdb_dir)
+    base = PreprocessConfig(records=[*DS1, "100"]).to_dict()
     assert main(["--params", str(params), "--no-progress"]) == 0
     assert "tiny: S F1" in capsys.readouterr().out
     runs = sorted((tmp_path / "runs").iterdir())
@@ -37,6 +39,11 @@ def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir,
         seed, fold = int(run.name.split("seed")[1].split("_")[0]), int(run.name[-1])
         assert config["seed"] == seed + fold and config["threads"] == 1
         assert config["epochs"] == (2 if "longer" in run.name else 1)  # a configuration's own epochs, else EPOCHS
+        # ... and its own preprocessing, on a dataset built beside DATASET with only those settings changed
+        pre = json.loads((run / "config.json").read_text())["preprocess_config"]
+        changed = {k: v for k, v in pre.items() if v != base.get(k)}
+        assert changed == ({"mean_rr_stat": "median", "mean_rr_beats": 50} if "longer" in run.name else {})
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["ablation_longer.npz", "beats.npz"]
     out = json.loads((tmp_path / "reports" / "ablation.json").read_text())
     tiny = out["configs"]["tiny"]
     assert len(tiny["per_seed"]) == 2 and out["seeds"] == [0, 10]
@@ -62,6 +69,12 @@ def test_parameters_are_checked(tmp_path, mitdb_dir, capsys):
     params.write_text(yaml.safe_dump(values))
     assert main(["--params", str(params)]) == 1
     assert "missing ['WORKERS'], unknown ['WORKER']" in capsys.readouterr().err
+    values = yaml.safe_load(params.read_text())
+    values["WORKERS"], values["SEEDS"] = values.pop("WORKER"), [0, 10]
+    values["CONFIGS"]["longer"]["preprocess"] = {"mean_rr_stats": "median"}
+    params.write_text(yaml.safe_dump(values))
+    assert main(["--params", str(params)]) == 1
+    assert "configuration longer: preprocess" in capsys.readouterr().err
 
 
 def test_the_shipped_parameters_are_valid():

@@ -86,3 +86,16 @@ def test_the_shipped_parameters_are_valid():
 
     params = read_params(PROJ_ROOT / "params" / "adaptation.yaml")
     assert params["CONFIG"] in read_ablation(PROJ_ROOT / params["ABLATION"])["CONFIGS"]
+
+
+def test_a_configuration_with_its_own_preprocessing_adapts_on_its_own_dataset(tmp_path, mitdb_dir):
+    """The unadapted method is the ablation's own scoring of the same fold models: on the dataset the configuration
+    was trained on (its running RR a median here), not on DATASET."""
+    from ecg_utils.evaluate.ablation import main as ablation_main
+
+    assert main(["--params", str(_params(tmp_path, mitdb_dir, CONFIG="longer")), "--no-progress"]) == 0
+    assert ablation_main(["--params", str(tmp_path / "ablation.yaml"), "--no-progress"]) == 0
+    scored = json.loads((tmp_path / "reports" / "ablation.json").read_text())["configs"]["longer"]["per_seed"]
+    unadapted = json.loads((tmp_path / "reports" / "adaptation.json").read_text())["methods"]["none"]["per_seed"]
+    for a, b in zip(unadapted, scored, strict=True):
+        assert a["accuracy"] == b["accuracy"] and a["classes"] == b["classes"]

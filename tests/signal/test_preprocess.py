@@ -101,17 +101,38 @@ def test_rhythm_features_follow_the_underlying_cycle_not_the_early_beats():
     np.testing.assert_array_equal(rr_features(r[:4], FS, config)[:3], rr[:3])
 
 
-@pytest.mark.parametrize("rhythm", [False, True])
-def test_rhythm_state_gives_the_datasets_features_beat_by_beat(rhythm):
+def test_a_running_median_is_not_pulled_by_a_run_of_early_beats():
+    # Previous RR: 1.0 s, then a run of three beats at 0.5 s: the running mean follows them, the median does not.
+    r = np.array([0, 360, 720, 1080, 1440, 1620, 1800, 1980])
+    mean = rr_features(r, FS, PreprocessConfig(mean_rr_beats=7), rhythm=False)
+    median = rr_features(r, FS, PreprocessConfig(mean_rr_beats=7, mean_rr_stat="median"), rhythm=False)
+    np.testing.assert_array_equal(median[:, :3], mean[:, :3])
+    np.testing.assert_allclose(mean[-1, 3], (5 * 1.0 + 3 * 0.5 - 1.0) / 7)
+    np.testing.assert_allclose(median[:, 3], [1.0] * 8)
+    np.testing.assert_array_equal(rr_features(r[:6], FS, PreprocessConfig(mean_rr_beats=7, mean_rr_stat="median"),
+                                              rhythm=False)[:5], median[:5])  # causal
+    with pytest.raises(ValueError, match="mean_rr_stat='mode'"):
+        PreprocessConfig(mean_rr_stat="mode")
+
+
+def test_the_running_stat_at_its_default_keeps_earlier_datasets_and_models_current():
+    assert "mean_rr_stat" not in PreprocessConfig().to_dict()
+    median = PreprocessConfig(mean_rr_stat="median")
+    assert PreprocessConfig.from_dict(median.to_dict()) == median and median.to_dict()["mean_rr_stat"] == "median"
+
+
+@pytest.mark.parametrize("rhythm,stat", [(False, "mean"), (True, "mean"), (False, "median")])
+def test_rhythm_state_gives_the_datasets_features_beat_by_beat(rhythm, stat):
     rng = np.random.default_rng(3)
     r = np.cumsum(rng.integers(150, 500, 300))
-    config = PreprocessConfig(sinus_beats=40, irregularity_beats=8, mean_rr_beats=100)
+    config = PreprocessConfig(sinus_beats=40, irregularity_beats=8, mean_rr_beats=100, mean_rr_stat=stat)
     rr = rr_features(r, FS, config, rhythm)
     state = RhythmState(config, rhythm)
     pre = np.concatenate([[r[1] - r[0]], np.diff(r)]) / FS
     post = np.concatenate([np.diff(r), [r[-1] - r[-2]]]) / FS
     stream = np.array([state(a, b) for a, b in zip(pre, post)], np.float32)
     exact = [0, 1, 4] if rhythm else [0, 1]  # the intervals and the quantile: the same to the bit
+    exact += [3] if stat == "median" else []
     np.testing.assert_array_equal(stream[:, exact], rr[:, exact])
     np.testing.assert_allclose(stream, rr, rtol=1e-6)  # the means summed in another order
 
