@@ -12,6 +12,7 @@ DS2 is never used to choose anything.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -28,6 +29,7 @@ from ecg_utils.paths import project_path, run_name
 
 PARAMS = "params/ablation.yaml"
 KEYS = ("CONFIGS", "SEEDS", "FOLDS", "EPOCHS", "DATASET", "RUNS", "REPORTS", "WORKERS")
+OPTIONAL = ("PREPROCESS",)  # preprocessing settings every configuration starts from (its own `preprocess` wins)
 _DATA: dict[str, Any] = {}  # per process: each dataset and its model inputs by path, loaded once
 
 
@@ -39,11 +41,17 @@ def seed_name(config: str, seed: int) -> str:
 def read_params(path: str | Path) -> dict[str, Any]:
     """The ablation's parameters; a missing or unknown key fails, naming the valid ones."""
     params = yaml.safe_load(Path(path).read_text()) or {}
-    missing, unknown = sorted(set(KEYS) - set(params)), sorted(set(params) - set(KEYS))
+    missing, unknown = sorted(set(KEYS) - set(params)), sorted(set(params) - set(KEYS) - set(OPTIONAL))
     if missing or unknown:
-        raise ValueError(f"{path}: missing {missing}, unknown {unknown}; the keys are {', '.join(KEYS)}")
+        raise ValueError(f"{path}: missing {missing}, unknown {unknown}; the keys are {', '.join(KEYS)} and "
+                         f"optionally {', '.join(OPTIONAL)}")
     if len(params["SEEDS"]) < 2:
         raise ValueError(f"{path}: SEEDS={params['SEEDS']}; a spread needs at least 2 seeds")
+    names = list(params["CONFIGS"])
+    for i, (name, config) in enumerate(params["CONFIGS"].items()):
+        if config.get("against", names[0]) not in names[:max(i, 1)]:
+            raise ValueError(f"{path}: configuration {name}: against={config['against']!r}; name a configuration "
+                             f"above it ({', '.join(names[:i]) or 'none: the first is the baseline'})")
     return params
 
 
@@ -59,12 +67,14 @@ def _load(dataset: str) -> tuple[Any, Any]:
 
 
 def config_dataset(params: dict[str, Any], name: str, build: bool = False) -> str:
-    """The dataset a configuration trains on: `DATASET`, or, for a configuration with its own `preprocess`
-    settings (e.g. how the running RR is summarised), a dataset built beside it with those settings changed."""
-    preprocess = params["CONFIGS"][name].get("preprocess")
+    """The dataset a configuration trains on: `DATASET`, or, where `PREPROCESS` or the configuration's own
+    `preprocess` change settings (e.g. how the running RR is summarised), a dataset built beside it with those
+    settings changed, named by them (configurations with the same settings share it)."""
+    preprocess = {**(params.get("PREPROCESS") or {}), **(params["CONFIGS"][name].get("preprocess") or {})}
     if not preprocess:
         return params["DATASET"]
-    path = str(Path(params["DATASET"]).with_name(f"ablation_{name}.npz"))
+    slug = "_".join(f"{k}-{re.sub(r'[^A-Za-z0-9.]+', '-', str(v))}" for k, v in sorted(preprocess.items()))
+    path = str(Path(params["DATASET"]).with_name(f"ablation_{slug}.npz"))
     if build:
         from ecg_utils.signal.dataset import build_dataset, load_dataset
         from ecg_utils.signal.preprocess import PreprocessConfig
@@ -85,7 +95,7 @@ def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int
 
     ds, data = _load(dataset)
     split = make_split("inter_patient", ds.label, ds.record, folds=folds, fold=fold)
-    recipe = {k: v for k, v in config.items() if k != "preprocess"}
+    recipe = {k: v for k, v in config.items() if k not in ("preprocess", "against")}
     train(run_config({**recipe, "threads": 1}, epochs, seed, fold), ds, split, run_dir, progress=False, data=data)
     return run_dir
 
@@ -151,7 +161,8 @@ def score_all(params: dict[str, Any]) -> dict[str, Any]:
     from ecg_utils.evaluate.protocols import score_folds
 
     runs = project_path(params["RUNS"])
-    out: dict[str, Any] = {"folds": params["FOLDS"], "epochs": params["EPOCHS"], "seeds": params["SEEDS"], "configs": {}}
+    out: dict[str, Any] = {"folds": params["FOLDS"], "epochs": params["EPOCHS"], "seeds": params["SEEDS"],
+                           "preprocess": params.get("PREPROCESS") or {}, "configs": {}}
     for name, config in params["CONFIGS"].items():
         ds, data = _load(config_dataset(params, name))
         per_seed = [score_folds(runs, ds, data, seed_name(name, seed), params["FOLDS"])[1]

@@ -41,6 +41,7 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_20_epochs": "CNN–LSTM over 16 beats, beat + template, 20 epochs",
                 "cnn_lstm_dropout50": "CNN–LSTM over 16 beats, beat + template, dropout 0.5",
                 "cnn_lstm_weight1": "CNN–LSTM over 16 beats, beat + template, class weights 1 / count",
+                "cnn_lstm_mean100": "CNN–LSTM over 16 beats, beat + template, running RR a mean of 100 beats",
                 "cnn_lstm_median100": "CNN–LSTM over 16 beats, beat + template, running RR a median of 100 beats",
                 "cnn_lstm_median256": "CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats",
                 "cnn_lstm_mean256": "CNN–LSTM over 16 beats, beat + template, running RR a mean of 256 beats",
@@ -249,20 +250,23 @@ def _seeds_table(first: str, rows: list[tuple[str, str, dict[str, Any]]], signed
 
 def seeds_markdown(ab: dict[str, Any]) -> str:
     """The fold ablation over seeds (`ablation`): each configuration's pooled DS1 figures as mean ± sd over the seeds,
-    and each configuration's difference from the first one."""
+    and each configuration's difference from the one it is judged against (`against`, else the first)."""
     configs = ab["configs"]
+    base = ", ".join(f"`{k}={v!r}`" for k, v in ab.get("preprocess", {}).items())
     lines = [(f"{len(ab['seeds'])} trainings of each configuration (seeds {', '.join(map(str, ab['seeds']))}; fold k "
-              f"trains with seed + k), each pooled over the {ab['folds']} DS1 folds as above; mean ± sd over the "
+              f"trains with seed + k), each pooled over the {ab['folds']} DS1 folds as above"
+              f"{f' (preprocessing {base} unless the name says otherwise)' if base else ''}; mean ± sd over the "
               "trainings, % of beats (avg: EC57 average over the DS1 records with the class):"), "",
              *_seeds_table("configuration | parameters", [(CONFIG_NAMES.get(name, name), f"{c['params']:,}",
                                                            c["over_seeds"]) for name, c in configs.items()])]
     names = list(configs)
     for name in names[1:]:
-        ref, new = configs[names[0]]["over_seeds"], configs[name]["over_seeds"]
+        base = configs[name].get("config", {}).get("against", names[0])
+        ref, new = configs[base]["over_seeds"], configs[name]["over_seeds"]
         moves = ", ".join(f"{label} {100 * (get(new)['mean'] - get(ref)['mean']):+.1f}" for label, get in SEED_COLUMNS
                           if get(new)["mean"] is not None and get(ref)["mean"] is not None)
-        better, why = judge(configs[names[0]]["per_seed"], configs[name]["per_seed"])
-        lines += ["", (f"{CONFIG_NAMES.get(name, name)} against {CONFIG_NAMES.get(names[0], names[0])}, difference "
+        better, why = judge(configs[base]["per_seed"], configs[name]["per_seed"])
+        lines += ["", (f"{CONFIG_NAMES.get(name, name)} against {CONFIG_NAMES.get(base, base)}, difference "
                        f"of the means in points: {moves}. By the rule for a better model (paired differences over "
                        f"the trainings, mean ± sd): **{'better' if better else 'not better'}**, {why}.")]
     return "\n".join(lines)

@@ -30,8 +30,8 @@ from ecg_utils.signal.context import CHANNELS
 from ecg_utils.signal.preprocess import rr_names
 
 # The ratios beside the raw intervals, as (numerator, denominator) columns of RR_FEATURES: previous/local,
-# next/local, previous/running mean, next/previous; with the rhythm pair also previous and next over the
-# underlying cycle. A model uses those whose columns it reads.
+# next/local, previous/running RR (the patient's rhythm), next/previous; with the rhythm pair also previous and next
+# over the underlying cycle. A model uses those whose columns it reads.
 RR_RATIOS = ((0, 2), (1, 2), (0, 3), (1, 0), (0, 4), (1, 4))
 
 

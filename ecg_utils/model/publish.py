@@ -42,7 +42,7 @@ def fingerprint(onnx_path: Path, checkpoint: Path, metrics: dict[str, Any]) -> d
         "checkpoint_sha256": sha256(checkpoint), "model": ckpt.model_params.get("model", meta["model"]),
         "members": len(members), "protocol": meta["protocol"], "classes": meta["classes"], "fs": meta["fs"],
         "window": meta["window"], "context": meta["context"], "leads": meta["preprocess_config"]["leads"],
-        "rr_features": meta["rr_features"],
+        "rr_features": meta["rr_features"], "running_rr": _running_rr(meta["preprocess_config"]),
         "parameters": ckpt.n_params, "epochs": members[0]["epochs"], "seeds": [m["seed"] for m in members],
         "val_macro_f1": ckpt.val_macro_f1, "train_records": ckpt.records("train"),
         "test_records": ckpt.records("test"), "test_figures": _figures(figures),
@@ -66,9 +66,14 @@ def _spread_cell(s: dict[str, Any] | None) -> str:
     return f"{100 * s['mean']:.1f} ± {100 * s['sd']:.1f}" if s["sd"] is not None else f"{100 * s['mean']:.1f}"
 
 
-def _rr_text(names: list[str]) -> str:
+def _running_rr(preprocess: dict[str, Any]) -> str:
+    """The patient's running rhythm the model reads, in words (a mapping without the statistic predates it: a mean)."""
+    return f"{preprocess.get('mean_rr_stat', 'mean')} of the last {preprocess['mean_rr_beats']}"
+
+
+def _rr_text(names: list[str], running: str) -> str:
     """What the model's RR features are, in words."""
-    text = "four RR intervals (previous, next, causal local and running means)"
+    text = f"four RR intervals (previous, next, the causal local mean and the running {running})"
     if "sinus_rr" in names:
         text += (" and the rhythm around the beat (the underlying cycle, a high quantile of the recent intervals, and "
                  "the irregularity of the recent intervals)")
@@ -90,7 +95,7 @@ supraventricular ectopic, V ventricular ectopic, F fusion, Q unknown), mapped fr
 et al. (2004) do: N = N, L, R, e, j; S = A, a, J, S; V = V, E; F = F; Q = /, f, Q. A CNN encodes each beat (a
 {info['window']}-sample window of one ECG lead at {info['fs']:g} Hz, 0.25 s before to 0.45 s after the R peak,
 band-passed 0.5–40 Hz) beside the running median template of the patient's last beats, in units of that template,
-with {_rr_text(info.get('rr_features', []))}; an LSTM reads the encodings of this beat
+with {_rr_text(info.get('rr_features', []), info.get('running_rr', 'mean'))}; an LSTM reads the encodings of this beat
 and the {info['context'] - 1} before it. Nothing later than the next R peak is used, and nothing depends on the
 recording's gain. Input lead by name, in order of preference: {', '.join(info['leads'])}. Other sampling rates are
 resampled to {info['fs']:g} Hz.

@@ -51,8 +51,8 @@ class PreprocessConfig:
     filter_order: int = 2  # Butterworth order of one pass; sosfiltfilt doubles it
     normalize: str = "record"  # "record": z-score per record; "beat": per window; "none"
     local_rr_beats: int = 10  # beats in the causal local-average RR
-    mean_rr_beats: int = 100  # beats in the causal running-mean RR (the patient's rhythm)
-    mean_rr_stat: str = "mean"  # "median": a run of early beats shorter than half the window leaves it alone
+    mean_rr_beats: int = 256  # beats in the causal running RR (the patient's rhythm)
+    mean_rr_stat: str = "median"  # a run of early beats shorter than half the window leaves a median alone; "mean"
     template_beats: int = 15  # beats in the running template each beat is compared with (`context`)
     sinus_beats: int = 64  # beats whose previous RR give the underlying cycle (`sinus_rr`)
     sinus_quantile: float = 0.9  # the quantile of those RR taken as the underlying cycle
@@ -97,9 +97,10 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PreprocessConfig:
-        """Build from a parameters mapping, rejecting misspelt keys instead of ignoring them."""
+        """Build from a parameters mapping, rejecting misspelt keys instead of ignoring them. A mapping without
+        `mean_rr_stat` was written before the option existed (datasets, checkpoints, the ONNX file): a running mean."""
         reject_unknown(values, cls, "preprocessing")
-        values = dict(values)
+        values = {"mean_rr_stat": "mean", **values}
         if values.get("records") is None:
             values.pop("records", None)
         return cls(**values)
@@ -108,7 +109,7 @@ class PreprocessConfig:
         d = dataclasses.asdict(self)
         d["records"] = list(self.records)
         d["leads"] = list(self.leads)
-        if self.mean_rr_stat == "mean":  # the form before the option existed, so earlier datasets and models stay current
+        if self.mean_rr_stat == "mean":  # the form before the option existed: earlier datasets and models stay current
             del d["mean_rr_stat"]
         return d
 

@@ -20,7 +20,7 @@ def _params(tmp_path, mitdb_dir, **changes):
     longer = {**tiny, "epochs": 2, "preprocess": {"mean_rr_stat": "median", "mean_rr_beats": 50}}
     params = {"CONFIGS": {"tiny": tiny, "longer": longer},
               "SEEDS": [0, 10], "FOLDS": 2, "EPOCHS": 1, "DATASET": str(dataset), "RUNS": str(tmp_path / "runs"),
-              "REPORTS": str(tmp_path / "reports"), "WORKERS": 2, **changes}
+              "REPORTS": str(tmp_path / "reports"), "WORKERS": 2, "PREPROCESS": {"mean_rr_stat": "mean"}, **changes}
     path = tmp_path / "ablation.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
@@ -28,7 +28,6 @@ def _params(tmp_path, mitdb_dir, **changes):
 
 def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir, capsys):
     params = _params(tmp_path, mitdb_dir)
-    base = PreprocessConfig(records=[*DS1, "100"]).to_dict()
     assert main(["--params", str(params), "--no-progress"]) == 0
     assert "tiny: S F1" in capsys.readouterr().out
     runs = sorted((tmp_path / "runs").iterdir())
@@ -39,11 +38,13 @@ def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir,
         seed, fold = int(run.name.split("seed")[1].split("_")[0]), int(run.name[-1])
         assert config["seed"] == seed + fold and config["threads"] == 1
         assert config["epochs"] == (2 if "longer" in run.name else 1)  # a configuration's own epochs, else EPOCHS
-        # ... and its own preprocessing, on a dataset built beside DATASET with only those settings changed
-        pre = json.loads((run / "config.json").read_text())["preprocess_config"]
-        changed = {k: v for k, v in pre.items() if v != base.get(k)}
-        assert changed == ({"mean_rr_stat": "median", "mean_rr_beats": 50} if "longer" in run.name else {})
-    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["ablation_longer.npz", "beats.npz"]
+        # ... and PREPROCESS, or its own preprocessing over it, on a dataset built beside DATASET with only those
+        # settings changed
+        pre = PreprocessConfig.from_dict(json.loads((run / "config.json").read_text())["preprocess_config"])
+        changes = {"mean_rr_stat": "median", "mean_rr_beats": 50} if "longer" in run.name else {"mean_rr_stat": "mean"}
+        assert pre == PreprocessConfig(records=[*DS1, "100"], **changes)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == [
+        "ablation_mean_rr_beats-50_mean_rr_stat-median.npz", "ablation_mean_rr_stat-mean.npz", "beats.npz"]
     out = json.loads((tmp_path / "reports" / "ablation.json").read_text())
     tiny = out["configs"]["tiny"]
     assert len(tiny["per_seed"]) == 2 and out["seeds"] == [0, 10]
@@ -75,6 +76,11 @@ def test_parameters_are_checked(tmp_path, mitdb_dir, capsys):
     params.write_text(yaml.safe_dump(values))
     assert main(["--params", str(params)]) == 1
     assert "configuration longer: preprocess" in capsys.readouterr().err
+    values["CONFIGS"]["longer"]["preprocess"] = {"mean_rr_stat": "median"}
+    values["CONFIGS"]["longer"]["against"] = "tiny"  # the first configuration (keys sorted) against a later one
+    params.write_text(yaml.safe_dump(values))
+    assert main(["--params", str(params)]) == 1
+    assert "configuration longer: against='tiny'; name a configuration above it" in capsys.readouterr().err
 
 
 def test_the_shipped_parameters_are_valid():

@@ -241,8 +241,13 @@ def test_seeds_markdown_gives_mean_sd_over_trainings_and_the_difference():
     base, rhythm = [figures("NNNSSNVVNQ"), figures("NNNNSNVVNQ")], [figures("NNNNSSVVNQ"), figures("NNNNSSVVNQ")]
     ab = {"seeds": [0, 100], "folds": 5, "configs": {
         "cnn_lstm": {"params": 10, "over_seeds": over_seeds(base), "per_seed": base},
-        "cnn_lstm_rhythm": {"params": 12, "over_seeds": over_seeds(rhythm), "per_seed": rhythm}}}
+        "cnn_lstm_rhythm": {"params": 12, "over_seeds": over_seeds(rhythm), "per_seed": rhythm},
+        "cnn_lstm_context32": {"params": 12, "config": {"against": "cnn_lstm_rhythm"}, "over_seeds": over_seeds(rhythm),
+                               "per_seed": rhythm}}}
     text = seeds_markdown(ab)
+    # A configuration that names the one it is judged against is compared with that one, not the first.
+    assert ("CNN–LSTM over 32 beats, beat + template against CNN–LSTM over 16 beats, beat + template, rhythm pair, "
+            "difference of the means in points: accuracy +0.0,") in text
     # S Se: 50 % and 50 % for the first, 100 % twice for the second; S +P 50 % and 100 %, then 100 % twice
     assert "| CNN–LSTM over 16 beats, beat + template | 10 | 75.0 ± 7.1 |" in text
     assert "| CNN–LSTM over 16 beats, beat + template, rhythm pair | 12 | 90.0 ± 0.0 |" in text

@@ -76,7 +76,7 @@ def test_segment_puts_the_r_peak_at_index_before():
 
 def test_rr_features():
     r = np.array([0, 360, 720, 1260, 1440])  # RR: 1.0, 1.0, 1.5, 0.5 s
-    config = PreprocessConfig(local_rr_beats=2, mean_rr_beats=4)
+    config = PreprocessConfig(local_rr_beats=2, mean_rr_beats=4, mean_rr_stat="mean")
     rr = rr_features(r, FS, config, rhythm=False)
     assert rr.shape == (5, 4)
     np.testing.assert_allclose(rr[:, 0], [1.0, 1.0, 1.0, 1.5, 0.5])  # previous (first borrows next)
@@ -104,7 +104,7 @@ def test_rhythm_features_follow_the_underlying_cycle_not_the_early_beats():
 def test_a_running_median_is_not_pulled_by_a_run_of_early_beats():
     # Previous RR: 1.0 s, then a run of three beats at 0.5 s: the running mean follows them, the median does not.
     r = np.array([0, 360, 720, 1080, 1440, 1620, 1800, 1980])
-    mean = rr_features(r, FS, PreprocessConfig(mean_rr_beats=7), rhythm=False)
+    mean = rr_features(r, FS, PreprocessConfig(mean_rr_beats=7, mean_rr_stat="mean"), rhythm=False)
     median = rr_features(r, FS, PreprocessConfig(mean_rr_beats=7, mean_rr_stat="median"), rhythm=False)
     np.testing.assert_array_equal(median[:, :3], mean[:, :3])
     np.testing.assert_allclose(mean[-1, 3], (5 * 1.0 + 3 * 0.5 - 1.0) / 7)
@@ -115,10 +115,15 @@ def test_a_running_median_is_not_pulled_by_a_run_of_early_beats():
         PreprocessConfig(mean_rr_stat="mode")
 
 
-def test_the_running_stat_at_its_default_keeps_earlier_datasets_and_models_current():
-    assert "mean_rr_stat" not in PreprocessConfig().to_dict()
-    median = PreprocessConfig(mean_rr_stat="median")
-    assert PreprocessConfig.from_dict(median.to_dict()) == median and median.to_dict()["mean_rr_stat"] == "median"
+def test_datasets_and_models_from_before_the_running_median_keep_their_running_mean():
+    default = PreprocessConfig()
+    assert (default.mean_rr_stat, default.mean_rr_beats) == ("median", 256)
+    assert PreprocessConfig.from_dict(default.to_dict()) == default and default.to_dict()["mean_rr_stat"] == "median"
+    # A running mean is written as it was before the option existed, and such a mapping is read back as a mean.
+    earlier = PreprocessConfig(mean_rr_stat="mean", mean_rr_beats=100).to_dict()
+    assert "mean_rr_stat" not in earlier
+    assert PreprocessConfig.from_dict(earlier) == PreprocessConfig(mean_rr_stat="mean", mean_rr_beats=100)
+    assert PreprocessConfig.from_dict(earlier).to_dict() == earlier
 
 
 @pytest.mark.parametrize("rhythm,stat", [(False, "mean"), (True, "mean"), (False, "median")])
