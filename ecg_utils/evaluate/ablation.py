@@ -76,10 +76,10 @@ def config_dataset(params: dict[str, Any], name: str, build: bool = False) -> st
     slug = "_".join(f"{k}-{re.sub(r'[^A-Za-z0-9.]+', '-', str(v))}" for k, v in sorted(preprocess.items()))
     path = str(Path(params["DATASET"]).with_name(f"ablation_{slug}.npz"))
     if build:
-        from ecg_utils.signal.dataset import build_dataset, load_dataset
+        from ecg_utils.signal.dataset import build_dataset, stored_config
         from ecg_utils.signal.preprocess import PreprocessConfig
 
-        base = load_dataset(project_path(params["DATASET"])).config
+        base = stored_config(params["DATASET"])
         try:
             config = PreprocessConfig.from_dict({**base, **preprocess})
         except ValueError as exc:

@@ -21,6 +21,7 @@ from ecg_utils.model.checkpoint import read_checkpoint
 from ecg_utils.model.export import export_onnx, max_difference, read_metadata
 from ecg_utils.model.shipped import MODEL_CARD, MODEL_INFO, MODEL_PATH, sha256
 from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR, RUNS_DIR
+from ecg_utils.signal.preprocess import PreprocessConfig
 
 PROTOCOL, MODEL = "inter_patient", "cnn_lstm"
 MAX_DIFF = 1e-4  # probabilities and encodings, ONNX Runtime against the model as trained
@@ -67,8 +68,9 @@ def _spread_cell(s: dict[str, Any] | None) -> str:
 
 
 def _running_rr(preprocess: dict[str, Any]) -> str:
-    """The patient's running rhythm the model reads, in words (a mapping without the statistic predates it: a mean)."""
-    return f"{preprocess.get('mean_rr_stat', 'mean')} of the last {preprocess['mean_rr_beats']}"
+    """The patient's running rhythm the model reads, in words."""
+    config = PreprocessConfig.from_dict(preprocess)
+    return f"{config.mean_rr_stat} of the last {config.mean_rr_beats}"
 
 
 def _rr_text(names: list[str], running: str) -> str:

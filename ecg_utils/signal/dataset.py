@@ -11,6 +11,7 @@ import json
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,6 +108,12 @@ def dataset_is_current(path: str | Path, config: PreprocessConfig) -> bool:
             return str(npz["cache_key"]) == cache_key(config)
     except (OSError, ValueError, KeyError):  # unreadable or foreign file: rebuild it
         return False
+
+
+def stored_config(path: str | Path) -> dict[str, Any]:
+    """The preprocessing configuration a dataset was built with (reads only that entry, not the beats)."""
+    with np.load(project_path(path), allow_pickle=False) as npz:
+        return json.loads(str(npz["config"]))
 
 
 def build_dataset(

@@ -219,7 +219,8 @@ class RhythmState:
 
     def __init__(self, config: PreprocessConfig, rhythm: bool = True) -> None:
         self.config, self.rhythm = config, rhythm
-        self._pre: deque[float] = deque(maxlen=max(config.local_rr_beats, config.mean_rr_beats,
+        self._pre: deque[float] = deque(maxlen=max(config.local_rr_beats,  # the means' intervals (a median's are sorted)
+                                                   config.mean_rr_beats if config.mean_rr_stat == "mean" else 1,
                                                    config.irregularity_beats if rhythm else 1))
         self._sinus, self._diffs = _SortedWindow(config.sinus_beats), _SortedWindow(config.irregularity_beats)
         self._running = _SortedWindow(config.mean_rr_beats) if config.mean_rr_stat == "median" else None
