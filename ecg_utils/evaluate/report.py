@@ -252,10 +252,10 @@ def seeds_markdown(ab: dict[str, Any]) -> str:
     """The fold ablation over seeds (`ablation`): each configuration's pooled DS1 figures as mean ± sd over the seeds,
     and each configuration's difference from the one it is judged against (`against`, else the first)."""
     configs = ab["configs"]
-    base = ", ".join(f"`{k}={v!r}`" for k, v in ab.get("preprocess", {}).items())
+    settings = ", ".join(f"`{k}={v!r}`" for k, v in ab.get("preprocess", {}).items())
     lines = [(f"{len(ab['seeds'])} trainings of each configuration (seeds {', '.join(map(str, ab['seeds']))}; fold k "
               f"trains with seed + k), each pooled over the {ab['folds']} DS1 folds as above"
-              f"{f' (preprocessing {base} unless the name says otherwise)' if base else ''}; mean ± sd over the "
+              f"{f' (preprocessing {settings} unless the name says otherwise)' if settings else ''}; mean ± sd over the "
               "trainings, % of beats (avg: EC57 average over the DS1 records with the class):"), "",
              *_seeds_table("configuration | parameters", [(CONFIG_NAMES.get(name, name), f"{c['params']:,}",
                                                            c["over_seeds"]) for name, c in configs.items()])]
