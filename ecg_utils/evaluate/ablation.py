@@ -12,6 +12,7 @@ DS2 is never used to choose anything.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -100,14 +101,16 @@ def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int
     return run_dir
 
 
-def train_all(params: dict[str, Any], progress: bool = True) -> None:
-    """Every configuration x seed x fold run, `WORKERS` at a time (each process loads a dataset once); a
-    configuration's own `epochs` overrides `EPOCHS`, its own `preprocess` settings build its own dataset."""
+def train_all(params: dict[str, Any], progress: bool = True, only: list[str] | None = None) -> None:
+    """Every configuration (or those `only` names) x seed x fold run, `WORKERS` at a time (each process loads a
+    dataset once); a configuration's own `epochs` overrides `EPOCHS`, its own `preprocess` settings build its own
+    dataset."""
     runs = project_path(params["RUNS"])
-    datasets = {name: config_dataset(params, name, build=True) for name in params["CONFIGS"]}
-    jobs = [(config, config.get("epochs", params["EPOCHS"]), seed, fold, params["FOLDS"],
-             str(runs / run_name("inter_patient", seed_name(name, seed), fold)), datasets[name])
-            for name, config in params["CONFIGS"].items() for seed in params["SEEDS"] for fold in range(params["FOLDS"])]
+    names = only or list(params["CONFIGS"])
+    datasets = {name: config_dataset(params, name, build=True) for name in names}
+    jobs = [(params["CONFIGS"][name], params["CONFIGS"][name].get("epochs", params["EPOCHS"]), seed, fold,
+             params["FOLDS"], str(runs / run_name("inter_patient", seed_name(name, seed), fold)), datasets[name])
+            for name in names for seed in params["SEEDS"] for fold in range(params["FOLDS"])]
     with ProcessPoolExecutor(params["WORKERS"], mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_train, *job) for job in jobs]
         for future in tqdm(as_completed(futures), total=len(futures), desc="fold runs", disable=not progress):
@@ -156,14 +159,40 @@ def judge(baseline: list[dict[str, Any]], candidate: list[dict[str, Any]]) -> tu
     return True, "gains " + ", ".join(gains)
 
 
-def score_all(params: dict[str, Any]) -> dict[str, Any]:
-    """Each configuration's figures per seed (pooled over the folds) and over the seeds; writes `ablation.json`."""
+def stored_scores(params: dict[str, Any], only: list[str]) -> dict[str, Any]:
+    """The scored configurations of `ablation.json` that a run with `only` keeps: each must still have the
+    configuration, seeds, folds, epochs and preprocessing it was scored with, since a run repeats bit for bit from
+    those alone; anything else fails, naming the configuration to train again."""
+    path = project_path(params["REPORTS"]) / "ablation.json"
+    stored = json.loads(path.read_text()) if path.exists() else {"configs": {}}
+    kept = {}
+    for name in params["CONFIGS"]:
+        if name in only:
+            continue
+        entry = stored["configs"].get(name)
+        same = entry is not None and all(stored.get(k) == v for k, v in (
+            ("folds", params["FOLDS"]), ("epochs", params["EPOCHS"]), ("seeds", params["SEEDS"]),
+            ("preprocess", params.get("PREPROCESS") or {}))) and entry["config"] == params["CONFIGS"][name]
+        if not same:
+            raise ValueError(f"{path} has no scores of configuration {name} as the parameters define it; add it to "
+                             "--only (or run without --only to train and score every configuration)")
+        kept[name] = entry
+    return kept
+
+
+def score_all(params: dict[str, Any], only: list[str] | None = None) -> dict[str, Any]:
+    """Each configuration's figures per seed (pooled over the folds) and over the seeds; writes `ablation.json`.
+    With `only`, just those are scored and every other configuration keeps its stored scores (`stored_scores`)."""
     from ecg_utils.evaluate.protocols import score_folds
 
     runs = project_path(params["RUNS"])
+    kept = stored_scores(params, only) if only else {}
     out: dict[str, Any] = {"folds": params["FOLDS"], "epochs": params["EPOCHS"], "seeds": params["SEEDS"],
                            "preprocess": params.get("PREPROCESS") or {}, "configs": {}}
     for name, config in params["CONFIGS"].items():
+        if name in kept:
+            out["configs"][name] = kept[name]
+            continue
         ds, data = _load(config_dataset(params, name))
         per_seed = [score_folds(runs, ds, data, seed_name(name, seed), params["FOLDS"])[1]
                     for seed in params["SEEDS"]]
@@ -173,20 +202,29 @@ def score_all(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_args(module: str, doc: str, params: str, argv: list[str] | None) -> argparse.Namespace:
-    """The command line of a fold study (`ecg_utils.evaluate.<module>`): its parameters file and the progress bar."""
+def parse_args(module: str, doc: str, params: str, argv: list[str] | None,
+               only: bool = False) -> argparse.Namespace:
+    """The command line of a fold study (`ecg_utils.evaluate.<module>`): its parameters file and the progress bar
+    (and, with `only`, the configurations to train and score)."""
     parser = argparse.ArgumentParser(prog=f"python -m ecg_utils.evaluate.{module}", description=doc.split("\n")[0])
     parser.add_argument("--params", default=params, help=f"parameters file (default {params})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if only:
+        parser.add_argument("--only", nargs="+", metavar="CONFIG",
+                            help="train and score only these configurations; the others keep their stored scores")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args("ablation", __doc__, PARAMS, argv)
+    args = parse_args("ablation", __doc__, PARAMS, argv, only=True)
     try:
         params = read_params(project_path(args.params))
-        train_all(params, progress=not args.no_progress)
-        out = score_all(params)
+        unknown = sorted(set(args.only or ()) - set(params["CONFIGS"]))
+        if unknown:
+            raise ValueError(f"--only {', '.join(unknown)}: no such configuration in {args.params} "
+                             f"({', '.join(params['CONFIGS'])})")
+        train_all(params, progress=not args.no_progress, only=args.only)
+        out = score_all(params, only=args.only)
     except (OSError, ValueError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

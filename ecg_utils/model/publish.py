@@ -70,7 +70,8 @@ def _spread_cell(s: dict[str, Any] | None) -> str:
 def _running_rr(preprocess: dict[str, Any]) -> str:
     """The patient's running rhythm the model reads, in words."""
     config = PreprocessConfig.from_dict(preprocess)
-    return f"{config.mean_rr_stat} of the last {config.mean_rr_beats}"
+    stat = config.mean_rr_stat if config.running_quantile in (None, 0.5) else f"{config.mean_rr_stat[1:]}th percentile"
+    return f"{stat} of the last {config.mean_rr_beats}"
 
 
 def _rr_text(names: list[str], running: str) -> str:

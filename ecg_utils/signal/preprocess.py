@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from ecg_utils.data.records import DEFAULT_LEADS
 from ecg_utils.params import reject_unknown
 
 NORMALIZATIONS = ("record", "beat", "none")
-RUNNING_STATS = ("mean", "median")  # how `mean_rr`, the patient's running rhythm, summarises its window
+_PERCENTILE = re.compile(r"p([1-9][0-9]?)")  # "p75": the 75th percentile of the window
 # What every model reads, and the pair a model with rhythm context reads after them (`rr_features`).
 BEAT_RR = ("pre_rr", "post_rr", "local_rr", "mean_rr")
 RHYTHM_RR = ("sinus_rr", "irregularity")
@@ -52,7 +53,7 @@ class PreprocessConfig:
     normalize: str = "record"  # "record": z-score per record; "beat": per window; "none"
     local_rr_beats: int = 10  # beats in the causal local-average RR
     mean_rr_beats: int = 256  # beats in the causal running RR (the patient's rhythm)
-    mean_rr_stat: str = "median"  # a run of early beats shorter than half the window leaves a median alone; "mean"
+    mean_rr_stat: str = "median"  # "mean", "median" or a percentile "pNN" (`running_quantile` says why)
     template_beats: int = 15  # beats in the running template each beat is compared with (`context`)
     sinus_beats: int = 64  # beats whose previous RR give the underlying cycle (`sinus_rr`)
     sinus_quantile: float = 0.9  # the quantile of those RR taken as the underlying cycle
@@ -72,14 +73,24 @@ class PreprocessConfig:
                self.irregularity_beats) < 1:
             problems.append("filter_order, local_rr_beats, mean_rr_beats, template_beats, sinus_beats and "
                             "irregularity_beats must be >= 1")
-        if self.mean_rr_stat not in RUNNING_STATS:
-            problems.append(f"mean_rr_stat={self.mean_rr_stat!r} (allowed: {', '.join(RUNNING_STATS)})")
+        if self.mean_rr_stat not in ("mean", "median") and not _PERCENTILE.fullmatch(str(self.mean_rr_stat)):
+            problems.append(f"mean_rr_stat={self.mean_rr_stat!r} (allowed: mean, median, or a percentile p1 to p99 "
+                            "such as p75)")
         if not 0 <= self.sinus_quantile <= 1:
             problems.append(f"sinus_quantile={self.sinus_quantile} (need 0 <= sinus_quantile <= 1)")
         if not self.leads:
             problems.append("leads is empty")
         if problems:
             raise ValueError("invalid preprocessing configuration: " + "; ".join(problems))
+
+    @property
+    def running_quantile(self) -> float | None:
+        """The quantile `mean_rr` takes of its window, None for a mean. Early beats pull a mean at once; a
+        q-quantile only once more than 1 - q of the window is early, so a high percentile follows the underlying
+        cycle of a record whose beats are mostly ectopic, where a median takes the ectopic beats' own interval."""
+        if self.mean_rr_stat == "mean":
+            return None
+        return 0.5 if self.mean_rr_stat == "median" else int(self.mean_rr_stat[1:]) / 100
 
     @property
     def before(self) -> int:
@@ -168,8 +179,8 @@ def rr_features(r_samples: np.ndarray, fs: float, config: PreprocessConfig, rhyt
     d = np.diff(r) / fs
     pre = np.concatenate([[d[0]], d])
     post = np.concatenate([d, [d[-1]]])
-    running = (_trailing_mean(pre, config.mean_rr_beats) if config.mean_rr_stat == "mean"
-               else _trailing_quantile(pre, config.mean_rr_beats, 0.5))
+    q = config.running_quantile
+    running = _trailing_mean(pre, config.mean_rr_beats) if q is None else _trailing_quantile(pre, config.mean_rr_beats, q)
     columns = [pre, post, _trailing_mean(pre, config.local_rr_beats), running]
     if rhythm:
         diffs = np.abs(np.diff(pre, prepend=pre[0]))  # the first beat's difference is 0
@@ -219,11 +230,12 @@ class RhythmState:
 
     def __init__(self, config: PreprocessConfig, rhythm: bool = True) -> None:
         self.config, self.rhythm = config, rhythm
-        self._pre: deque[float] = deque(maxlen=max(config.local_rr_beats,  # the means' intervals (a median's are sorted)
-                                                   config.mean_rr_beats if config.mean_rr_stat == "mean" else 1,
+        q = config.running_quantile
+        self._pre: deque[float] = deque(maxlen=max(config.local_rr_beats,  # the means' intervals (a quantile's are sorted)
+                                                   config.mean_rr_beats if q is None else 1,
                                                    config.irregularity_beats if rhythm else 1))
         self._sinus, self._diffs = _SortedWindow(config.sinus_beats), _SortedWindow(config.irregularity_beats)
-        self._running = _SortedWindow(config.mean_rr_beats) if config.mean_rr_stat == "median" else None
+        self._running = None if q is None else _SortedWindow(config.mean_rr_beats)
 
     def __call__(self, pre: float, post: float) -> list[float]:
         """The features of the next beat, given its previous and next RR (s)."""
@@ -239,7 +251,8 @@ class RhythmState:
 
         if self._running is not None:
             self._running.add(pre)
-        running = mean(c.mean_rr_beats) if self._running is None else _quantile_of_sorted(self._running.ordered, 0.5)
+        running = (mean(c.mean_rr_beats) if self._running is None
+                   else _quantile_of_sorted(self._running.ordered, c.running_quantile))
         out = [pre, post, mean(c.local_rr_beats), running]
         if self.rhythm:
             out += [_quantile_of_sorted(self._sinus.ordered, c.sinus_quantile),

@@ -59,6 +59,23 @@ def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir,
     assert main(["--params", str(params), "--no-progress"]) == 0
     assert [(r / "best.pt").stat().st_mtime_ns for r in runs] == stamps
 
+    # --only trains and scores one new configuration; the others keep their stored scores, which must still be
+    # those of the configuration as the parameters define it.
+    values = yaml.safe_load(params.read_text())
+    values["CONFIGS"]["p75"] = {**values["CONFIGS"]["tiny"], "preprocess": {"mean_rr_stat": "p75"}}
+    params.write_text(yaml.safe_dump(values))
+    assert main(["--params", str(params), "--no-progress", "--only", "p75", "p57"]) == 1
+    assert "--only p57: no such configuration" in capsys.readouterr().err
+    assert main(["--params", str(params), "--no-progress", "--only", "p75"]) == 0
+    again = json.loads((tmp_path / "reports" / "ablation.json").read_text())
+    assert {k: again["configs"][k] for k in ("tiny", "longer")} == {k: out["configs"][k] for k in ("tiny", "longer")}
+    assert len(again["configs"]["p75"]["per_seed"]) == 2
+    assert len(list((tmp_path / "runs").iterdir())) == len(runs) + 4
+    values["CONFIGS"]["tiny"]["normal_keep"] = 0.3
+    params.write_text(yaml.safe_dump(values))
+    assert main(["--params", str(params), "--no-progress", "--only", "p75"]) == 1
+    assert "no scores of configuration tiny as the parameters define it; add it to --only" in capsys.readouterr().err
+
 
 def test_parameters_are_checked(tmp_path, mitdb_dir, capsys):
     params = _params(tmp_path, mitdb_dir, SEEDS=[0])

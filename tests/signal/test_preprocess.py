@@ -115,6 +115,26 @@ def test_a_running_median_is_not_pulled_by_a_run_of_early_beats():
         PreprocessConfig(mean_rr_stat="mode")
 
 
+@pytest.mark.parametrize("stat", ["p0", "p100", "p7.5", "75", "P75"])
+def test_a_running_percentile_is_named_p1_to_p99(stat):
+    with pytest.raises(ValueError, match=r"a percentile p1 to p99"):
+        PreprocessConfig(mean_rr_stat=stat)
+
+
+def test_a_high_running_percentile_keeps_the_cycle_where_most_beats_are_early():
+    # 256 beats: a 1.0 s cycle, and runs of three early beats (0.6 s) after every sinus beat, so that 3 in 4
+    # intervals are early: the median takes the early beats' interval, the 90th percentile keeps the cycle.
+    pre = np.tile([1.0, 0.6, 0.6, 0.6], 64)
+    r = np.round(np.concatenate([[0.0], np.cumsum(pre)]) * FS)
+    def running(stat):
+        return rr_features(r, FS, PreprocessConfig(mean_rr_beats=64, mean_rr_stat=stat), rhythm=False)[64:, 3]
+    np.testing.assert_allclose(running("median"), 0.6, atol=0.01)
+    np.testing.assert_allclose(running("p90"), 1.0, atol=0.01)
+    assert PreprocessConfig(mean_rr_stat="p90").running_quantile == 0.9
+    assert (PreprocessConfig(mean_rr_stat="median").running_quantile, PreprocessConfig(mean_rr_stat="mean")
+            .running_quantile) == (0.5, None)
+
+
 def test_datasets_and_models_from_before_the_running_median_keep_their_running_mean():
     default = PreprocessConfig()
     assert (default.mean_rr_stat, default.mean_rr_beats) == ("median", 256)
@@ -126,7 +146,7 @@ def test_datasets_and_models_from_before_the_running_median_keep_their_running_m
     assert PreprocessConfig.from_dict(earlier).to_dict() == earlier
 
 
-@pytest.mark.parametrize("rhythm,stat", [(False, "mean"), (True, "mean"), (False, "median")])
+@pytest.mark.parametrize("rhythm,stat", [(False, "mean"), (True, "mean"), (False, "median"), (True, "p75")])
 def test_rhythm_state_gives_the_datasets_features_beat_by_beat(rhythm, stat):
     rng = np.random.default_rng(3)
     r = np.cumsum(rng.integers(150, 500, 300))
@@ -137,7 +157,7 @@ def test_rhythm_state_gives_the_datasets_features_beat_by_beat(rhythm, stat):
     post = np.concatenate([np.diff(r), [r[-1] - r[-2]]]) / FS
     stream = np.array([state(a, b) for a, b in zip(pre, post)], np.float32)
     exact = [0, 1, 4] if rhythm else [0, 1]  # the intervals and the quantile: the same to the bit
-    exact += [3] if stat == "median" else []
+    exact += [3] if stat != "mean" else []
     np.testing.assert_array_equal(stream[:, exact], rr[:, exact])
     np.testing.assert_allclose(stream, rr, rtol=1e-6)  # the means summed in another order
 
