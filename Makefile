@@ -68,10 +68,11 @@ reproduce: data
 	done
 	$(PY) -m ecg_utils.evaluate.report
 
-## ablation: train every configuration of params/ablation.yaml once per DS1 fold and seed (2 processes, 1 thread each; finished runs are kept) and score them on the folds: reports/ablation.json, then README's tables
+## ablation: train every configuration of params/ablation.yaml once per DS1 fold and seed (2 processes, 1 thread each; finished runs are kept) and score them on the folds: reports/ablation.json; how closely each one's running RR follows the sinus cycle on DS1: reports/rhythm_tracking.json; then README's tables
 .PHONY: ablation
 ablation: data
 	$(PY) -m ecg_utils.evaluate.ablation
+	$(PY) -m ecg_utils.evaluate.rhythm
 	$(PY) -m ecg_utils.evaluate.report
 
 ## adaptation: each fold model of the seed ablation adapted to each held-out DS1 record's own unlabelled beats, with every method of params/adaptation.yaml (trains the ablation's runs it needs): reports/adaptation.json, then README's tables

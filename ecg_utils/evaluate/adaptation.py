@@ -27,7 +27,8 @@ from ecg_utils.paths import project_path, run_name
 
 PARAMS = "params/adaptation.yaml"
 KEYS = ("ABLATION", "CONFIG", "METHODS", "REPORTS")
-METHOD_KEYS = ("layers", "weight", "label")
+METHOD_KEYS = ("layers", "weight", "label")  # batch norms re-estimated (`adapt.adapt_batchnorm`)
+FAMILY_KEYS = ("families", "weight", "label")  # classes made consistent within k beat families (`adapt.families`)
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
@@ -39,27 +40,40 @@ def read_params(path: str | Path) -> dict[str, Any]:
     if missing or unknown:
         raise ValueError(f"{path}: missing {missing}, unknown {unknown}; the keys are {', '.join(KEYS)}")
     for name, method in params["METHODS"].items():
-        if sorted(method) != sorted(METHOD_KEYS):
-            raise ValueError(f"{path}: method {name} has {sorted(method)}; give exactly {', '.join(METHOD_KEYS)}")
-        if method["layers"] not in LAYERS or not 0 <= method["weight"] <= 1:
+        if sorted(method) not in (sorted(METHOD_KEYS), sorted(FAMILY_KEYS)):
+            raise ValueError(f"{path}: method {name} has {sorted(method)}; give exactly {', '.join(METHOD_KEYS)} "
+                             f"(batch norms) or {', '.join(FAMILY_KEYS)} (beat families)")
+        if method.get("layers", "rr") not in LAYERS or not 0 <= method["weight"] <= 1:
             raise ValueError(f"{path}: method {name}: layers one of {', '.join(LAYERS)}, weight in [0, 1]")
+        if not isinstance(method.get("families", 1), int) or method.get("families", 1) < 1:
+            raise ValueError(f"{path}: method {name}: families={method['families']!r}; give a whole number >= 1")
     first = next(iter(params["METHODS"].values()), None)
     if first is None or first["weight"] != 0:
         raise ValueError(f"{path}: the first method must be the unadapted baseline (weight 0)")
     return params
 
 
-def classify_adapted(model: Any, data: Any, rows: np.ndarray, record: np.ndarray, layers: str,
-                     weight: float) -> np.ndarray:
-    """Class probabilities of `rows`, each record's beats by the model adapted to that record's own inputs."""
-    from ecg_utils.model.adapt import adapt_batchnorm
+def classify_adapted(model: Any, data: Any, rows: np.ndarray, record: np.ndarray, method: dict[str, Any]) -> np.ndarray:
+    """Class probabilities of `rows`, each record's beats by the model adapted to that record's own inputs (batch
+    norms), or its probabilities made consistent within the record's beat families."""
+    import torch
+
+    from ecg_utils.model.adapt import adapt_batchnorm, families, smooth_in_families
     from ecg_utils.model.training import predict_proba
 
+    weight = method["weight"]
     proba = np.zeros((len(rows), len(CLASSES)), dtype=np.float32)
     for rec in np.unique(record[rows]):
-        mine = record[rows] == rec
-        adapted = model if weight == 0 else adapt_batchnorm(model, *data.inputs(rows[mine]), weight, layers)
-        proba[mine] = predict_proba(adapted, data, rows[mine])
+        mine = rows[record[rows] == rec]
+        if "families" in method:
+            with torch.no_grad():
+                enc = torch.cat([model.eval().encode(*data.inputs(mine[i:i + 4096]))
+                                 for i in range(0, len(mine), 4096)]).numpy()
+            p = smooth_in_families(predict_proba(model, data, mine), families(enc, method["families"]), weight)
+        else:
+            adapted = model if weight == 0 else adapt_batchnorm(model, *data.inputs(mine), weight, method["layers"])
+            p = predict_proba(adapted, data, mine)
+        proba[record[rows] == rec] = p
     return proba
 
 
@@ -92,7 +106,7 @@ def score_all(params: dict[str, Any], ablation: dict[str, Any], progress: bool =
         model, ckpt = load_model(runs / run_name("inter_patient", seed_name(params["CONFIG"], seed), fold) / "best.pt")
         rows = split_from_checkpoint(ckpt, ds).parts()["val"]
         for name, m in methods.items():
-            proba = classify_adapted(model, data, rows, ds.record, m["layers"], m["weight"])
+            proba = classify_adapted(model, data, rows, ds.record, m)
             preds[name][seed].append(predictions_frame(ds.record[rows], ds.sample[rows], ds.label[rows], proba))
     out: dict[str, Any] = {"config": params["CONFIG"], "folds": ablation["FOLDS"], "seeds": ablation["SEEDS"],
                            "methods": {}}

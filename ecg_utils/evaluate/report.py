@@ -47,7 +47,11 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_mean256": "CNN–LSTM over 16 beats, beat + template, running RR a mean of 256 beats",
                 "cnn_lstm_median512": "CNN–LSTM over 16 beats, beat + template, running RR a median of 512 beats",
                 "cnn_lstm_median256_rhythm": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
-                                              "beats, rhythm pair")}
+                                              "beats, rhythm pair"),
+                "cnn_lstm_p75_256": ("CNN–LSTM over 16 beats, beat + template, running RR the 75th percentile of 256 "
+                                     "beats"),
+                "cnn_lstm_p90_256": ("CNN–LSTM over 16 beats, beat + template, running RR the 90th percentile of 256 "
+                                     "beats")}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 
@@ -272,6 +276,22 @@ def seeds_markdown(ab: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def rhythm_markdown(rt: dict[str, Any]) -> str:
+    """How closely each running RR of the ablation follows the sinus cycle on DS1 (`rhythm`)."""
+    rich = ", ".join(rt["rich_records"])
+    lines = [(f"Each running RR of the ablation beside the sinus cycle DS1's labels give (at each beat, the median of "
+              f"the last {rt['reference_beats']} intervals between two N beats): mean |running / sinus − 1| over each "
+              f"record's beats, averaged over the DS1 records and over the {len(rt['rich_records'])} where S, V and F "
+              f"beats are at least {100 * rt['rich']:.0f} % ({rich}), the worst record, and the share of DS1's S beats "
+              "whose previous RR is under 90 % of the running RR (they look early):"), "",
+             ("| running RR | off the cycle, all records % | ectopic-rich records % | worst record % | S beats that "
+              "look early % |"), "| --- | ---: | ---: | ---: | ---: |"]
+    for name, s in rt["stats"].items():
+        lines.append(f"| {name} | {s['mean_error']:.1f} | {s['rich_error']:.1f} | {s['worst_error']:.1f} "
+                     f"({s['worst_record']}) | {100 * s['s_early']:.1f} |")
+    return "\n".join(lines)
+
+
 def adaptation_markdown(ad: dict[str, Any]) -> str:
     """Label-free adaptation on the DS1 folds (`adaptation`): each method's pooled figures over the seeds, then its
     paired difference from the unadapted models (mean ± sd over the seeds, in points)."""
@@ -280,12 +300,13 @@ def adaptation_markdown(ad: dict[str, Any]) -> str:
     return "\n".join([
         (f"The {len(ad['seeds'])} trainings of {CONFIG_NAMES.get(ad['config'], ad['config'])} above (seeds {seeds}), "
          f"each fold model adapted to each held-out DS1 record on that record's own beats, no label read; pooled over "
-         f"the {ad['folds']} folds, mean ± sd over the trainings, % of beats:"), "",
-        *_seeds_table("adaptation | record's share", [(m["label"], f"{m['weight']:.2f}", m["over_seeds"])
+         f"the {ad['folds']} folds, mean ± sd over the trainings, % of beats (weight: the record's share of the batch "
+         "norms' statistics, or the family mean's share of each beat's probabilities):"), "",
+        *_seeds_table("adaptation | weight", [(m["label"], f"{m['weight']:.2f}", m["over_seeds"])
                                                       for m in methods]),
         "", ("The same, as the difference from the unadapted models, trained and scored alike (mean ± sd over the "
              "trainings of the paired differences, points):"), "",
-        *_seeds_table("adaptation | record's share", [(m["label"], f"{m['weight']:.2f}", m["paired"])
+        *_seeds_table("adaptation | weight", [(m["label"], f"{m['weight']:.2f}", m["paired"])
                                                       for m in methods[1:]], signed=True)])
 
 
@@ -625,6 +646,7 @@ def sections(reports: Path) -> dict[str, str]:
     for name, file, markdown in (("noise", "noise_stress.json", noise_markdown),
                                  ("ablation", "cross_validation.json", ablation_markdown),
                                  ("seeds", "ablation.json", seeds_markdown),
+                                 ("rhythm", "rhythm_tracking.json", rhythm_markdown),
                                  ("adaptation", "adaptation.json", adaptation_markdown),
                                  ("scale", "bench_scale.json", scale_markdown)):
         body = _section(reports / file, markdown)

@@ -1,9 +1,13 @@
-"""Label-free adaptation to one patient: batch-norm statistics re-estimated from the record's own beats (AdaBN).
+"""Label-free adaptation to one patient, from the record's own beats: batch-norm statistics re-estimated (AdaBN),
+or the beats grouped into families whose classes are made consistent.
 
 A model trained on DS1 normalises every layer with its training patients' statistics. AdaBN (Li et al., Pattern
 Recognition 2018) replaces them, in whole or in part, with the statistics of the test record's own beats, so a
-patient whose RR ratios or QRS shapes sit away from the training patients' is measured against themselves. The
-inputs are all it reads: there is no argument through which a label could enter.
+patient whose RR ratios or QRS shapes sit away from the training patients' is measured against themselves.
+Families work as a Holter analyst's software does: the record's beats are clustered by what the model sees of them
+(their encodings: shape beside the patient's template, and RR), and each beat's probabilities are drawn towards
+its family's mean, so that one odd beat of a family is not called alone. The inputs and the model's own outputs
+are all either reads: there is no argument through which a label could enter.
 """
 
 from __future__ import annotations
@@ -66,3 +70,25 @@ def adapt_batchnorm(model: Any, x: torch.Tensor, rr: torch.Tensor, weight: float
         b.running_var.mul_(weight).add_((1 - weight) * var)
         b.momentum = momentum
     return adapted.eval()
+
+
+def families(encodings: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Each beat's family (0 to k - 1): k-means over one record's beat encodings (n, dim); a record of fewer than
+    k beats gives each beat its own family. Mini-batch k-means keeps a 24-hour record's cost linear."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    if k < 1:
+        raise ValueError(f"families={k}: need at least 1")
+    if len(encodings) <= k:
+        return np.arange(len(encodings))
+    return MiniBatchKMeans(k, random_state=seed, n_init=3, batch_size=4096).fit_predict(encodings)
+
+
+def smooth_in_families(proba: np.ndarray, family: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) x each beat's class probabilities + weight x the mean of its family's."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight={weight}: the family's share must lie in [0, 1]")
+    sums = np.zeros((family.max() + 1, proba.shape[1]))
+    np.add.at(sums, family, proba)
+    means = sums / np.bincount(family)[:, None]
+    return ((1 - weight) * proba + weight * means[family]).astype(proba.dtype)

@@ -16,7 +16,9 @@ from tests.evaluate.test_ablation import _params as _ablation_params
 
 METHODS = {"none": {"layers": "all", "weight": 0.0, "label": "not adapted"},
            "rr": {"layers": "rr", "weight": 1.0, "label": "RR, the record's"},
-           "all_half": {"layers": "all", "weight": 0.5, "label": "all, half"}}
+           "all_half": {"layers": "all", "weight": 0.5, "label": "all, half"},
+           "families": {"families": 4, "weight": 1.0, "label": "4 families"}}
+ALL = {"layers": "all", "weight": 1.0}
 
 
 def _params(tmp_path, mitdb_dir, **changes):
@@ -56,16 +58,17 @@ def test_the_adapted_classes_never_read_a_label_and_each_record_adapts_alone(ada
     data = SequenceData.from_dataset(ds)
     model, _ = load_model(adapted / "runs" / "inter_patient_tiny_seed0_fold0" / "best.pt")
     rows = np.flatnonzero(np.isin(ds.record, ["106", "208"]))
-    proba = classify_adapted(model, data, rows, ds.record, "all", 1.0)
-
     shuffled = SequenceData(data.x, data.rr, data.y[torch.randperm(len(data.y))], data.start,
                             np.random.default_rng(0).permutation(data.label), data.record, data.config)
-    assert np.array_equal(classify_adapted(model, shuffled, rows, ds.record, "all", 1.0), proba)
-    # One record classified alone gets the classes it gets beside another: its adaptation reads only its own beats.
     alone = rows[ds.record[rows] == "208"]
-    assert np.allclose(classify_adapted(model, data, alone, ds.record, "all", 1.0), proba[ds.record[rows] == "208"],
-                       atol=1e-6)
-    assert not np.allclose(proba, classify_adapted(model, data, rows, ds.record, "all", 0.0), atol=1e-3)
+    unadapted = classify_adapted(model, data, rows, ds.record, {**ALL, "weight": 0.0})
+    for method in (ALL, METHODS["families"]):
+        proba = classify_adapted(model, data, rows, ds.record, method)
+        assert np.array_equal(classify_adapted(model, shuffled, rows, ds.record, method), proba)
+        # One record classified alone gets the classes it gets beside another: it adapts on its own beats only.
+        assert np.allclose(classify_adapted(model, data, alone, ds.record, method), proba[ds.record[rows] == "208"],
+                           atol=1e-6)
+        assert not np.allclose(proba, unadapted, atol=1e-3)
 
 
 def test_parameters_are_checked(tmp_path, mitdb_dir, capsys):
@@ -74,7 +77,9 @@ def test_parameters_are_checked(tmp_path, mitdb_dir, capsys):
     assert "CONFIG 'huge' is not a configuration" in capsys.readouterr().err
     for methods, message in [({"rr": METHODS["rr"]}, "must be the unadapted baseline"),
                              ({"none": {**METHODS["none"], "layers": "lstm"}}, "layers one of rr, conv, all"),
-                             ({"none": {"layers": "all", "weight": 0.0}}, "give exactly layers, weight, label")]:
+                             ({"none": {"layers": "all", "weight": 0.0}}, "give exactly layers, weight, label"),
+                             ({**METHODS, "families": {**METHODS["families"], "families": 0}},
+                              "families=0; give a whole number >= 1")]:
         _params(tmp_path, mitdb_dir, METHODS=methods)
         assert main(["--params", str(path)]) == 1
         assert message in capsys.readouterr().err

@@ -321,3 +321,13 @@ def test_judge_applies_the_rule_for_a_better_model():
     better, why = judge(base, [run(0.46, 0.80, acc=0.85), run(0.50, 0.82, acc=0.86), run(0.47, 0.81, acc=0.85)])
     assert not better and why == "loses accuracy -4.7 ± 0.6"
     assert judge(base[:2], base[:2])[0] is False
+
+
+def test_rhythm_markdown_gives_each_running_rr_and_its_worst_record():
+    from ecg_utils.evaluate.report import rhythm_markdown
+
+    stat = {"mean_error": 1.04, "rich_error": 1.9, "worst_record": "203", "worst_error": 5.62, "s_early": 0.9641}
+    text = rhythm_markdown({"reference_beats": 256, "rich": 0.2, "rich_records": ["119", "208"],
+                            "stats": {"median of 256": stat}, "records": {}})
+    assert "the 2 where S, V and F beats are at least 20 % (119, 208)" in text
+    assert "| median of 256 | 1.0 | 1.9 | 5.6 (203) | 96.4 |" in text

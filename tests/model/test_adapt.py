@@ -1,10 +1,10 @@
-"""Batch-norm statistics re-estimated on one record's own beats (AdaBN), read from its inputs only."""
+"""Label-free adaptation to one record: batch-norm statistics re-estimated on its own beats (AdaBN), and beat families."""
 
 import numpy as np
 import pytest
 import torch
 
-from ecg_utils.model.adapt import MAX_BEATS, adapt_batchnorm, batchnorms, measured_rows
+from ecg_utils.model.adapt import MAX_BEATS, adapt_batchnorm, batchnorms, families, measured_rows, smooth_in_families
 from ecg_utils.model.architectures import build_model
 
 TINY = {"channels": (4, 8), "dim": 8, "head": 8}
@@ -85,3 +85,25 @@ def test_bad_arguments_are_named(kwargs, message):
         adapt_batchnorm(model, x, rr, **{"weight": 1.0, "layers": "all", **kwargs})
     with pytest.raises(ValueError, match="at least 2 beats"):
         adapt_batchnorm(model, x[:1], rr[:1], 1.0)
+
+
+def test_families_group_beats_of_one_shape_and_draw_each_beat_to_its_family():
+    rng = np.random.default_rng(0)
+    enc = np.concatenate([rng.normal(0, 0.1, (60, 8)), rng.normal(5, 0.1, (20, 8))])
+    family = families(enc, 2)
+    assert len(set(family[:60])) == 1 and len(set(family[60:])) == 1 and family[0] != family[60]
+    assert np.array_equal(families(enc[:3], 8), [0, 1, 2])  # fewer beats than families: each its own
+    # Family A: 59 beats called N and one called S; the odd beat is drawn to its family, family B is left alone.
+    proba = np.zeros((80, 5), np.float32)
+    proba[:60, 0], proba[5] = 1.0, [0.2, 0.8, 0, 0, 0]
+    proba[60:, 2] = 1.0
+    smoothed = smooth_in_families(proba, family, 1.0)
+    assert smoothed.dtype == np.float32 and smoothed.argmax(1)[5] == 0 and np.array_equal(smoothed[60:], proba[60:])
+    np.testing.assert_allclose(smoothed[:60].sum(1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(smooth_in_families(proba, family, 0.0), proba)
+    half = smooth_in_families(proba, family, 0.5)
+    np.testing.assert_allclose(half[5], 0.5 * proba[5] + 0.5 * smoothed[5], rtol=1e-6)
+    with pytest.raises(ValueError, match="weight=2"):
+        smooth_in_families(proba, family, 2)
+    with pytest.raises(ValueError, match="families=0"):
+        families(enc, 0)
