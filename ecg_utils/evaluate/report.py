@@ -307,7 +307,11 @@ def adaptation_markdown(ad: dict[str, Any]) -> str:
         "", ("The same, as the difference from the unadapted models, trained and scored alike (mean ± sd over the "
              "trainings of the paired differences, points):"), "",
         *_seeds_table("adaptation | weight", [(m["label"], f"{m['weight']:.2f}", m["paired"])
-                                                      for m in methods[1:]], signed=True)])
+                                                      for m in methods[1:]], signed=True),
+        "", ("By the rule for a better model, each method against the unadapted models (paired over the trainings): "
+             + "; ".join(f"{m['label']}: **{'better' if verdict else 'not better'}** ({why})"
+                         for m in methods[1:] for verdict, why in [judge(methods[0]["per_seed"], m["per_seed"])])
+             + ".")])
 
 
 def scale_figure(figures: dict[str, Any], name: str, key: tuple[str, str] | None) -> Any:

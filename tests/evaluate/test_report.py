@@ -271,13 +271,14 @@ def test_adaptation_markdown_gives_each_method_and_its_signed_paired_difference(
     base = [figures("NNNSSNVVNQ"), figures("NNNNSNVVNQ")]  # accuracy 70 %, 80 %
     worse = [figures("NNSSSNVVNQ"), figures("NNNSSNVVNQ")]  # accuracy 60 %, 70 %: 10 points lower each time
     methods = {"none": {"layers": "all", "weight": 0.0, "label": "not adapted", "over_seeds": over_seeds(base),
-                        "paired": paired(base, base)},
+                        "paired": paired(base, base), "per_seed": base},
                "rr": {"layers": "rr", "weight": 1.0, "label": "RR, the record's", "over_seeds": over_seeds(worse),
-                      "paired": paired(worse, base)}}
+                      "paired": paired(worse, base), "per_seed": worse}}
     text = adaptation_markdown({"config": "cnn_lstm", "seeds": [0, 100], "folds": 5, "methods": methods})
     assert "| not adapted | 0.00 | 75.0 ± 7.1 |" in text and "| RR, the record's | 1.00 | 65.0 ± 7.1 |" in text
     assert "| RR, the record's | 1.00 | -10.0 ± 0.0 |" in text  # the paired difference, signed
     assert text.count("| not adapted |") == 1  # the baseline has no row of differences from itself
+    assert "RR, the record's: **not better** (needs at least 3 trainings" in text  # the rule's verdict and why
 
 
 def test_scale_markdown_says_which_targets_are_met():
