@@ -129,7 +129,8 @@ def over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 #: The rule for "better than the published configuration" on the folds (docs/new-model.md): the figures it must
 #: gain and the ones it must not give back, each read from one training's pooled fold figures.
 GAIN = {"S F1": lambda o: o["classes"]["S"]["f1"], "V F1": lambda o: o["classes"]["V"]["f1"]}
-KEEP = {"accuracy": lambda o: o["accuracy"], "S +P avg": lambda o: o["average"]["S"]["ppv"],
+KEEP = {"accuracy": lambda o: o["accuracy"], "S Se avg": lambda o: o["average"]["S"]["se"],
+        "S +P avg": lambda o: o["average"]["S"]["ppv"], "V Se avg": lambda o: o["average"]["V"]["se"],
         "V +P avg": lambda o: o["average"]["V"]["ppv"]}
 MIN_SEEDS = 3
 
@@ -137,7 +138,8 @@ MIN_SEEDS = 3
 def judge(baseline: list[dict[str, Any]], candidate: list[dict[str, Any]]) -> tuple[bool, str]:
     """Whether `candidate` beats `baseline` on the folds, from their per-seed figures trained with the same seeds:
     at least 3 paired trainings; S F1 or V F1 up by more than the sd of its paired differences; neither of them, nor
-    accuracy or the EC57 average S and V +P, down by more than that sd. Returns the verdict and its reasons."""
+    accuracy or the EC57 average S and V Se and +P (per record: a change may not buy pooled figures with the few
+    ectopic beats of many patients), down by more than that sd. Returns the verdict and its reasons."""
     if len(baseline) != len(candidate) or len(candidate) < MIN_SEEDS:
         return False, f"needs at least {MIN_SEEDS} trainings of both with the same seeds ({len(candidate)} given)"
     gains, losses = [], []

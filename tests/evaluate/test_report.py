@@ -308,9 +308,9 @@ def test_scale_markdown_says_which_targets_are_met():
 def test_judge_applies_the_rule_for_a_better_model():
     from ecg_utils.evaluate.ablation import judge
 
-    def run(s_f1, v_f1, acc=0.9, s_ppv=0.5, v_ppv=0.8):
+    def run(s_f1, v_f1, acc=0.9, s_ppv=0.5, v_ppv=0.8, s_se=0.6):
         return {"accuracy": acc, "classes": {"S": {"f1": s_f1}, "V": {"f1": v_f1}},
-                "average": {"S": {"ppv": s_ppv}, "V": {"ppv": v_ppv}}}
+                "average": {"S": {"ppv": s_ppv, "se": s_se}, "V": {"ppv": v_ppv, "se": 0.85}}}
 
     base = [run(0.40, 0.80), run(0.45, 0.82), run(0.42, 0.81)]
     assert judge(base, [run(0.46, 0.80), run(0.50, 0.82), run(0.47, 0.81)]) == (
@@ -321,6 +321,9 @@ def test_judge_applies_the_rule_for_a_better_model():
     # a gain bought with a clear loss elsewhere
     better, why = judge(base, [run(0.46, 0.80, acc=0.85), run(0.50, 0.82, acc=0.86), run(0.47, 0.81, acc=0.85)])
     assert not better and why == "loses accuracy -4.7 ± 0.6"
+    # pooled S F1 bought with the S beats of the records that have few: the per-record average Se falls
+    better, why = judge(base, [run(0.46, 0.80, s_se=0.5), run(0.50, 0.82, s_se=0.45), run(0.47, 0.81, s_se=0.5)])
+    assert not better and why == "loses S Se avg -11.7 ± 2.9"
     assert judge(base[:2], base[:2])[0] is False
 
 
