@@ -230,7 +230,7 @@ class RhythmState:
 
     def __init__(self, config: PreprocessConfig, rhythm: bool = True) -> None:
         self.config, self.rhythm = config, rhythm
-        q = config.running_quantile
+        q = self._quantile = config.running_quantile
         self._pre: deque[float] = deque(maxlen=max(config.local_rr_beats,  # the means' intervals (a quantile's are sorted)
                                                    config.mean_rr_beats if q is None else 1,
                                                    config.irregularity_beats if rhythm else 1))
@@ -252,7 +252,7 @@ class RhythmState:
         if self._running is not None:
             self._running.add(pre)
         running = (mean(c.mean_rr_beats) if self._running is None
-                   else _quantile_of_sorted(self._running.ordered, c.running_quantile))
+                   else _quantile_of_sorted(self._running.ordered, self._quantile))
         out = [pre, post, mean(c.local_rr_beats), running]
         if self.rhythm:
             out += [_quantile_of_sorted(self._sinus.ordered, c.sinus_quantile),
