@@ -125,7 +125,10 @@ one process, and another CPU differs further.
 **not a medical device**, has not been validated for diagnosis, and must not guide the care of a patient.
 
 **Limits.** Trained on 22 patients of one database (Boston, 1975–79, ambulatory recordings at 360 Hz); other
-hospitals, devices, leads and patient groups may score far lower. F beats are rarely recognised, Q (paced and
+hospitals, devices, leads and patient groups may score far lower. S beats are found mostly by how early they come
+against the patient's running RR (the {info.get('running_rr', 'mean')} intervals): where ectopic beats are most of
+those beats for minutes (long atrial bigeminy, runs of atrial tachycardia; DS2's record 232) they no longer look early
+and most are called N. F beats are rarely recognised, Q (paced and
 unclassifiable) beats hardly at all; noise and artefacts can be called arrhythmias; the R-peak detector misses or
 adds beats in noisy stretches. `predict`, the streaming classifier and the service apply a signal-quality gate
 (`quality_gate.json` beside this file, calibrated on DS1 records with noise added) that reports beats in noise, on
