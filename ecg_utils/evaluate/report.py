@@ -51,7 +51,11 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_p75_256": ("CNN–LSTM over 16 beats, beat + template, running RR the 75th percentile of 256 "
                                      "beats"),
                 "cnn_lstm_p90_256": ("CNN–LSTM over 16 beats, beat + template, running RR the 90th percentile of 256 "
-                                     "beats")}
+                                     "beats"),
+                "cnn_lstm_local32": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
+                                     "local RR over 32 beats"),
+                "cnn_lstm_weight075": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
+                                       "class weights 1 / count^0.75")}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 
