@@ -292,7 +292,7 @@ def rhythm_markdown(rt: dict[str, Any]) -> str:
               "look early % |"), "| --- | ---: | ---: | ---: | ---: |"]
     for name, s in rt["stats"].items():
         lines.append(f"| {name} | {s['mean_error']:.1f} | {s['rich_error']:.1f} | {s['worst_error']:.1f} "
-                     f"({s['worst_record']}) | {100 * s['s_early']:.1f} |")
+                     f"({s['worst_record']}) | {_pct(s['s_early'])} |")
     return "\n".join(lines)
 
 

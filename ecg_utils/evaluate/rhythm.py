@@ -75,7 +75,8 @@ def summarise(records: dict[str, dict[str, Any]], stats: list[str]) -> dict[str,
         early = sum(v["s_early"][name] * v["s_beats"] for v in records.values() if v["s_beats"])
         out[name] = {"mean_error": float(np.mean(list(errors.values()))),
                      "rich_error": float(np.mean([errors[r] for r in rich if r in errors])),
-                     "worst_record": worst, "worst_error": errors[worst], "s_early": early / s_total}
+                     "worst_record": worst, "worst_error": errors[worst],
+                     "s_early": early / s_total if s_total else None}
     return {"rich_records": rich, "stats": out}
 
 
@@ -106,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for name, s in out["stats"].items():
+        early = "no S beats" if s["s_early"] is None else f"{100 * s['s_early']:.1f} %"
         print(f"{name}: {s['mean_error']:.1f} % from the sinus cycle on average, {s['rich_error']:.1f} % on the "
               f"ectopic-rich records, worst {s['worst_record']} {s['worst_error']:.1f} %; S beats that look early "
-              f"{100 * s['s_early']:.1f} %")
+              f"{early}")
     return 0
 
 
