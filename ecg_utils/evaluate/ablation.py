@@ -67,11 +67,16 @@ def _load(dataset: str) -> tuple[Any, Any]:
     return _DATA[dataset]
 
 
+def config_preprocess(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """The preprocessing settings a configuration changes: `PREPROCESS`, with its own `preprocess` over it."""
+    return {**(params.get("PREPROCESS") or {}), **(params["CONFIGS"][name].get("preprocess") or {})}
+
+
 def config_dataset(params: dict[str, Any], name: str, build: bool = False) -> str:
     """The dataset a configuration trains on: `DATASET`, or, where `PREPROCESS` or the configuration's own
     `preprocess` change settings (e.g. how the running RR is summarised), a dataset built beside it with those
     settings changed, named by them (configurations with the same settings share it)."""
-    preprocess = {**(params.get("PREPROCESS") or {}), **(params["CONFIGS"][name].get("preprocess") or {})}
+    preprocess = config_preprocess(params, name)
     if not preprocess:
         return params["DATASET"]
     slug = "_".join(f"{k}-{re.sub(r'[^A-Za-z0-9.]+', '-', str(v))}" for k, v in sorted(preprocess.items()))

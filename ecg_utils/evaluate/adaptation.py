@@ -43,9 +43,9 @@ def read_params(path: str | Path) -> dict[str, Any]:
         if sorted(method) not in (sorted(METHOD_KEYS), sorted(FAMILY_KEYS)):
             raise ValueError(f"{path}: method {name} has {sorted(method)}; give exactly {', '.join(METHOD_KEYS)} "
                              f"(batch norms) or {', '.join(FAMILY_KEYS)} (beat families)")
-        if method.get("layers", "rr") not in LAYERS or not 0 <= method["weight"] <= 1:
+        if ("layers" in method and method["layers"] not in LAYERS) or not 0 <= method["weight"] <= 1:
             raise ValueError(f"{path}: method {name}: layers one of {', '.join(LAYERS)}, weight in [0, 1]")
-        if not isinstance(method.get("families", 1), int) or method.get("families", 1) < 1:
+        if "families" in method and (not isinstance(method["families"], int) or method["families"] < 1):
             raise ValueError(f"{path}: method {name}: families={method['families']!r}; give a whole number >= 1")
     first = next(iter(params["METHODS"].values()), None)
     if first is None or first["weight"] != 0:
@@ -56,8 +56,6 @@ def read_params(path: str | Path) -> dict[str, Any]:
 def classify_adapted(model: Any, data: Any, rows: np.ndarray, record: np.ndarray, method: dict[str, Any]) -> np.ndarray:
     """Class probabilities of `rows`, each record's beats by the model adapted to that record's own inputs (batch
     norms), or its probabilities made consistent within the record's beat families."""
-    import torch
-
     from ecg_utils.model.adapt import adapt_batchnorm, families, smooth_in_families
     from ecg_utils.model.training import predict_proba
 
@@ -66,10 +64,8 @@ def classify_adapted(model: Any, data: Any, rows: np.ndarray, record: np.ndarray
     for rec in np.unique(record[rows]):
         mine = rows[record[rows] == rec]
         if "families" in method:
-            with torch.no_grad():
-                enc = torch.cat([model.eval().encode(*data.inputs(mine[i:i + 4096]))
-                                 for i in range(0, len(mine), 4096)]).numpy()
-            p = smooth_in_families(predict_proba(model, data, mine), families(enc, method["families"]), weight)
+            p, enc = predict_proba(model, data, mine, encodings=True)
+            p = smooth_in_families(p, families(enc, method["families"]), weight)
         else:
             adapted = model if weight == 0 else adapt_batchnorm(model, *data.inputs(mine), weight, method["layers"])
             p = predict_proba(adapted, data, mine)

@@ -19,6 +19,7 @@ import pandas as pd
 from ecg_utils.atomic import write_json
 from ecg_utils.data.splits import DS1
 from ecg_utils.errors import DataError
+from ecg_utils.evaluate import ablation as abl
 from ecg_utils.paths import project_path
 from ecg_utils.signal.preprocess import PreprocessConfig, rr_features
 
@@ -31,8 +32,8 @@ RICH = 0.2  # a record whose share of S, V and F beats is at least this is "ecto
 def settings(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each distinct running RR of the ablation's configurations, named in words ("median of 256")."""
     out = {}
-    for config in params["CONFIGS"].values():
-        pre = PreprocessConfig.from_dict({**(params.get("PREPROCESS") or {}), **(config.get("preprocess") or {})})
+    for name in params["CONFIGS"]:
+        pre = PreprocessConfig.from_dict(abl.config_preprocess(params, name))
         out[f"{pre.mean_rr_stat} of {pre.mean_rr_beats}"] = {"mean_rr_stat": pre.mean_rr_stat,
                                                              "mean_rr_beats": pre.mean_rr_beats}
     return out
@@ -98,8 +99,6 @@ def track(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ecg_utils.evaluate import ablation as abl
-
     args = abl.parse_args("rhythm", __doc__, abl.PARAMS, argv)
     try:
         out = track(abl.read_params(project_path(args.params)))

@@ -125,15 +125,18 @@ class SequenceStep(nn.Module):
 TIMES = ("train_seconds", "seconds")  # history.csv's wall-clock columns: the training steps, the whole epoch
 
 
-def encode_sequences(model: nn.Module, data: BeatSource, rows: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
+def encode_sequences(model: nn.Module, data: BeatSource, rows: np.ndarray, batch_size: int = 2048,
+                     encodings: bool = False) -> Any:
     """Logits for `rows`, each beat encoded once: the sequences' beats are encoded, then gathered
-    (zeros before a record's first beat) and classified."""
+    (zeros before a record's first beat) and classified. With `encodings`, (logits, each row's own encoding)."""
     needed, pos = sequence_positions(rows, data.start, model.context)
     encoded = []
     for i in range(0, len(needed), batch_size):
         encoded.append(model.encode(*data.inputs(needed[i:i + batch_size])))
     enc = torch.cat([*encoded, torch.zeros(1, model.dim)])
-    return model.classify(enc[torch.from_numpy(pos)])
+    pos = torch.from_numpy(pos)
+    logits = model.classify(enc[pos])
+    return (logits, enc[pos[:, -1]]) if encodings else logits  # a sequence ends with its own beat
 
 
 def epoch_chunks(y: np.ndarray, start: np.ndarray, targets: np.ndarray, chunk: int, normal_keep: float,
@@ -175,12 +178,18 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, data: BeatSource, rows: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Class probabilities (len(rows), 5) in eval mode, each beat classified from its sequence."""
+def predict_proba(model: nn.Module, data: BeatSource, rows: np.ndarray, batch_size: int = 4096,
+                  encodings: bool = False) -> Any:
+    """Class probabilities (len(rows), 5) in eval mode, each beat classified from its sequence; with `encodings`,
+    (probabilities, each beat's encoding (len(rows), dim)), for methods that read both."""
     model.eval()
-    out = [torch.softmax(encode_sequences(model, data, rows[i:i + batch_size]), dim=1)
-           for i in range(0, len(rows), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
+    if not len(rows):
+        empty = np.zeros((0, len(CLASSES)), dtype=np.float32)
+        return (empty, np.zeros((0, model.dim), dtype=np.float32)) if encodings else empty
+    parts = [encode_sequences(model, data, rows[i:i + batch_size], encodings=True)
+             for i in range(0, len(rows), batch_size)]
+    proba = torch.cat([torch.softmax(logits, dim=1) for logits, _ in parts]).numpy()
+    return (proba, torch.cat([enc for _, enc in parts]).numpy()) if encodings else proba
 
 
 def _validate(model: nn.Module, data: BeatSource, rows: np.ndarray, weights: torch.Tensor) -> dict[str, float]:
