@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-LAYERS = ("rr", "conv", "all")  # the RR features' batch norm, the encoder's convolutions', or both
-MAX_BEATS = 4096  # beats the statistics are measured on: evenly spaced over a longer record, so memory is bounded
+from ecg_utils.model.batchnorm import LAYERS, MAX_BEATS, measured_rows
 
 
 def batchnorms(model: nn.Module, layers: str) -> list[nn.BatchNorm1d]:
@@ -36,14 +35,8 @@ def batchnorms(model: nn.Module, layers: str) -> list[nn.BatchNorm1d]:
     return found
 
 
-def measured_rows(n: int, max_beats: int = MAX_BEATS) -> np.ndarray:
-    """The beats of an n-beat record the statistics are measured on: all, or `max_beats` evenly spaced."""
-    if n <= max_beats:
-        return np.arange(n)
-    return np.linspace(0, n - 1, max_beats).round().astype(np.int64)
-
-
-def adapt_batchnorm(model: Any, x: torch.Tensor, rr: torch.Tensor, weight: float, layers: str = "rr") -> Any:
+def adapt_batchnorm(model: Any, x: torch.Tensor, rr: torch.Tensor, weight: float, layers: str = "rr",
+                    max_beats: int = MAX_BEATS) -> Any:
     """A copy of `model` whose chosen batch norms use `weight` x the record's statistics + (1 - weight) x the
     training ones, measured on the record's beats x (n, channels, window) and rr (n, RR columns) in one pass.
 
@@ -62,7 +55,7 @@ def adapt_batchnorm(model: Any, x: torch.Tensor, rr: torch.Tensor, weight: float
         b.reset_running_stats()
         b.momentum = None  # a cumulative average: after one pass, exactly this batch's statistics
         b.train()
-    rows = torch.from_numpy(measured_rows(len(x)))
+    rows = torch.from_numpy(measured_rows(len(x), max_beats))
     with torch.no_grad():
         adapted.encode(x[rows], rr[rows])
     for b, (mean, var, momentum) in zip(norms, trained):

@@ -7,7 +7,8 @@ sequence model, `history` (context - 1, dim), the encodings of the beats before 
 before a record's first beat). Outputs: `proba` (n, 5), the class probabilities, and `encoding` (n, dim):
 the last context - 1 of them are the next chunk's history. What a device needs to prepare the inputs
 travels inside the file as metadata: graph version, class order, sampling rate, window, context length,
-encoding size, the whole preprocessing configuration and the RR feature names.
+encoding size, the whole preprocessing configuration and the RR feature names; and what adapting the model to a
+whole record needs: the folded batch norms' parameters (`norms`) and the published setting (`adaptation`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from ecg_utils import __version__
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
+from ecg_utils.model.batchnorm import Adaptation, pack_norms
 from ecg_utils.model.checkpoint import Checkpoint, load_model
 from ecg_utils.signal.preprocess import rr_names
 
@@ -67,8 +69,12 @@ def _quiet(logger: str) -> Iterator[None]:
         log.setLevel(level)
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write `checkpoint`'s model as ONNX (dynamic batch, metadata embedded), atomically."""
+def export_onnx(checkpoint: str | Path, out: str | Path, adaptation: Adaptation | None = None) -> Path:
+    """Write `checkpoint`'s model as ONNX (dynamic batch, metadata embedded), atomically.
+
+    The fused form also writes its batch norms' parameters (`norms`), with which ONNX Runtime can adapt the model to
+    a record's own statistics (`batchnorm`); `adaptation` is the setting classifying a whole record uses by default.
+    """
     import onnx
     import torch
 
@@ -77,6 +83,14 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     model, ckpt = load_model(checkpoint)
     meta = _metadata(ckpt, model)
     wide = inference_form(model).eval()
+    norms = getattr(wide, "norms", None)
+    if norms is not None:
+        meta["norms"] = json.dumps(pack_norms(norms))
+    if adaptation is not None:
+        if norms is None:
+            raise ValueError(f"{checkpoint}: its model has no fused form with batch norms to adapt; export it "
+                             "without an adaptation")
+        meta["adaptation"] = json.dumps(adaptation.to_dict())
     inputs = example_inputs(model, int(meta["window"]), 3)
     names = ["x", "rr", "history"][:len(inputs)]
     batch = torch.export.Dim("batch")
@@ -133,6 +147,8 @@ def decode_metadata(props: dict[str, str]) -> dict[str, Any]:
     for key in ("window", "before", "context", "dim"):
         props[key] = int(props[key])
     props["graph"] = int(props.get("graph", 1))
+    if "adaptation" in props:
+        props["adaptation"] = json.loads(props["adaptation"])
     props["fs"] = float(props["fs"])
     return props
 

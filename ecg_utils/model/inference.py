@@ -6,15 +6,17 @@ and numpy, not PyTorch.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.errors import DataError
+from ecg_utils.model.batchnorm import Adaptation
 from ecg_utils.signal.context import RunningTemplate
 from ecg_utils.signal.preprocess import PreprocessConfig, rr_names
 
@@ -25,11 +27,17 @@ class Classifier(Protocol):
     context: int  # beats each classification reads: the current one and context - 1 before it
     dim: int  # length of a beat's encoding
     rhythm: bool  # whether the model reads the rhythm pair of RR features (`preprocess.rr_names`)
+    adaptation: Adaptation | None  # the model's setting for a whole record (None: it is used as trained)
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, 5), encodings (n, dim)) of n consecutive beats of one record, model inputs x
         (n, 2, window) and RR features rr (n, len(rr_names(rhythm))), whose predecessors' encodings are
         `history` (context - 1, dim)."""
+        ...
+
+    def adapt(self, x: np.ndarray, rr: np.ndarray, adaptation: Adaptation) -> Classifier:
+        """This model with its batch norms adapted to one record whose beats' inputs are x and rr (as `run` takes
+        them, all beats of the record in order), reading nothing else."""
         ...
 
 
@@ -48,9 +56,23 @@ class TorchClassifier:
             torch.set_num_threads(threads)  # process-wide in PyTorch
         self._torch = torch
         model, ckpt = load_model(path)  # a damaged or foreign file raises DataError, saying what to do
+        self.trained = model
         self.model = inference_form(model).eval()
         self.preprocess = ckpt.preprocess
         self.context, self.dim, self.rhythm = self.model.context, self.model.dim, self.model.rhythm
+        self.adaptation: Adaptation | None = None  # a checkpoint carries no published setting
+
+    def adapt(self, x: np.ndarray, rr: np.ndarray, adaptation: Adaptation) -> TorchClassifier:
+        from ecg_utils.model.adapt import adapt_batchnorm
+        from ecg_utils.model.wide import inference_form
+
+        torch = self._torch
+        adapted = copy.copy(self)
+        adapted.trained = adapt_batchnorm(self.trained, torch.from_numpy(np.ascontiguousarray(x, np.float32)),
+                                          torch.from_numpy(np.ascontiguousarray(rr, np.float32)), adaptation.weight,
+                                          adaptation.layers, adaptation.max_beats)
+        adapted.model = inference_form(adapted.trained).eval()
+        return adapted
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
@@ -66,19 +88,18 @@ class OnnxClassifier:
     backend = "onnx"
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         from ecg_utils.model.export import GRAPH_VERSION, decode_metadata
 
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        self.path, self.threads = Path(path), threads
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session, self._replaced = self._session(str(path))
             meta = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
             self.preprocess = PreprocessConfig.from_dict(meta["preprocess_config"])
             self.context, self.dim = meta["context"], meta["dim"]
             self.rhythm = tuple(meta["rr_features"]) == rr_names(True)
+            self._norms = meta.get("norms")  # text, decoded when a record is adapted
+            self._prepared: tuple[dict[str, Any], dict[str, np.ndarray], list[tuple[Any, list[str]]]] | None = None
+            self.adaptation = Adaptation(**meta["adaptation"]) if "adaptation" in meta else None
         except Exception as exc:  # ONNX Runtime raises its own error types on damaged or foreign files
             raise DataError(f"model file {path} is not an ONNX export of this repo ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:200]}); export it again (python -m ecg_utils.model.export) or use "
@@ -91,6 +112,70 @@ class OnnxClassifier:
             raise DataError(f"model file {path} reads RR features {meta['rr_features']}, and this ecg_utils computes "
                             f"{list(rr_names(False))} or {list(rr_names(True))}; use the ecg_utils version that "
                             "exported it or export it again")
+
+    def _session(self, model: str | bytes, replaced: dict[str, np.ndarray] | None = None) -> tuple[Any, list[Any]]:
+        """An ONNX Runtime session with the thread cap, the initialisers named in `replaced` holding its arrays
+        instead; and those values, which ONNX Runtime needs alive as long as the session."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if self.threads is not None:
+            options.intra_op_num_threads, options.inter_op_num_threads = self.threads, 1
+        values = [(name, ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a, np.float32)))
+                  for name, a in (replaced or {}).items()]
+        for name, value in values:
+            options.add_initializer(name, value)
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]), values
+
+    def _adapter(self) -> tuple[dict[str, Any], dict[str, np.ndarray], list[tuple[Any, list[str]]]]:
+        """What adapting needs, prepared on the first record and kept: the batch norms' parameters, the graph's own
+        weights they were folded into, and for each convolution a session of the graph from `x` to its output that
+        takes the earlier convolutions' weights as inputs (so one session serves every record)."""
+        import onnx
+        from onnx import helper, numpy_helper
+
+        from ecg_utils.model.batchnorm import decode_norms
+
+        if self._prepared is not None:
+            return self._prepared
+        if self._norms is None:
+            raise DataError(f"model file {self.path} carries no batch-norm parameters, so it cannot adapt to a record; "
+                            "export it again with this ecg_utils (python -m ecg_utils.model.export), or classify "
+                            "without adaptation (--no-adapt)")
+        norms = decode_norms(self._norms)
+        proto = onnx.load(str(self.path))
+        names = {c["w"] for c in norms["convs"]} | {norms["rr"]["project_rr"], norms["rr"]["project_b"]}
+        initial = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in proto.graph.initializer
+                   if t.name in names}
+        outputs = {node.input[1]: node.output[0] for node in proto.graph.node if node.op_type == "Conv"}
+        prefixes = []
+        for i, conv in enumerate(norms["convs"]):
+            prefix = onnx.utils.Extractor(proto).extract_model(["x"], [outputs[conv["w"]]])
+            earlier = {n for c in norms["convs"][:i] for n in (c["w"], c["b"])}
+            moved = [t for t in prefix.graph.initializer if t.name in earlier]
+            kept = [t for t in prefix.graph.initializer if t.name not in earlier]
+            del prefix.graph.initializer[:]
+            prefix.graph.initializer.extend(kept)
+            prefix.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in moved)
+            prefixes.append((self._session(prefix.SerializeToString())[0], [t.name for t in moved]))
+        self._prepared = (norms, initial, prefixes)
+        return self._prepared
+
+    def adapt(self, x: np.ndarray, rr: np.ndarray, adaptation: Adaptation) -> OnnxClassifier:
+        from ecg_utils.model.batchnorm import adapted_weights
+
+        norms, initial, prefixes = self._adapter()
+
+        def run_prefix(i: int, replaced: dict[str, np.ndarray], chunk: np.ndarray) -> np.ndarray:
+            session, inputs = prefixes[i]
+            feeds = {"x": np.ascontiguousarray(chunk, np.float32)}
+            feeds |= {n: np.ascontiguousarray(replaced[n], np.float32) for n in inputs}
+            return session.run(None, feeds)[0]
+
+        weights = adapted_weights(run_prefix, initial, norms, np.asarray(x), np.asarray(rr), adaptation)
+        adapted = copy.copy(self)
+        adapted.session, adapted._replaced = self._session(str(self.path), weights)
+        return adapted
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feeds = {"x": np.ascontiguousarray(x, np.float32), "rr": np.ascontiguousarray(rr, np.float32)}

@@ -22,6 +22,9 @@ member count come from the model it is built from.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -38,6 +41,13 @@ def _fold(block: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(tensors).detach().clone()
+
+
+def _norm_arrays(norms: list[nn.BatchNorm1d], cat: bool) -> dict[str, np.ndarray]:
+    """γ, β, μ, σ² of the members' batch norms: their channels one after another (`cat`) or stacked by member."""
+    join = torch.cat if cat else torch.stack
+    return {key: join([getattr(b, attr) for b in norms]).detach().numpy().copy()
+            for key, attr in (("gamma", "weight"), ("beta", "bias"), ("mean", "running_mean"), ("var", "running_var"))}
 
 
 class WideModel(nn.Module):
@@ -58,6 +68,9 @@ class WideModel(nn.Module):
         self.channels = first.encoder.out_channels
         blocks: list[list[ConvBlock]] = [list(mm.encoder.blocks) for mm in members]
         self.conv_specs: list[tuple[int, int, int, bool]] = []  # stride, padding, pool, residual
+        # What folding leaves out of the weights, for adapting the batch norms without PyTorch (`batchnorm`): each
+        # folded batch norm's γ, β, μ, σ² (members' channels one after another), in the order the graph runs them.
+        self.norms: dict[str, Any] = {"convs": []}
         for i, layer in enumerate(zip(*blocks)):
             ref = layer[0]
             for part, seq in (("conv", [b.conv for b in layer]), ("res", [b.residual for b in layer])):
@@ -65,6 +78,8 @@ class WideModel(nn.Module):
                     folded = [_fold(s) for s in seq]
                     self.register_buffer(f"{part}{i}_w", _stack([f[0] for f in folded]).flatten(0, 1))
                     self.register_buffer(f"{part}{i}_b", _stack([f[1] for f in folded]).flatten(0, 1))
+                    self.norms["convs"].append({"w": f"{part}{i}_w", "b": f"{part}{i}_b", "eps": seq[0][1].eps,
+                                                **_norm_arrays([s[1] for s in seq], cat=True)})
             conv = ref.conv[0]
             self.conv_specs.append((conv.stride[0], conv.padding[0], ref.pool.kernel_size, ref.residual is not None))
         # The RR features are the log intervals and log ratios of them, linear in the log intervals; with batch
@@ -85,6 +100,10 @@ class WideModel(nn.Module):
             morph_w.append(w_morph.T)
             rr_w.append((to_feats * scale) @ w_rr.T)
             bias.append((lin.bias + w_rr @ shift)[None])
+        self.norms["rr"] = {"project_rr": "project_rr", "project_b": "project_b", "eps": first.rr.norm.eps,
+                            "to_feats": to_feats.numpy().copy(), "w_rr": _stack(
+                                [mm.project[0].weight[:, 2 * self.channels:] for mm in members]).numpy(),
+                            **_norm_arrays([mm.rr.norm for mm in members], cat=False)}
         self.register_buffer("project_w", _stack(morph_w))  # (members, 2 * channels, dim)
         self.register_buffer("project_rr", torch.cat(rr_w, dim=1).detach().clone())  # (n_rr, members * dim)
         self.register_buffer("project_b", _stack(bias))

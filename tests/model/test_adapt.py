@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ecg_utils.model.adapt import MAX_BEATS, adapt_batchnorm, batchnorms, families, measured_rows, smooth_in_families
+from ecg_utils.model.adapt import adapt_batchnorm, batchnorms, families, smooth_in_families
 from ecg_utils.model.architectures import build_model
+from ecg_utils.model.batchnorm import MAX_BEATS, measured_rows
 
 TINY = {"channels": (4, 8), "dim": 8, "head": 8}
 
