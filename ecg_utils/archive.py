@@ -42,7 +42,7 @@ from ecg_utils.model.shipped import sha256
 from ecg_utils.signal.quality import PUBLISHED
 
 SUMMARY_COLUMNS = ["record", "path", "format", "lead", "fs", "duration_s", "beats", *CLASSES, "heart_rate_bpm",
-                   "unreadable_pct", "seconds", "status", "error"]
+                   "unreadable_pct", "adapted", "seconds", "status", "error"]
 RECORD_SUFFIXES = (".hea", ".edf")
 
 
@@ -54,6 +54,7 @@ class Options:
     lead: str | None = None
     fs: float | None = None
     gate: bool = True
+    adapt: bool = True  # whole-record mode: the model adapted to each record's own beats (if it carries a setting)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def classify_one(job: Job, out_dir: str, model: str | bytes | None, sha: str, su
         row["format"] = detect_format(job.path)
         classifier = load_once(model, sha, suffix, threads)
         result = classify_record(job.path, classifier, options.beats, options.lead, fs=options.fs,
-                                 progress=False, gate=PUBLISHED if options.gate else None)
+                                 progress=False, gate=PUBLISHED if options.gate else None, adapt=options.adapt)
         csv, sidecar = _out(out, job)
         csv.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(csv, "w") as handle:
@@ -149,6 +150,7 @@ def classify_one(job: Job, out_dir: str, model: str | bytes | None, sha: str, su
         row |= {"lead": result.lead, "fs": result.fs, "duration_s": summary["duration_s"], "beats": len(beats),
                 **summary["counts"], "heart_rate_bpm": summary["heart_rate_bpm"],
                 "unreadable_pct": round(100 * float((beats["unreadable"] != "").mean()), 3) if len(beats) else 0.0,
+                "adapted": result.adaptation is not None,
                 "seconds": round(time.perf_counter() - start, 3), "status": "ok", "error": ""}
         write_json(sidecar, {"model_sha256": sha, "options": asdict(options), "row": row})
     except LeadError as exc:

@@ -8,6 +8,11 @@ one are skipped and counted. The signal-quality gate
 (`signal.quality`) scores every beat; beats in noise, on a flat line or in clipping are reported as unreadable (class Q, with the reason in `unreadable`), the model's probabilities
 kept beside them. `gate=None` scores but gates nothing.
 
+Whole-record mode: a model that carries an adaptation setting (the published one does) adapts to each record's own
+beats before classifying them: its batch norms take part of the record's statistics (`model.batchnorm`), measured on
+up to 4,096 evenly spaced beats in one more pass over the blocks. No label is read, and the answer says what was
+adapted (`Prediction.adaptation`). `adapt=False` gives the model as trained, beat for beat what the stream gives.
+
 A record of any length is processed in blocks of `block_s` seconds, each filtered with `margin_s`
 seconds of signal on both sides (where the zero-phase filter's start-up transients die out), in two
 passes: the first finds the beats and the record's filtered mean and standard deviation, the second
@@ -35,10 +40,12 @@ from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS, beat_mask, to_aami
 from ecg_utils.data.readers import RecordSource, Start, StretchSource, open_record
 from ecg_utils.data.records import read_record
 from ecg_utils.errors import DataError
+from ecg_utils.model.batchnorm import measured_rows
 from ecg_utils.model.inference import BeatSequence, Classifier
+from ecg_utils.signal.context import RunningTemplate
 from ecg_utils.signal.detect import REFINE_S, QRSDetector, label_detected_beats, refine_peaks
 from ecg_utils.signal.filters import StreamResampler, resample_ratio
-from ecg_utils.signal.preprocess import bandpass, normalise, rr_features
+from ecg_utils.signal.preprocess import bandpass, normalise, rr_features, rr_names
 from ecg_utils.signal.quality import PUBLISHED, REASONS, GateConfig, SignalQuality, resolve_gate
 
 BLOCK_S = 600.0  # seconds of signal per block
@@ -59,6 +66,7 @@ class Prediction:
     start: Start = None  # when the recording started, if it says
     gaps: tuple[tuple[float, float], ...] = ()  # (start s, length s) of each gap of a record with gaps (EDF+D)
     unclassified: tuple[tuple[float, float, str], ...] = ()  # (start s, length s, why) of stretches too short
+    adaptation: dict | None = None  # the batch norms' adaptation to this record and the beats it measured (None: none)
 
     @property
     def duration_s(self) -> float:
@@ -77,7 +85,18 @@ class Prediction:
                 "flat_s": round(self.flat_s, 3),
                 "start": None if self.start is None else self.start.isoformat(timespec="milliseconds"),
                 "gaps": [{"start_s": a, "duration_s": d} for a, d in self.gaps],
-                "unclassified_stretches": [{"start_s": a, "duration_s": d, "reason": w} for a, d, w in self.unclassified]}
+                "unclassified_stretches": [{"start_s": a, "duration_s": d, "reason": w} for a, d, w in self.unclassified],
+                "adaptation": self.adaptation}
+
+
+def mode_text(adaptation: dict | None) -> str:
+    """Which model classified a record (`Prediction.adaptation`, or the service's `adaptation`), in words."""
+    if adaptation is None:
+        return "classified by the model as trained (not adapted to this record), as the stream classifies"
+    which = {"all": "every batch norm of the model took {w:g} of its", "conv": "the encoder's batch norms took {w:g} of "
+             "their", "rr": "the RR features' batch norm took {w:g} of its"}[adaptation["layers"]]
+    return (f"whole-record mode: {which.format(w=adaptation['weight'])} statistics from "
+            f"{adaptation['beats_measured']:,} of this record's beats (no label read)")
 
 
 def clock_times(start: Start, time_s: np.ndarray) -> np.ndarray:
@@ -198,13 +217,15 @@ class _Moments:
 
 def classify_source(source: RecordSource, classifier: Classifier, beats: str = "detect", batch_size: int = 1024,
                     progress: bool = True, block_s: float = BLOCK_S, margin_s: float = MARGIN_S,
-                    gate: GateConfig | str | None = PUBLISHED) -> Prediction:
+                    gate: GateConfig | str | None = PUBLISHED, adapt: bool = True) -> Prediction:
     """Find and classify every beat of an open record, `block_s` seconds at a time, stretch by stretch where the
     record has gaps.
 
-    `gate`: the signal-quality gate (default: the published one); None scores beats but gates none.
+    `gate`: the signal-quality gate (default: the published one); None scores beats but gates none. `adapt`: adapt the
+    model to the record's own beats as the model says (`classifier.adaptation`; a model without a setting is used
+    as trained); False: the model as trained, beat for beat what the stream gives.
     """
-    args = (classifier, beats, batch_size, progress, block_s, margin_s, gate)
+    args = (classifier, beats, batch_size, progress, block_s, margin_s, gate, adapt)
     if len(source.stretches) == 1:
         result = _classify_stretch(source, *args)
     else:
@@ -235,13 +256,17 @@ def _classify_stretches(source: RecordSource, *args: object) -> Prediction:
     if not parts:
         raise DataError(f"record {source.name}: none of its {len(source.stretches)} stretches could be classified "
                         f"({unclassified[0][2]})")
+    adapted = [p.adaptation for p in parts if p.adaptation is not None]
+    adaptation = ({**adapted[0], "beats_measured": sum(a["beats_measured"] for a in adapted), "stretches": len(adapted)}
+                  if adapted else None)  # each stretch adapted to its own beats
     return Prediction(pd.concat([p.beats for p in parts], ignore_index=True), source.name, source.lead, fs, end,
                       sum(p.n_found for p in parts), sum(p.n_nan for p in parts), sum(p.n_edge for p in parts),
-                      sum(p.flat_s for p in parts), gaps=tuple(gaps), unclassified=tuple(unclassified))
+                      sum(p.flat_s for p in parts), gaps=tuple(gaps), unclassified=tuple(unclassified),
+                      adaptation=adaptation)
 
 
 def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, batch_size: int, progress: bool,
-                      block_s: float, margin_s: float, gate: GateConfig | str | None) -> Prediction:
+                      block_s: float, margin_s: float, gate: GateConfig | str | None, adapt: bool) -> Prediction:
     """One contiguous record (or stretch), `block_s` seconds at a time."""
     gate = resolve_gate(gate)
     if beats not in ("detect", "atr"):
@@ -257,7 +282,8 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
     core, margin = max(1, round(block_s * fs)), max(config.window + round(5 * fs), round(margin_s * fs))
     block_in = max(1, round(block_s * source.fs))
     runs = _NanRuns(source, block_in)
-    bar = tqdm(total=2 * math.ceil(runs.n * fs / source.fs / core), desc=f"record {source.name}",
+    passes = 3 if adapt and classifier.adaptation is not None else 2
+    bar = tqdm(total=passes * math.ceil(runs.n * fs / source.fs / core), desc=f"record {source.name}",
                disable=not progress, unit="block")
 
     def blocks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -301,28 +327,53 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
     if len(r) < 2:
         raise DataError(f"record {source.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
 
-    # Pass 2: windows cut from each block, scaled with the record's moments, classified.
     rr = rr_features(r, fs, config, classifier.rhythm)
     fits = (r - config.before >= 0) & (r + config.after <= n_model)
     offsets = np.arange(config.window)
+
+    def windows() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        """Each block's beats: rows of r, their windows scaled with the record's moments, and how many were left
+        out because their window touches a NaN sample."""
+        for cs, start, x, nan in blocks():
+            filtered = band(x)
+            sel = np.flatnonzero(fits & (r >= cs) & (r < cs + core))
+            idx = (r[sel] - config.before - start)[:, None] + offsets
+            touches = nan[idx].any(axis=1)
+            yield sel[~touches], normalise(filtered[idx[~touches]], config, moments.mean, moments.std), int(
+                touches.sum())
+            bar.update()
+
+    # Whole-record mode: the model's batch norms adapted to the record's own beats (a pass that cuts them and
+    # keeps the model inputs of the beats the statistics are measured on), no label read.
+    adapted = None
+    if adapt and classifier.adaptation is not None:
+        candidates = np.flatnonzero(fits)
+        measured = candidates[measured_rows(len(candidates), classifier.adaptation.max_beats)]
+        template, inputs, rows_in = RunningTemplate(config.template_beats, config.window), [], []
+        for sel, w, _ in windows():
+            take = np.isin(sel, measured)
+            inputs.append(template(w)[take])
+            rows_in.append(sel[take])
+        measured = np.concatenate(rows_in)
+        if len(measured) >= 2:
+            classifier = classifier.adapt(np.concatenate(inputs), rr[measured, :len(rr_names(classifier.rhythm))],
+                                          classifier.adaptation)
+            adapted = {**classifier.adaptation.to_dict(), "beats_measured": len(measured)}
+
+    # Pass 2: windows cut from each block, scaled with the record's moments, classified.
     kept, probas, n_nan = [], [], 0  # rows of r classified, in order; their probabilities
     sequence = BeatSequence(classifier)  # beats go to it in record order: each one's context is the ones before
     waiting_x, waiting_rows = np.zeros((0, config.window), np.float32), np.zeros(0, np.int64)
-    for cs, start, x, nan in blocks():
-        filtered = band(x)
-        sel = np.flatnonzero(fits & (r >= cs) & (r < cs + core))
-        idx = (r[sel] - config.before - start)[:, None] + offsets
-        touches = nan[idx].any(axis=1)
-        n_nan += int(touches.sum())
-        waiting_x = np.concatenate([waiting_x, normalise(filtered[idx[~touches]], config, moments.mean, moments.std)])
-        waiting_rows = np.concatenate([waiting_rows, sel[~touches]])
+    for sel, w, touched in windows():
+        n_nan += touched
+        waiting_x = np.concatenate([waiting_x, w])
+        waiting_rows = np.concatenate([waiting_rows, sel])
         # Full batches only, whatever the block size; the rest waits for the next block (or the end).
         n = len(waiting_x) - len(waiting_x) % batch_size
         for i in range(0, n, batch_size):
             probas.append(sequence(waiting_x[i:i + batch_size], rr[waiting_rows[i:i + batch_size]]))
         kept.append(waiting_rows[:n])
         waiting_x, waiting_rows = waiting_x[n:], waiting_rows[n:]
-        bar.update()
     bar.close()
     if len(waiting_x):
         probas.append(sequence(waiting_x, rr[waiting_rows]))
@@ -339,15 +390,15 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
     table["quality_db"] = np.round(snr[sel], 1)
     table["unreadable"] = unreadable
     return Prediction(table, source.name, source.lead, source.fs, runs.n, len(r), n_nan, int((~fits).sum()),
-                      quality.flat_samples / fs)
+                      quality.flat_samples / fs, adaptation=adapted)
 
 
 def classify_record(path: str | Path, classifier: Classifier, beats: str = "detect", lead: str | None = None,
                     fs: float | None = None, batch_size: int = 1024, progress: bool = True,
-                    block_s: float = BLOCK_S, gate: GateConfig | str | None = PUBLISHED) -> Prediction:
+                    block_s: float = BLOCK_S, gate: GateConfig | str | None = PUBLISHED, adapt: bool = True) -> Prediction:
     """Find and classify every beat of the record at `path` (WFDB without extension, `.edf` or `.csv` with `fs`)."""
     source = open_record(path, lead=lead, fs=fs, preferred=classifier.preprocess.leads)
-    return classify_source(source, classifier, beats, batch_size, progress, block_s, gate=gate)
+    return classify_source(source, classifier, beats, batch_size, progress, block_s, gate=gate, adapt=adapt)
 
 
 def reference_labels(path: str | Path, sample: np.ndarray, tolerance_s: float = 0.150) -> np.ndarray:

@@ -4,7 +4,9 @@ RECORD is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ fil
 `--fs`). Beats come from the R-peak detector (the default) or the record's reference annotations
 (`--beats atr`). Without `--model` the published model shipped with the package is used. The signal-quality
 gate reports beats in noise, on a flat line or in clipping as unreadable (class Q); `--no-gate` scores but
-gates nothing. The pipeline itself is `ecg_utils.classify`.
+gates nothing. A model that carries an adaptation setting (the published one does) first adapts its batch norms to
+the record's own beats, reading no label (whole-record mode); `--no-adapt` uses it as trained, as the stream does.
+The pipeline itself is `ecg_utils.classify`.
 
 A whole archive: `python -m ecg_utils.predict FOLDER|GLOB|RECORD... --out-dir DIR [--workers N | --scheduler
 tcp://HOST:8786] [--force]` writes one beats CSV per record and `DIR/summary.csv`, resumes a killed run, and exits
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from ecg_utils.archive import Options, classify_archive, default_workers
 from ecg_utils.atomic import atomic_open
-from ecg_utils.classify import classify_record
+from ecg_utils.classify import classify_record, mode_text
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.errors import DataError, LeadError
 from ecg_utils.model.inference import load_classifier
@@ -48,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fs", type=float, help="sampling rate in Hz (CSV files only)")
     parser.add_argument("--no-gate", action="store_true", help="classify every beat, even in noise, flat line or "
                                                                "clipping (their quality is still reported)")
+    parser.add_argument("--no-adapt", action="store_true",
+                        help="use the model as trained, as the stream does; by default a model that carries an "
+                             "adaptation setting (the published one does) adapts its batch norms to the record's own "
+                             "beats first (no label is read)")
     args = parser.parse_args(argv)
     if args.out_dir is not None:
         return _archive(args)
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         classifier = load_classifier(args.model or MODEL_PATH)
         result = classify_record(args.record, classifier, args.beats, args.lead, fs=args.fs,
-                                 gate=None if args.no_gate else PUBLISHED)
+                                 gate=None if args.no_gate else PUBLISHED, adapt=not args.no_adapt)
     except LeadError as exc:
         print(f"error: {exc}; pass --lead with one of them", file=sys.stderr)
         return 1
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = result.beats.pred.value_counts()
     print(f"{args.record}: lead {result.lead}, {result.fs:g} Hz, {result.n_found} beats found ({args.beats}), "
           f"{len(result.beats)} classified ({classifier.backend}) -> {args.out}")
+    print(f"  {mode_text(result.adaptation)}")
     if result.gaps:
         shown = ", ".join(f"{a:g} s (+{d:g} s)" for a, d in result.gaps[:5]) + (", ..." if len(result.gaps) > 5 else "")
         print(f"  {len(result.gaps)} gaps in the recording (EDF+D), each stretch classified on its own: {shown}")
@@ -88,7 +95,8 @@ def _archive(args: argparse.Namespace) -> int:
     """Many records into `--out-dir`: one line for the whole run, the failures named, exit 1 if any."""
     try:
         rows = classify_archive(args.record, args.out_dir, args.model or MODEL_PATH,
-                                Options(args.beats, args.lead, args.fs, not args.no_gate), workers=args.workers,
+                                Options(args.beats, args.lead, args.fs, not args.no_gate, not args.no_adapt),
+                                workers=args.workers,
                                 scheduler=args.scheduler, force=args.force)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -162,3 +162,68 @@ def test_clock_time_from_a_wfdb_base_time(tiny_onnx, rec100, tmp_path):
     plain = classify_record(at360, load_classifier(tiny_onnx), progress=False).beats
     assert "clock_time" not in plain.columns
     pd.testing.assert_frame_equal(got.drop(columns="clock_time"), plain)
+
+
+def test_whole_record_mode_adapts_to_the_record_and_says_so(tiny_model, tiny_onnx, rec100, tmp_path):
+    """A model that carries an adaptation setting adapts to each record's own beats by default, the same whatever the
+    block size and on either backend; adapt=False gives the model as trained, beat for beat."""
+    from ecg_utils.data.aami import PROBA_COLUMNS
+    from ecg_utils.model.batchnorm import Adaptation
+    from ecg_utils.model.export import export_onnx
+
+    at360, _, _ = rec100
+    clf = load_classifier(export_onnx(tiny_model, tmp_path / "adaptive.onnx", Adaptation("all", 0.5)))
+    adapted = classify_record(at360, clf, beats="atr", progress=False)
+    plain = classify_record(at360, clf, beats="atr", progress=False, adapt=False)
+    trained = classify_record(at360, load_classifier(tiny_onnx), beats="atr", progress=False)
+    assert adapted.adaptation == {"layers": "all", "weight": 0.5, "max_beats": 4096,
+                                  "beats_measured": len(adapted.beats)}  # a 5-minute record: every beat measured
+    assert adapted.summary()["adaptation"] == adapted.adaptation
+    assert plain.adaptation is None and trained.adaptation is None and trained.summary()["adaptation"] is None
+    pd.testing.assert_frame_equal(plain.beats, trained.beats)
+    proba = adapted.beats[PROBA_COLUMNS].to_numpy()
+    assert np.abs(proba - plain.beats[PROBA_COLUMNS].to_numpy()).max() > 1e-2  # adapting changed the model
+    pd.testing.assert_frame_equal(classify_record(at360, clf, beats="atr", progress=False, block_s=60).beats,
+                                  adapted.beats)
+    torch_clf = load_classifier(tiny_model)
+    torch_clf.adaptation = Adaptation("all", 0.5)
+    via_torch = classify_record(at360, torch_clf, beats="atr", progress=False)
+    assert np.abs(via_torch.beats[PROBA_COLUMNS].to_numpy() - proba).max() <= 2e-4  # tables round to 4 decimals
+    assert (via_torch.beats.pred == adapted.beats.pred).mean() > 0.99
+
+
+def test_whole_record_mode_reads_no_label_keeps_no_state_and_leaves_the_stream_as_trained(tiny_model, tiny_onnx,
+                                                                                         rec100, tmp_path):
+    """The adaptation reads the signal only: the record without its .atr gives the same classes; one record's
+    adaptation does not carry over to the next one classified; the stream keeps the model as trained."""
+    import shutil
+
+    from ecg_utils.data.aami import PROBA_COLUMNS
+    from ecg_utils.data.records import read_record
+    from ecg_utils.model.batchnorm import Adaptation
+    from ecg_utils.model.export import export_onnx
+    from ecg_utils.streaming import StreamingClassifier
+
+    at360, at250, _ = rec100
+    clf = load_classifier(export_onnx(tiny_model, tmp_path / "adaptive.onnx", Adaptation("all", 0.5)))
+    first = classify_record(at360, clf, progress=False)
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for suffix in (".hea", ".dat"):
+        shutil.copy(at360.with_suffix(suffix), unlabelled / f"r360{suffix}")
+    without_atr = classify_record(unlabelled / "r360", clf, progress=False)
+    columns = ["sample", "pred", *PROBA_COLUMNS]
+    pd.testing.assert_frame_equal(without_atr.beats[columns], first.beats[columns])
+    assert without_atr.adaptation == first.adaptation
+    classify_record(at250, clf, progress=False)  # another record, adapted to its own beats in between
+    pd.testing.assert_frame_equal(classify_record(at360, clf, progress=False).beats, first.beats)
+
+    x = read_record(at360).signal
+    as_trained = load_classifier(tiny_onnx)
+    streams = []
+    for c in (clf, as_trained):
+        stream = StreamingClassifier(c, 360)
+        streams.append([e for i in range(0, len(x), 360) for e in stream.process(x[i:i + 360])])
+    assert len(streams[0]) > 300
+    assert [(e.sample, e.pred) for e in streams[0]] == [(e.sample, e.pred) for e in streams[1]]
+    np.testing.assert_array_equal([e.proba for e in streams[0]], [e.proba for e in streams[1]])

@@ -27,9 +27,15 @@ def test_cli_names_its_own_flags(rec100, tmp_path, capsys):
     assert main([str(at360), "--out", str(out), "--lead", "V1"]) == 1
     assert "none of the leads ['V1'] is in this record; it has ['MLII']; pass --lead with one of them" in \
         capsys.readouterr().err
-    # no --model: the published model shipped with the package
+    # no --model: the published model shipped with the package, in whole-record mode unless --no-adapt
     assert main([str(at360), "--out", str(out)]) == 0
-    assert "(onnx)" in capsys.readouterr().out and len(pd.read_csv(out)) > 300
+    said = capsys.readouterr().out
+    assert "(onnx)" in said and "whole-record mode: every batch norm of the model took 0.5 of its" in said
+    adapted = pd.read_csv(out)
+    assert main([str(at360), "--out", str(out), "--no-adapt"]) == 0
+    assert "classified by the model as trained" in capsys.readouterr().out
+    trained = pd.read_csv(out)
+    assert len(adapted) == len(trained) > 300 and not adapted[["p_N", "p_S", "p_V"]].equals(trained[["p_N", "p_S", "p_V"]])
     hea = tmp_path / "z.hea"
     hea.write_text("z 1 0 1000\nz.dat 16 200 11 1024 0 0 0 MLII\n")
     assert main([str(tmp_path / "z"), "--out", str(out)]) == 1

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from ecg_utils.classify import mode_text
 from ecg_utils.data.aami import CLASS_NAMES
 from ecg_utils.data.readers import RecordSource, open_record
 from ecg_utils.data.records import DEFAULT_LEADS, choose_lead
@@ -114,6 +115,9 @@ lead_choice = col_a.selectbox("lead", [AUTO_LEAD, *leads], help=f"automatic: the
 lead = None if lead_choice == AUTO_LEAD else lead_choice
 beats_from = col_b.selectbox("beats", ["detect", "atr"], help="detect: the R-peak detector; atr: the record's "
                                                              "reference annotations (WFDB .atr)")
+adapt = st.checkbox("whole-record mode", value=True,
+                    help="adapt the model's batch norms to this record's own beats before classifying them (no label "
+                         "is read); off: the model as trained, as the live stream runs it")
 if problem:
     st.error(problem)
 
@@ -126,7 +130,7 @@ if st.button("Classify", type="primary", disabled=not files):
                 except LeadError:
                     raise DataError(f"this record has none of the leads the model prefers ({preferred}); choose one "
                                     f"of its leads ({', '.join(leads)}) in the 'lead' list above") from None
-            answer = api.classify(files, fs=fs or None, lead=lead, beats=beats_from)
+            answer = api.classify(files, fs=fs or None, lead=lead, beats=beats_from, adapt=adapt)
             folder = upload_folder() / "record"  # only the record on screen is kept
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
@@ -152,6 +156,8 @@ if "answer" in state:
     left.caption(f"skipped: {skipped['nan']} beats whose window touches missing (NaN) samples, {skipped['edge']} "
                  f"whose window runs past the record's ends. Unreadable, shown as Q: {gated['noise']} in noise, "
                  f"{gated['flat']} on a flat line, {gated['clipped']} in clipping; {answer['flat_s']:.1f} s of flat line.")
+    mode = mode_text(answer.get("adaptation"))
+    left.caption(mode[0].upper() + mode[1:] + ".")
     if answer.get("gaps"):
         left.caption(f"{len(answer['gaps'])} gaps in the recording (EDF+D): each stretch was classified on its own; "
                      "times count from the recording's start, gaps included.")

@@ -51,9 +51,11 @@ class ApiClient:
         return self._call("GET", "/v1/model")
 
     def classify(self, files: Sequence[tuple[str, bytes]], fs: float | None = None, lead: str | None = None,
-                 beats: str = "detect") -> dict[str, Any]:
-        """Classify one record sent as (file name, contents) pairs; the service's JSON answer."""
-        data = {"beats": beats, **({"fs": str(fs)} if fs else {}), **({"lead": lead} if lead else {})}
+                 beats: str = "detect", adapt: bool = True) -> dict[str, Any]:
+        """Classify one record sent as (file name, contents) pairs; the service's JSON answer. `adapt`: whole-record
+        mode (the service's default) or the model as trained."""
+        data = {"beats": beats, "adapt": "true" if adapt else "false", **({"fs": str(fs)} if fs else {}),
+                **({"lead": lead} if lead else {})}
         return self._call("POST", "/v1/classify", files=[("files", (name, body)) for name, body in files], data=data)
 
     def stream(self, samples: np.ndarray, fs: float, chunk_s: float = 1.0) -> Iterator[dict[str, Any]]:

@@ -3,6 +3,8 @@
     GET  /v1/health     the service is up and its model loaded
     GET  /v1/model      classes, sampling rate, window, protocol, published figures, SHA-256
     POST /v1/classify   one record (WFDB files or a zip of them, one EDF, or one CSV with `fs`) -> every beat
+                        (whole-record mode by default: `adapt=false` for the model as trained; the answer's
+                        `adaptation` says which)
     WS   /v1/stream     float32 samples in, one JSON message per classified beat out
 
 The model loads once at start-up; classification runs in worker threads (at most `workers` records at a
@@ -41,7 +43,7 @@ from ecg_utils.model.shipped import MODEL_PATH, model_info, sha256
 from ecg_utils.serve.uploads import Limits, UploadError, max_upload_mb, receive_files
 from ecg_utils.streaming import StreamingClassifier
 
-FIELDS = ("files", "fs", "lead", "beats")
+FIELDS = ("files", "fs", "lead", "beats", "adapt")
 # The form is parsed by hand (limits, clear errors), so its schema is declared for /v1/docs here.
 CLASSIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["files"], "properties": {
@@ -50,7 +52,10 @@ CLASSIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-d
         "fs": {"type": "number", "description": "sampling rate in Hz (CSV files only)"},
         "lead": {"type": "string", "description": "lead name (default: MLII, V5, V1, V2, V4, or the only lead)"},
         "beats": {"type": "string", "enum": ["detect", "atr"], "default": "detect",
-                  "description": "R-peak detector, or the record's .atr annotations"}}}}}}}
+                  "description": "R-peak detector, or the record's .atr annotations"},
+        "adapt": {"type": "string", "enum": ["true", "false"], "default": "true",
+                  "description": "whole-record mode: the model's batch norms adapted to the record's own beats (no "
+                                 "label read); false: the model as trained, as the stream runs it"}}}}}}}
 MAX_STREAM_MESSAGE = 4 * 1024 * 1024  # bytes of samples in one WebSocket message
 
 
@@ -138,6 +143,10 @@ def _classify(settings: Settings, classifier: Classifier, files: list[tuple[str 
     beats = options.get("beats", "detect")
     if beats not in ("detect", "atr"):
         raise UploadError(f"beats={beats!r}: use 'detect' (R-peak detector) or 'atr' (the record's annotations)")
+    adapt = options.get("adapt", "true").strip().lower()
+    if adapt not in ("true", "false"):
+        raise UploadError(f"adapt={options['adapt']!r}: use 'true' (adapt the model to the record, the default) or "
+                          "'false' (the model as trained)")
     fs = None
     if options.get("fs"):
         try:
@@ -150,7 +159,7 @@ def _classify(settings: Settings, classifier: Classifier, files: list[tuple[str 
             raise UploadError(f"{path.name}: a CSV file needs its sampling rate; send the field fs (Hz)")
         source = open_record(path, lead=options.get("lead") or None, fs=fs if kind == "csv" else None,
                              preferred=classifier.preprocess.leads)
-        result = classify_source(source, classifier, beats, progress=False)
+        result = classify_source(source, classifier, beats, progress=False, adapt=adapt == "true")
     head = json.dumps({**result.summary(), "format": kind, "beats_from": beats, "backend": classifier.backend})
     # pandas serialises the beat table (100,000 beats a day) far faster than json.dumps of a list of dicts
     return (head[:-1] + ', "beats": ' + result.beats.to_json(orient="records", double_precision=4) + "}").encode()
@@ -202,7 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             files = [(f.filename, f.file) for f in form.getlist("files") if hasattr(f, "filename")]
             if len(files) != len(form.getlist("files")):
                 return _error(400, "the field 'files' must hold files, not text")
-            options = {k: str(form[k]) for k in ("fs", "lead", "beats") if k in form}
+            options = {k: str(form[k]) for k in ("fs", "lead", "beats", "adapt") if k in form}
             body = await anyio.to_thread.run_sync(_classify, settings, classifier, files, options, limiter=limiter)
         except UploadError as exc:
             return _error(exc.status, str(exc))

@@ -99,6 +99,15 @@ def test_wfdb_upload_gives_predicts_beats(client, rec, beats):
     assert answer["record"] == "r119" and answer["lead"] == "MLII" and answer["fs"] == 360
     assert sum(answer["counts"].values()) == len(got) == answer["beats_classified"]
     assert answer["counts"]["V"] > 10 and 40 < answer["heart_rate_bpm"] < 120
+    assert answer["adaptation"]["beats_measured"] == len(got)  # whole-record mode by default: every beat measured
+
+
+def test_adapt_false_gives_the_model_as_trained(client, rec):
+    r = client.post("/v1/classify", files=wfdb_files(rec["wfdb"]), data={"adapt": "false"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["adaptation"] is None
+    pd.testing.assert_frame_equal(beats_frame(answer), expected(rec["wfdb"], adapt=False), check_dtype=False)
 
 
 def test_zip_edf_and_csv_uploads(client, rec):
@@ -149,6 +158,8 @@ def _zip(entries: dict[str, bytes]) -> bytes:
      r"none of the leads \['V9'\].*send the field 'lead'"),
     ([("files", ("r.csv", b"MLII\n1\n2\n"))], {"fs": "360", "colour": "red"}, 400, r"unknown field\(s\) \['colour'\]"),
     ([("files", ("r.csv", b"MLII\n1\n2\n"))], {"fs": "360", "beats": "all"}, 400, "beats='all'"),
+    ([("files", ("r.csv", b"MLII\n1\n2\n"))], {"fs": "360", "adapt": "maybe"}, 400,
+     "adapt='maybe': use 'true'"),
 ])
 def test_bad_requests(client, files, data, status, message):
     r = client.post("/v1/classify", files=files or None, data=data)
