@@ -33,7 +33,7 @@ FAMILY_KEYS = ("families", "weight", "label")  # classes made consistent within 
 
 def read_params(path: str | Path) -> dict[str, Any]:
     """The adaptation's parameters; a missing or unknown key, or a method without a weight-0 baseline, fails."""
-    from ecg_utils.model.adapt import LAYERS
+    from ecg_utils.model.batchnorm import LAYERS
 
     params = yaml.safe_load(Path(path).read_text()) or {}
     missing, unknown = sorted(set(KEYS) - set(params)), sorted(set(params) - set(KEYS))
@@ -71,6 +71,23 @@ def classify_adapted(model: Any, data: Any, rows: np.ndarray, record: np.ndarray
             p = predict_proba(adapted, data, mine)
         proba[record[rows] == rec] = p
     return proba
+
+
+def published_method(report: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The method whole-record mode uses, chosen from the folds' report (`adaptation.json`) alone: of the batch-norm
+    methods the rule for a better model calls better than the unadapted models, the one whose macro F1 gains most
+    (mean of the paired differences); None if none is better. Beat families are not candidates: the shipped graph
+    adapts batch norms only."""
+    from ecg_utils.evaluate.ablation import judge
+
+    methods = list(report["methods"].items())
+    base = methods[0][1]["per_seed"]
+    better = [(m["paired"]["macro_f1"]["mean"], name, m) for name, m in methods[1:]
+              if "layers" in m and judge(base, m["per_seed"])[0]]
+    if not better:
+        return None
+    _, name, m = max(better, key=lambda t: t[0])
+    return name, {"layers": m["layers"], "weight": m["weight"], "label": m["label"]}
 
 
 def paired(per_seed: list[dict[str, Any]], base: list[dict[str, Any]]) -> dict[str, Any]:

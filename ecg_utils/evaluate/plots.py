@@ -212,3 +212,32 @@ def plot_cv_curves(histories: dict[str, list[pd.DataFrame]]) -> plt.Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_adaptation(view: dict[str, np.ndarray], true: np.ndarray, title: str) -> plt.Figure:
+    """One record's beats in the model's encoding space (the first two principal components of the encodings before
+    and after, fitted together), as trained and adapted to the record: colour the class called, marker the reference
+    class, so a group of beats that changes class shows as a patch that changes colour."""
+    from sklearn.decomposition import PCA
+
+    n = len(view["enc_before"])
+    xy = PCA(2, random_state=0).fit_transform(np.concatenate([view["enc_before"], view["enc_after"]]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharex=True, sharey=True)
+    palette = dict(zip(CLASSES, sns.color_palette("tab10", len(CLASSES))))
+    markers = dict(zip(CLASSES, ["o", "^", "s", "D", "x"]))
+    for ax, part, pred in ((axes[0], xy[:n], view["pred_before"]), (axes[1], xy[n:], view["pred_after"])):
+        called = np.asarray(CLASSES)[pred]
+        for c in CLASSES:
+            for t in CLASSES:
+                sel = (called == c) & (true == t)
+                if sel.any():
+                    ax.scatter(part[sel, 0], part[sel, 1], s=10, color=palette[c], marker=markers[t], alpha=0.6,
+                               label=f"{t} called {c} ({sel.sum()})")
+        ax.legend(fontsize=7, markerscale=1.5, loc="best")
+        ax.set_xlabel("encoding PC 1")
+    axes[0].set_ylabel("encoding PC 2")
+    axes[0].set_title("as trained")
+    axes[1].set_title("adapted to the record (no label read)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

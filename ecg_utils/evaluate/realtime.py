@@ -52,10 +52,13 @@ def events_table(events: list[BeatEvent]) -> pd.DataFrame:
 
 
 def beat_sources(path: str | Path, classifier: Classifier, chunk_s: float) -> dict[str, pd.DataFrame]:
-    """The record's beats classified at the reference positions, at the detected beats and as a stream,
-    each with a `true` column: the class of the reference beat within 150 ms ('' for a false detection)."""
-    out = {"reference positions": classify_record(path, classifier, beats="atr", progress=False, gate=None).beats,
-           "detected beats": classify_record(path, classifier, beats="detect", progress=False, gate=None).beats,
+    """The record's beats classified at the reference positions, at the detected beats and as a stream (all by the
+    model as trained, as the stream runs it), each with a `true` column: the class of the reference beat within 150 ms
+    ('' for a false detection)."""
+    out = {"reference positions": classify_record(path, classifier, beats="atr", progress=False, gate=None,
+                                                  adapt=False).beats,
+           "detected beats": classify_record(path, classifier, beats="detect", progress=False, gate=None,
+                                             adapt=False).beats,
            "streamed": stream_record(path, classifier, chunk_s)}
     for name, table in out.items():
         tolerance = 0.0 if name == "reference positions" else 0.150

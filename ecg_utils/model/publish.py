@@ -17,6 +17,7 @@ from typing import Any
 
 from ecg_utils.atomic import atomic_open, write_json
 from ecg_utils.data.aami import CLASSES
+from ecg_utils.model.batchnorm import Adaptation
 from ecg_utils.model.checkpoint import read_checkpoint
 from ecg_utils.model.export import export_onnx, max_difference, read_metadata
 from ecg_utils.model.shipped import MODEL_CARD, MODEL_INFO, MODEL_PATH, sha256
@@ -83,6 +84,27 @@ def _rr_text(names: list[str], running: str) -> str:
     return text
 
 
+def _whole_record_text(info: dict[str, Any]) -> str:
+    """The model card's paragraph on whole-record mode, with its DS2 figures (empty for a model without it)."""
+    w = info.get("whole_record")
+    if not w:
+        return ""
+    f, sp = w["test_figures"], w["test_spread"]
+    rows = "\n".join(f"| {c} | {_pct(f[f'{c}_se'])} | {_pct(f[f'{c}_ppv'])} | {_spread_cell(sp and sp[f'{c}_se'])} | "
+                      f"{_spread_cell(sp and sp[f'{c}_ppv'])} |" for c in info["classes"])
+    return f"""
+**Whole-record mode** (`predict` on a file and the service, by default; `--no-adapt` / `adapt=false` turn it off; the
+stream never uses it). Before classifying a record, the model's batch norms take {w['weight']:g} of their statistics
+from that record's own beats ({w['label']}; up to {w['max_beats']:,} evenly spaced beats), reading no label. The
+setting was chosen on the DS1 folds alone (`make adaptation`). On DS2, each record adapted to on its own: accuracy
+{_pct(f['accuracy'])} % (members {_spread_cell(sp and sp['accuracy'])} %), macro F1 {f['macro_f1']:.3f}.
+
+| class | Se (%) | +P (%) | members' Se, mean ± sd | members' +P, mean ± sd |
+| --- | ---: | ---: | ---: | ---: |
+{rows}
+"""
+
+
 def model_card(info: dict[str, Any]) -> str:
     """The model card, every figure from `info`."""
     f, sp = info["test_figures"], info["test_spread"]
@@ -115,7 +137,7 @@ epoch chosen on its own fold (mean validation macro F1 {info['val_macro_f1']:.3f
 | class | Se (%) | +P (%) | members' Se, mean ± sd | members' +P, mean ± sd |
 | --- | ---: | ---: | ---: | ---: |
 {rows}
-
+{_whole_record_text(info)}
 The members are {info['members']} trainings, each on all DS1 folds but one with its own seed (any two share most of their
 training patients): their spread shows how much one training's figures move.
 A new training lands elsewhere within that spread: with two CPU threads training repeats bit for bit only within
@@ -140,17 +162,34 @@ preprocessing configuration travels in its metadata). Exported from a PyTorch ch
 """
 
 
+def whole_record(reports: Path) -> tuple[Adaptation, dict[str, Any]] | None:
+    """The whole-record setting notebook 03 scored on DS2 (`adapted.json`: chosen on the DS1 folds) and its figures,
+    which the export carries as its default; None where there is no such report (the model is then used as
+    trained)."""
+    path = reports / "adapted.json"
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    m = report["method"]
+    figures = report["inter_patient_adapted"][MODEL]
+    return Adaptation(m["layers"], m["weight"], m["max_beats"]), {
+        "method": m["name"], "label": m["label"], "layers": m["layers"], "weight": m["weight"],
+        "max_beats": m["max_beats"], "test_figures": _figures(figures),
+        "test_spread": _spread(figures["spread"]) if "spread" in figures else None}
+
+
 def publish(run_dir: Path, reports: Path, model_path: Path = MODEL_PATH) -> dict[str, Any]:
     """Export, check, fingerprint and describe the published model; returns the fingerprint."""
     checkpoint = run_dir / "best.pt"
     if not checkpoint.is_file():
         raise FileNotFoundError(f"no checkpoint at {checkpoint}: run notebook 02 (`make reproduce`) first")
     metrics = json.loads((reports / "metrics.json").read_text())
-    export_onnx(checkpoint, model_path)
+    adapted = whole_record(reports)
+    export_onnx(checkpoint, model_path, adapted[0] if adapted else None)
     diff = max(max_difference(checkpoint, model_path, n) for n in (1, 256))
     if diff > MAX_DIFF:
         raise RuntimeError(f"ONNX export differs from PyTorch by {diff:.1e} (limit {MAX_DIFF})")
-    info = fingerprint(model_path, checkpoint, metrics)
+    info = fingerprint(model_path, checkpoint, metrics) | {"whole_record": adapted[1] if adapted else None}
     write_json(reports / "published_model.json", info)
     write_json(model_path.with_name(MODEL_INFO.name), info)
     with atomic_open(model_path.with_name(MODEL_CARD.name), "w") as handle:

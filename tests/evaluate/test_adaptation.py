@@ -10,6 +10,7 @@ import yaml
 from ecg_utils.evaluate.adaptation import classify_adapted, main, read_params
 from ecg_utils.model.checkpoint import load_model
 from ecg_utils.model.sources import SequenceData
+from ecg_utils.paths import PROJ_ROOT
 from ecg_utils.signal.dataset import load_dataset
 from tests.evaluate.test_ablation import DS1
 from tests.evaluate.test_ablation import _params as _ablation_params
@@ -104,3 +105,32 @@ def test_a_configuration_with_its_own_preprocessing_adapts_on_its_own_dataset(tm
     unadapted = json.loads((tmp_path / "reports" / "adaptation.json").read_text())["methods"]["none"]["per_seed"]
     for a, b in zip(unadapted, scored, strict=True):
         assert a["accuracy"] == b["accuracy"] and a["classes"] == b["classes"]
+
+
+def _report(changes):
+    """An adaptation report whose methods have the paired macro F1 gains and verdict inputs given."""
+    base = [{"accuracy": 0.9, "macro_f1": 0.5, "classes": {"S": {"f1": 0.5}, "V": {"f1": 0.8}},
+             "average": {c: {"se": 0.5, "ppv": 0.5} for c in ("S", "V")}} for _ in range(3)]
+
+    def shifted(v_f1, macro):
+        return [{**b, "macro_f1": b["macro_f1"] + macro + 0.001 * i,
+                 "classes": {"S": {"f1": 0.5}, "V": {"f1": 0.8 + v_f1 + 0.001 * i}}} for i, b in enumerate(base)]
+
+    methods = {"none": {"layers": "all", "weight": 0.0, "label": "none", "per_seed": base,
+                        "paired": {"macro_f1": {"mean": 0.0}}}}
+    for name, (kind, v_f1, macro) in changes.items():
+        methods[name] = {**kind, "label": name, "per_seed": shifted(v_f1, macro), "paired": {"macro_f1": {"mean": macro}}}
+    return {"methods": methods}
+
+
+def test_whole_record_mode_takes_the_better_batch_norm_method_with_the_largest_macro_f1_gain():
+    from ecg_utils.evaluate.adaptation import published_method
+
+    norm, fam = {"layers": "all", "weight": 0.5}, {"families": 8, "weight": 1.0}
+    report = _report({"small": (norm, 0.05, 0.01), "large": ({"layers": "rr", "weight": 0.25}, 0.05, 0.02),
+                      "families": (fam, 0.10, 0.05), "worse": (norm, -0.05, 0.09)})
+    name, setting = published_method(report)
+    assert name == "large" and setting == {"layers": "rr", "weight": 0.25, "label": "large"}
+    assert published_method(_report({"worse": (norm, -0.05, 0.09), "families": (fam, 0.1, 0.05)})) is None
+    shipped = published_method(json.loads((PROJ_ROOT / "reports" / "adaptation.json").read_text()))
+    assert shipped is not None and shipped[0] == "all_half"
