@@ -28,6 +28,7 @@ class SignalOnly:
 
     def __init__(self, like: Classifier) -> None:
         self.preprocess, self.context, self.dim, self.rhythm = like.preprocess, like.context, like.dim, like.rhythm
+        self.adaptation = None  # nothing to adapt: the signal path alone
 
     def run(self, x: np.ndarray, rr: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(x)

@@ -84,7 +84,10 @@ def long_markdown(lr: dict[str, Any]) -> str:
     blocks, whole, alone = lr["blocks"], lr["whole"], lr["signal"]
     minutes = f"{lr['block_s'] / 60:g}-minute"
     ratio = (blocks["seconds"] - alone["seconds"]) / alone["seconds"]
-    rows = [(f"in {minutes} blocks (`predict`'s default)", blocks), ("the whole record in one block", whole),
+    rows = [(f"in {minutes} blocks (`predict`'s default{', whole-record mode' if 'as_trained' in lr else ''})", blocks),
+            *([(f"in {minutes} blocks, the model as trained (`--no-adapt`)", lr["as_trained"])] if "as_trained" in lr
+              else []),
+            ("the whole record in one block", whole),
             (f"in {minutes} blocks, signal path alone (the model replaced by a no-cost stand-in)", alone)]
     return "\n".join([
         (f"| one {lr['hours']:g}-hour record (the 48 MIT-BIH records end to end at 360 Hz), published model, ONNX "

@@ -7,7 +7,7 @@ calibration of the signal-quality gate (notebook 05-robustness).
 - `detector_design`: the detector's band beside Pan & Tompkins' on DS1 records other than 118 and 119
   with noise mixed in, the comparison the band was chosen on (118 and 119 stay a test).
 - `classify_in_noise`: DS2 records with `em`, `ma` or `bw` noise mixed in as the database was made
-  (`noise.mix`), classified offline (`predict`) and as a stream, every beat kept with its reference
+  (`noise.mix`), classified offline (`predict`, whole-record mode) and as a stream, every beat kept with its reference
   class, its class with and without the gate, and whether it lies in a noisy stretch.
 - `noise_figures`: accuracy, S and V Se/+P and false S and V calls per hour in the noisy and in
   the clean stretches, with the gate and without.
