@@ -52,6 +52,13 @@ def test_readme_results_come_from_metrics_json():
     assert report_main(["--check"]) == 0, "run `python -m ecg_utils.evaluate.report` (make reproduce does)"
 
 
+def test_readme_and_use_state_the_shipped_model_size():
+    """The size typed in README and docs/use.md is the shipped file's, as publish prints it (kB = 1,000 bytes)."""
+    size = f"{json.loads((PROJ_ROOT / 'reports' / 'published_model.json').read_text())['bytes'] / 1e3:.0f} kB"
+    assert f"{size} as ONNX" in (PROJ_ROOT / "README.md").read_text()
+    assert f"model.onnx`, {size}" in (PROJ_ROOT / "docs" / "use.md").read_text()
+
+
 def test_every_figure_the_docs_show_exists():
     from ecg_utils.evaluate.report import page_paths
 
@@ -260,3 +267,16 @@ def test_every_benchmark_table_in_the_docs_has_its_figures():
     bench = json.loads((REPORTS_DIR / "bench.json").read_text())
     assert {part for part, _ in BENCH_SECTIONS.values()} <= set(bench)
     assert all({"measured", "cores"} <= set(bench[part]) for part in bench)
+
+
+def test_the_adapted_row_recomputes_from_its_predictions_on_the_same_ds2_beats():
+    """Whole-record mode's DS2 row (notebook 03) scores the beats of the DS1-only row, DS2 only, from its own file."""
+    adapted = json.loads((REPORTS_DIR / "adapted.json").read_text())
+    pred = pd.read_csv(REPORTS_DIR / "predictions" / "inter_patient_cnn_lstm_adapted.csv.gz", dtype={"record": str})
+    assert set(pred.record) == set(DS2) == set(adapted["records"])
+    stored = adapted["inter_patient_adapted"]["cnn_lstm"]
+    again = summarize(pred.true.to_numpy(), pred.pred.to_numpy())
+    assert again["accuracy"] == pytest.approx(stored["accuracy"], abs=1e-12) and again["classes"] == stored["classes"]
+    plain = _predictions("inter_patient", "cnn_lstm")
+    assert pred[["record", "sample", "true"]].equals(plain[["record", "sample", "true"]])
+    assert (pred.pred != plain.pred).any()

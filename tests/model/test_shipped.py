@@ -8,7 +8,10 @@ import pytest
 
 from ecg_utils.classify import classify_record
 from ecg_utils.data.aami import CLASSES, PROBA_COLUMNS
+from ecg_utils.data.splits import DS1
+from ecg_utils.evaluate.adaptation import published_method
 from ecg_utils.evaluate.protocols import summarize
+from ecg_utils.model.batchnorm import Adaptation
 from ecg_utils.model.export import read_metadata
 from ecg_utils.model.inference import load_classifier
 from ecg_utils.model.publish import fingerprint, model_card
@@ -62,10 +65,36 @@ def test_shipped_model_gives_the_published_predictions(mitdb_dir, record):
     (the model alone: the quality gate, which notebook 03 does not apply, is off)."""
     pub = pd.read_csv(REPORTS_DIR / "predictions" / "inter_patient_cnn_lstm.csv.gz", dtype={"record": str})
     pub = pub[pub.record == record].reset_index(drop=True)
-    got = classify_record(mitdb_dir / record, load_classifier(MODEL_PATH), beats="atr", progress=False, gate=None).beats
+    got = classify_record(mitdb_dir / record, load_classifier(MODEL_PATH), beats="atr", progress=False, gate=None,
+                          adapt=False).beats
     assert got["sample"].tolist() == pub["sample"].tolist()
     assert (got["pred"] == pub["pred"]).all()
     assert np.abs(got[PROBA_COLUMNS].to_numpy() - pub[PROBA_COLUMNS].to_numpy()).max() <= 2e-4
+
+
+def test_whole_record_mode_is_the_one_scored_and_chosen_on_the_folds():
+    """The shipped setting is the method notebook 03 scored on DS2 (`adapted.json`), which the DS1 folds' report
+    chooses; the fingerprint holds its figures."""
+    adapted = json.loads((REPORTS_DIR / "adapted.json").read_text())
+    w, m = PUBLISHED["whole_record"], adapted["inter_patient_adapted"]["cnn_lstm"]
+    assert published_method(json.loads((REPORTS_DIR / "adaptation.json").read_text()))[0] == w["method"]
+    assert adapted["method"]["name"] == w["method"] and not set(adapted["records"]) & set(DS1)
+    assert load_classifier(MODEL_PATH).adaptation == Adaptation(w["layers"], w["weight"], w["max_beats"])
+    assert (w["test_figures"]["accuracy"], w["test_figures"]["S_se"]) == (m["accuracy"], m["classes"]["S"]["se"])
+    assert w["test_spread"]["trainings"] == m["spread"]["trainings"] == PUBLISHED["members"]
+
+
+@pytest.mark.parametrize("record", TIED)
+def test_shipped_model_in_whole_record_mode_gives_the_published_adapted_predictions(mitdb_dir, record):
+    """`predict`'s default, whole-record mode in ONNX Runtime, gives the classes notebook 03 scored with PyTorch."""
+    pub = pd.read_csv(REPORTS_DIR / "predictions" / "inter_patient_cnn_lstm_adapted.csv.gz", dtype={"record": str})
+    pub = pub[pub.record == record].reset_index(drop=True)
+    result = classify_record(mitdb_dir / record, load_classifier(MODEL_PATH), beats="atr", progress=False, gate=None)
+    got = result.beats
+    assert result.adaptation["beats_measured"] == min(len(got), result.adaptation["max_beats"])
+    assert got["sample"].tolist() == pub["sample"].tolist()
+    assert (got["pred"] == pub["pred"]).mean() >= 0.999
+    assert np.abs(got[PROBA_COLUMNS].to_numpy() - pub[PROBA_COLUMNS].to_numpy()).max() <= 1e-3
 
 
 def test_fingerprint_describes_a_model(tmp_path, tiny_model, tiny_onnx):
