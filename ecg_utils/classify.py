@@ -345,20 +345,26 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
 
     # Whole-record mode: the model's batch norms adapted to the record's own beats (a pass that cuts them and
     # keeps the model inputs of the beats the statistics are measured on), no label read.
-    adapted = None
-    if adapt and classifier.adaptation is not None:
+    def adapted_to_record() -> tuple[Classifier, dict | None]:
+        """The classifier adapted to the beats measured (one more pass; only their model inputs are kept)."""
         candidates = np.flatnonzero(fits)
         measured = candidates[measured_rows(len(candidates), classifier.adaptation.max_beats)]
         template, inputs, rows_in = RunningTemplate(config.template_beats, config.window), [], []
         for sel, w, _ in windows():
-            take = np.isin(sel, measured)
-            inputs.append(template(w)[take])
-            rows_in.append(sel[take])
+            for i in range(0, len(sel), batch_size):  # the template in batches, as the classification runs it
+                take = np.isin(sel[i:i + batch_size], measured)
+                inputs.append(template(w[i:i + batch_size])[take])
+                rows_in.append(sel[i:i + batch_size][take])
         measured = np.concatenate(rows_in)
-        if len(measured) >= 2:
-            classifier = classifier.adapt(np.concatenate(inputs), rr[measured, :len(rr_names(classifier.rhythm))],
-                                          classifier.adaptation)
-            adapted = {**classifier.adaptation.to_dict(), "beats_measured": len(measured)}
+        if len(measured) < 2:
+            return classifier, None
+        model = classifier.adapt(np.concatenate(inputs), rr[measured, :len(rr_names(classifier.rhythm))],
+                                 classifier.adaptation)
+        return model, {**model.adaptation.to_dict(), "beats_measured": len(measured)}
+
+    adapted = None
+    if adapt and classifier.adaptation is not None:
+        classifier, adapted = adapted_to_record()
 
     # Pass 2: windows cut from each block, scaled with the record's moments, classified.
     kept, probas, n_nan = [], [], 0  # rows of r classified, in order; their probabilities

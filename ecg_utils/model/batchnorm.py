@@ -23,7 +23,7 @@ import numpy as np
 
 LAYERS = ("rr", "conv", "all")  # the RR features' batch norm, the encoder's convolutions', or both
 MAX_BEATS = 4096  # beats the statistics are measured on: evenly spaced over a longer record, so memory is bounded
-CHUNK = 512  # beats per run of the graph's prefix while measuring
+CHUNK = 32  # beats per run of the graph's prefix while measuring: small keeps its activations in cache and memory low
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,8 @@ class OnnxClassifier:
                             f"{list(rr_names(False))} or {list(rr_names(True))}; use the ecg_utils version that "
                             "exported it or export it again")
 
-    def _session(self, model: str | bytes, replaced: dict[str, np.ndarray] | None = None) -> tuple[Any, list[Any]]:
+    def _session(self, model: str | bytes, replaced: dict[str, np.ndarray] | None = None,
+                 arena: bool = True) -> tuple[Any, list[Any]]:
         """An ONNX Runtime session with the thread cap, the initialisers named in `replaced` holding its arrays
         instead; and those values, which ONNX Runtime needs alive as long as the session."""
         import onnxruntime as ort
@@ -121,6 +122,7 @@ class OnnxClassifier:
         options = ort.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads, options.inter_op_num_threads = self.threads, 1
+        options.enable_cpu_mem_arena = arena
         values = [(name, ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a, np.float32)))
                   for name, a in (replaced or {}).items()]
         for name, value in values:
@@ -157,7 +159,7 @@ class OnnxClassifier:
             del prefix.graph.initializer[:]
             prefix.graph.initializer.extend(kept)
             prefix.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in moved)
-            prefixes.append((self._session(prefix.SerializeToString())[0], [t.name for t in moved]))
+            prefixes.append((self._session(prefix.SerializeToString(), arena=False)[0], [t.name for t in moved]))
         self._prepared = (norms, initial, prefixes)
         return self._prepared
 
