@@ -108,6 +108,11 @@ def service_markdown(sv: dict[str, Any]) -> str:
              (f"| {sv['clients']} clients uploading 30-minute WFDB records, {sv['per_client']} each, all at once | "
               f"{up['records_per_s']:.2f} records/s | {up['p50_s']:.1f} / {up['p99_s']:.1f} s per request | "
               f"{up['failed']} | peak RSS {sv['upload_peak_rss_mb']:,.0f} MB |")]
+    if "uploads_as_trained" in sv:
+        tr = sv["uploads_as_trained"]
+        lines[-1] = lines[-1].replace("all at once |", "all at once, whole-record mode (the default) |")
+        lines.append(f"| the same with `adapt=false` (the model as trained) | {tr['records_per_s']:.2f} records/s | "
+                     f"{tr['p50_s']:.1f} / {tr['p99_s']:.1f} s per request | {tr['failed']} | |")
     for st in sv["streams"]:
         lines.append(f"| {st['streams']} WebSocket streams sent at real time for {sv['seconds']:g} s, {st['chunk_s']:g} s "
                      f"chunks ({st['beats']:,} beats) | – | {st['p50_s']:.2f} / {st['p99_s']:.2f} s from the R peak | "

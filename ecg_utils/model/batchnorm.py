@@ -121,10 +121,9 @@ class StatisticsMeter:
         self.count, self.total, self.squares = 0, 0.0, 0.0
 
     def add(self, y: np.ndarray) -> None:
-        y = y.astype(np.float64)
-        self.count += y.shape[0] * y.shape[2]
-        self.total = self.total + y.sum(axis=(0, 2))
-        self.squares = self.squares + (y * y).sum(axis=(0, 2))
+        self.count += y.shape[0] * y.shape[2]  # sums in float64 without a float64 copy of y
+        self.total = self.total + y.sum(axis=(0, 2), dtype=np.float64)
+        self.squares = self.squares + np.einsum("ncl,ncl->c", y, y, dtype=np.float64)
 
     def moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean, biased variance (what training-mode batch norm normalises with) and unbiased (what it stores)."""

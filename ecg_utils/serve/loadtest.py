@@ -69,7 +69,9 @@ class Server:
             self.proc.kill()
 
 
-def bench_uploads(url: str, clients: int = 8, per_client: int = 3) -> dict[str, float]:
+def bench_uploads(url: str, clients: int = 8, per_client: int = 3, adapt: bool = True) -> dict[str, float]:
+    """`clients` clients at once, each uploading `per_client` 30-minute records one after another, in whole-record
+    mode (the service's default) or with the model as trained (`adapt=False`)."""
     root = resolve_mitdb_dir()
     bodies = {r: [(f"{r}.{e}", (root / f"{r}.{e}").read_bytes()) for e in ("hea", "dat")] for r in RECORDS}
     latencies: list[float] = []
@@ -82,7 +84,7 @@ def bench_uploads(url: str, clients: int = 8, per_client: int = 3) -> dict[str, 
             files = bodies[RECORDS[(i + k) % len(RECORDS)]]
             t0 = time.perf_counter()
             try:
-                api.classify(files)
+                api.classify(files, adapt=adapt)
                 latencies.append(time.perf_counter() - t0)
             except ApiError:
                 failures += 1
@@ -155,6 +157,7 @@ def print_service(clients: int = 8, per_client: int = 3, streams: int = 50, seco
     try:
         up = bench_uploads(server.url, clients, per_client)
         upload_rss = server.peak_rss_mb()
+        as_trained = bench_uploads(server.url, clients, per_client, adapt=False)
         for chunk_s in chunks_s:
             server.ps.cpu_percent(None)
             st = bench_streams(server.url, streams, seconds, chunk_s)
@@ -165,10 +168,13 @@ def print_service(clients: int = 8, per_client: int = 3, streams: int = 50, seco
     print(f"  {clients} clients x {per_client} uploads of 30-min records: {up['records_per_s']:.2f} records/s, "
           f"latency p50 {up['p50_s']:.1f} s / p99 {up['p99_s']:.1f} s, failed {up['failed']} (target 0), "
           f"server peak RSS {upload_rss:.0f} MB; target >= 4 records/s")
+    print(f"  the same with adapt=false (the model as trained): {as_trained['records_per_s']:.2f} records/s, latency "
+          f"p50 {as_trained['p50_s']:.1f} s / p99 {as_trained['p99_s']:.1f} s, failed {as_trained['failed']}")
     for chunk_s, st, cpu, rss in runs:
         print(f"  {st['streams']} WebSocket streams at real time for {seconds:g} s in {chunk_s:g} s chunks: "
               f"{st['beats']:,} beats, latency from the R peak p50 {st['p50_s']:.2f} s / p99 {st['p99_s']:.2f} s "
               f"(target p99 < 2.5 s), errors {st['errors']}, server CPU {cpu:.0f} % of one core, peak RSS {rss:.0f} MB")
-    return {"clients": clients, "per_client": per_client, "uploads": up, "upload_peak_rss_mb": upload_rss,
+    return {"clients": clients, "per_client": per_client, "uploads": up, "uploads_as_trained": as_trained,
+            "upload_peak_rss_mb": upload_rss,
             "seconds": seconds, "streams": [{"chunk_s": c, **st, "cpu_percent": cpu, "peak_rss_mb": rss}
                                             for c, st, cpu, rss in runs]}
