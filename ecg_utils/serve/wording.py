@@ -13,4 +13,3 @@ def in_app_terms(message: str) -> str:
     for service, app in APP_WORDING.items():
         message = message.replace(service, app)
     return message
-
