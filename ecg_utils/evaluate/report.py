@@ -55,7 +55,11 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_local32": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
                                      "local RR over 32 beats"),
                 "cnn_lstm_weight075": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
-                                       "class weights 1 / count^0.75")}
+                                       "class weights 1 / count^0.75"),
+                "cnn_lstm_before035": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
+                                       "window from 0.35 s before the R peak"),
+                "cnn_lstm_before045": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
+                                       "window from 0.45 s before the R peak")}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 
