@@ -153,6 +153,49 @@ def targets_markdown(metrics: dict[str, dict[str, Any]], model: str = "cnn_lstm"
                       *[f"| {t} | {r} |" for t, r in rows], "", TARGETS_SOURCE])
 
 
+def s_targets_markdown(metrics: dict[str, dict[str, Any]], adapted: dict[str, Any] | None,
+                       folds: dict[str, Any] | None, model: str = "cnn_lstm") -> str:
+    """The supraventricular issue's targets, each met or not with its figure: the DS1-only row and the row adapted to
+    each test patient without labels (DS2, members' spread beside them), and the pooled DS1 folds."""
+    inter = metrics["inter_patient"][model]
+    sp = inter.get("spread", {})
+
+    def cls(row: dict[str, Any], c: str, key: str) -> tuple[float | None, dict[str, Any] | None]:
+        """A class figure of a row and its members' spread."""
+        return row["classes"][c][key], row.get("spread", {}).get("classes", {}).get(c, {}).get(key)
+
+    def meets(row: dict[str, Any], c: str, key: str, target: float) -> str:
+        value, spread_ = cls(row, c, key)
+        return _meets(value, target, spread_)
+
+    def f1_meets(row: dict[str, Any], c: str, target: float) -> str:
+        value, spread_ = cls(row, c, "f1")
+        if value is None:
+            return "–"
+        sd = "" if not spread_ or spread_["mean"] is None else (
+            f" ({spread_['mean']:.3f}" + ("" if spread_["sd"] is None else f" ± {spread_['sd']:.3f}") + ")")
+        return f"{'yes' if value >= target else 'no'} ({value:.3f}{sd})"
+
+    rows = [("DS1-only: accuracy ≥ 96.5 %", _meets(inter["accuracy"], 0.965, sp.get("accuracy"))),
+            ("DS1-only: S F1 ≥ 0.78", f1_meets(inter, "S", 0.78)),
+            ("DS1-only: S +P ≥ 75 %", meets(inter, "S", "ppv", 0.75)),
+            ("DS1-only: V F1 ≥ 0.93", f1_meets(inter, "V", 0.93)),
+            ("intra-patient accuracy ≥ 99.3 %", _meets(metrics["intra_patient"][model]["accuracy"], 0.993))]
+    whole = (adapted or {}).get("inter_patient_adapted", {}).get(model)
+    if whole:
+        rows.append(("adapted to each test patient: accuracy ≥ 97.5 %",
+                     _meets(whole["accuracy"], 0.975, whole.get("spread", {}).get("accuracy"))))
+        rows += [(f"adapted to each test patient: {c} {k} ≥ {t:g} %", meets(whole, c, key, t / 100))
+                 for c, t in (("S", 85), ("V", 95)) for k, key in (("Se", "se"), ("+P", "ppv"))]
+    pooled = (folds or {}).get("configs", {}).get(model)
+    if pooled:
+        ppv = pooled["classes"]["S"]["ppv"]
+        rows.append(("DS1 folds, pooled: S +P above 50 %", "–" if ppv is None else
+                     f"{'yes' if ppv > 0.5 else 'no'} ({_pct(ppv)})"))
+    return "\n".join([f"| target ({MODEL_NAMES[model]}, supraventricular issue) | reached: figure (members' mean ± sd) |",
+                      "| --- | --- |", *[f"| {t} | {r} |" for t, r in rows]])
+
+
 # Where the targets above come from, said beside them.
 TARGETS_SOURCE = ("The targets come from published DS1 → DS2 results without test-patient data (table below): "
                   "accuracy just above Niu et al. 2020 (96.4 %), S and V Se and +P near Zhang J. et al. 2021 "
@@ -676,8 +719,11 @@ def sections(reports: Path) -> dict[str, str]:
             and {"cnn_lstm", "all_N"} <= set(metrics.get("inter_patient", {}))):
         out["results"] += "\n\n" + targets_markdown(metrics)
         adapted = reports / "adapted.json"
-        out["headline"] = headline_markdown(metrics, adapted=json.loads(adapted.read_text()) if adapted.is_file()
-                                            else None)
+        whole = json.loads(adapted.read_text()) if adapted.is_file() else None
+        out["headline"] = headline_markdown(metrics, adapted=whole)
+        folds = reports / "cross_validation.json"
+        out["targets-s"] = s_targets_markdown(metrics, whole, json.loads(folds.read_text()) if folds.is_file()
+                                              else None)
     if (reports / "detection.csv").is_file() and (reports / "detected_vs_reference.json").is_file():
         out["realtime"] = realtime_markdown(pd.read_csv(reports / "detection.csv", dtype={"record": str}),
                                             json.loads((reports / "detected_vs_reference.json").read_text()))

@@ -1,7 +1,14 @@
 import pytest
 
 from ecg_utils.evaluate.protocols import summarize
-from ecg_utils.evaluate.report import markers, render, render_pages, results_markdown, targets_markdown
+from ecg_utils.evaluate.report import (
+    markers,
+    render,
+    render_pages,
+    results_markdown,
+    s_targets_markdown,
+    targets_markdown,
+)
 
 START, END = markers("results")
 
@@ -61,12 +68,14 @@ def test_main_writes_and_checks_every_page(tmp_path):
     (tmp_path / "docs").mkdir()
     h_start, h_end = markers("headline")
     (tmp_path / "README.md").write_text(f"# front\n{h_start}\n{h_end}\n")
-    (tmp_path / "docs" / "results.md").write_text(f"# results\n{START}\n{END}\n")
+    s_start, s_end = markers("targets-s")
+    (tmp_path / "docs" / "results.md").write_text(f"# results\n{START}\n{END}\n{s_start}\n{s_end}\n")
     args = ["--reports", str(tmp_path / "reports"), "--root", str(tmp_path)]
     assert main([*args, "--check"]) == 1
     assert main(args) == 0 and main([*args, "--check"]) == 0
     assert "| every beat called N, DS1 → DS2 | 40.0 |" in (tmp_path / "README.md").read_text()
     assert "| target (CNN–LSTM)" in (tmp_path / "docs" / "results.md").read_text()
+    assert "| DS1-only: S F1 ≥ 0.78 | no (0.500) |" in (tmp_path / "docs" / "results.md").read_text()
 
 
 def test_targets_table_says_met_or_not():
@@ -88,6 +97,25 @@ def test_targets_table_says_met_or_not():
     # The CNN never calls S: its S F1 is 0 and the CNN–LSTM's 0.5 beats it; its macro F1 is compared too.
     assert "| inter-patient S F1 above the CNN's | yes (0.500 vs 0.000) |" in text
     assert "inter-patient macro F1 above the CNN's" in text and "GRU" not in text
+
+
+def test_supraventricular_targets_cover_both_rows_and_the_folds():
+    import numpy as np
+
+    true = np.array(list("NNNNSSVVFQ"))
+    m = _metrics()
+    adapted = {"inter_patient_adapted": {"cnn_lstm": summarize(true, true)}}  # every beat right
+    folds = {"configs": {"cnn_lstm": summarize(true, np.array(list("NNNSSSVVNQ")))}}  # S +P 2/3
+    text = s_targets_markdown(m, adapted, folds)
+    # DS1-only: S Se 50 % and +P 50 % give S F1 0.5; V is all right
+    assert "| DS1-only: S F1 ≥ 0.78 | no (0.500) |" in text and "| DS1-only: V F1 ≥ 0.93 | yes (1.000) |" in text
+    assert "| DS1-only: S +P ≥ 75 % | no (50.0) |" in text
+    assert "| adapted to each test patient: S Se ≥ 85 % | yes (100.0) |" in text
+    assert "| adapted to each test patient: accuracy ≥ 97.5 % | yes (100.0) |" in text
+    assert "| DS1 folds, pooled: S +P above 50 % | yes (66.7) |" in text
+    # Without the adapted report or the folds' there are no such rows, and nothing fails.
+    bare = s_targets_markdown(m, None, None)
+    assert "adapted" not in bare and "DS1 folds" not in bare and "DS1-only: accuracy" in bare
 
 
 def test_results_show_the_spread_beside_inter_patient_figures():
