@@ -67,20 +67,17 @@ def _scored(model: Any, data: Any, ds: BeatDataset, rows: np.ndarray, setting: d
 def protocol_rows(metrics: dict[str, Any], adapted: dict[str, Any], model: str) -> pd.DataFrame:
     """The two inter-patient rows side by side (%): DS1-only and adapted to each test patient, each figure with
     the members' mean ± sd in brackets."""
-    def cell(value: float | None, spread: dict[str, Any] | None) -> str:
-        text = "–" if value is None else f"{100 * value:.1f}"
-        if spread and spread.get("mean") is not None:
-            text += f" ({100 * spread['mean']:.1f} ± {100 * (spread['sd'] or 0):.1f})"
-        return text
+    from ecg_utils.evaluate.report import with_spread
 
     rows = {}
     for label, f in (("inter-patient, DS1 only", metrics["inter_patient"][model]),
                      ("inter-patient, adapted to each test patient without labels", adapted[PROTOCOL][model])):
         sp = f.get("spread", {})
-        row = {"accuracy": cell(f["accuracy"], sp.get("accuracy")), "macro F1": cell(f["macro_f1"], sp.get("macro_f1"))}
+        row = {"accuracy": with_spread(f["accuracy"], sp.get("accuracy")),
+               "macro F1": with_spread(f["macro_f1"], sp.get("macro_f1"))}
         for c in ("S", "V"):
             for key, name in (("se", "Se"), ("ppv", "+P"), ("f1", "F1")):
-                row[f"{c} {name}"] = cell(f["classes"][c][key], sp.get("classes", {}).get(c, {}).get(key))
+                row[f"{c} {name}"] = with_spread(f["classes"][c][key], sp.get("classes", {}).get(c, {}).get(key))
         rows[label] = row
     return pd.DataFrame(rows).T
 

@@ -67,7 +67,7 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def _with_spread(value: float | None, spread: dict[str, Any] | None, scale: float = 100, digits: int = 1) -> str:
+def with_spread(value: float | None, spread: dict[str, Any] | None, scale: float = 100, digits: int = 1) -> str:
     """A figure and, for an ensemble, its members' mean ± sd: `86.4 (85.1 ± 2.3)`."""
     cell = "–" if value is None else f"{scale * value:.{digits}f}"
     if spread and spread["mean"] is not None:
@@ -92,8 +92,8 @@ def results_markdown(metrics: dict[str, dict[str, Any]]) -> str:
                 cells.append("– | –")
                 continue
             f, sp = metrics[p][m], metrics[p][m].get("spread", {})
-            cells.append(f"{_with_spread(f['accuracy'], sp.get('accuracy'))} | "
-                         f"{_with_spread(f['macro_f1'], sp.get('macro_f1'), 1, 3)}")
+            cells.append(f"{with_spread(f['accuracy'], sp.get('accuracy'))} | "
+                         f"{with_spread(f['macro_f1'], sp.get('macro_f1'), 1, 3)}")
         members = metrics.get("inter_patient", {}).get(m, {}).get("spread", {}).get("trainings")
         size = f"{params:,}" + (f" ({members * params:,})" if members else "") if params else "–"
         lines.append(f"| {MODEL_NAMES[m]} | {size} | " + " | ".join(cells) + " |")
@@ -105,8 +105,8 @@ def results_markdown(metrics: dict[str, dict[str, Any]]) -> str:
         for m in models:
             if m in metrics[p]:
                 cls, sp = metrics[p][m]["classes"], metrics[p][m].get("spread", {}).get("classes", {})
-                cells = " | ".join(f"{_with_spread(cls[c]['se'], sp.get(c, {}).get('se'))} | "
-                                   f"{_with_spread(cls[c]['ppv'], sp.get(c, {}).get('ppv'))}" for c in CLASSES)
+                cells = " | ".join(f"{with_spread(cls[c]['se'], sp.get(c, {}).get('se'))} | "
+                                   f"{with_spread(cls[c]['ppv'], sp.get(c, {}).get('ppv'))}" for c in CLASSES)
                 lines.append(f"| {PROTOCOL_NAMES[p]} | {MODEL_NAMES[m]} | {cells} |")
     supports = {p: next(iter(metrics[p].values()))["classes"] for p in protocols}
     lines += ["", "Test beats per class: " + "; ".join(
@@ -120,10 +120,11 @@ def results_markdown(metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _meets(value: float | None, target: float, spread: dict[str, Any] | None = None) -> str:
+def _meets(value: float | None, target: float, spread: dict[str, Any] | None = None, scale: float = 100,
+           digits: int = 1) -> str:
     if value is None:
         return "–"
-    return f"{'yes' if value >= target else 'no'} ({_with_spread(value, spread)})"
+    return f"{'yes' if value >= target else 'no'} ({with_spread(value, spread, scale, digits)})"
 
 
 def targets_markdown(metrics: dict[str, dict[str, Any]], model: str = "cnn_lstm") -> str:
@@ -166,20 +167,13 @@ def s_targets_markdown(metrics: dict[str, dict[str, Any]], adapted: dict[str, An
 
     def meets(row: dict[str, Any], c: str, key: str, target: float) -> str:
         value, spread_ = cls(row, c, key)
-        return _meets(value, target, spread_)
-
-    def f1_meets(row: dict[str, Any], c: str, target: float) -> str:
-        value, spread_ = cls(row, c, "f1")
-        if value is None:
-            return "–"
-        sd = "" if not spread_ or spread_["mean"] is None else (
-            f" ({spread_['mean']:.3f}" + ("" if spread_["sd"] is None else f" ± {spread_['sd']:.3f}") + ")")
-        return f"{'yes' if value >= target else 'no'} ({value:.3f}{sd})"
+        scale, digits = (1, 3) if key == "f1" else (100, 1)  # F1 as a fraction, Se and +P in %
+        return _meets(value, target, spread_, scale, digits)
 
     rows = [("DS1-only: accuracy ≥ 96.5 %", _meets(inter["accuracy"], 0.965, sp.get("accuracy"))),
-            ("DS1-only: S F1 ≥ 0.78", f1_meets(inter, "S", 0.78)),
+            ("DS1-only: S F1 ≥ 0.78", meets(inter, "S", "f1", 0.78)),
             ("DS1-only: S +P ≥ 75 %", meets(inter, "S", "ppv", 0.75)),
-            ("DS1-only: V F1 ≥ 0.93", f1_meets(inter, "V", 0.93)),
+            ("DS1-only: V F1 ≥ 0.93", meets(inter, "V", "f1", 0.93)),
             ("intra-patient accuracy ≥ 99.3 %", _meets(metrics["intra_patient"][model]["accuracy"], 0.993))]
     whole = (adapted or {}).get("inter_patient_adapted", {}).get(model)
     if whole:
@@ -215,21 +209,18 @@ def headline_markdown(metrics: dict[str, dict[str, Any]], model: str = "cnn_lstm
 
     def row(label: str, f: dict[str, Any], spread: dict[str, Any]) -> str:
         cls = spread.get("classes", {})
-        cells = [_with_spread(f["accuracy"], spread.get("accuracy"))]
-        cells += [_with_spread(f["classes"][c][k], cls.get(c, {}).get(k)) for c in ("S", "V") for k in ("se", "ppv")]
+        cells = [with_spread(f["accuracy"], spread.get("accuracy"))]
+        cells += [with_spread(f["classes"][c][k], cls.get(c, {}).get(k)) for c in ("S", "V") for k in ("se", "ppv")]
         return f"| {label} | " + " | ".join(cells) + " |"
 
     members = sp.get("trainings", 0)
-    whole = adapted["inter_patient_adapted"][model] if adapted and model in adapted.get("inter_patient_adapted", {}) \
-        else None
+    whole = (adapted or {}).get("inter_patient_adapted", {}).get(model)
     return "\n".join([
         "| model and protocol | accuracy | S Se | S +P | V Se | V +P |", "| --- | ---: | ---: | ---: | ---: | ---: |",
         row(f"published {MODEL_NAMES[model]}, ensemble of {members} (members' mean ± sd), new patients: DS1 → DS2",
             inter, sp),
         *([row(f"the same, whole-record mode: adapted to each DS2 patient's own beats, no label read "
-               f"({adapted['method']['label']})", adapted["inter_patient_adapted"][model],
-               adapted["inter_patient_adapted"][model].get("spread", {}))]
-          if adapted and model in adapted.get("inter_patient_adapted", {}) else []),
+               f"({adapted['method']['label']})", whole, whole.get("spread", {}))] if whole else []),
         row("every beat called N, DS1 → DS2", base, {}),
         row(f"{MODEL_NAMES[model]}, one model, random beat split: the same patients in training and test", intra, {}),
         *(["", _whole_record_difference(inter, whole)] if whole else []),

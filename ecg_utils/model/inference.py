@@ -37,7 +37,8 @@ class Classifier(Protocol):
 
     def adapt(self, x: np.ndarray, rr: np.ndarray, adaptation: Adaptation) -> Classifier:
         """This model with its batch norms adapted to one record whose beats' inputs are x and rr (as `run` takes
-        them, all beats of the record in order), reading nothing else."""
+        them: the record's beats in order, all of them or those its statistics are measured on), reading nothing
+        else."""
         ...
 
 
