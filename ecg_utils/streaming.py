@@ -18,10 +18,12 @@ the last windows and encodings, and a handful of beats in flight.
 The signal-quality gate (`quality.SignalQuality`) runs beside the detector on the same samples:
 a beat in noise, on a flat line or in clipping is reported as Q with its reason, as `predict` does.
 
-Only the detector runs on every chunk: it decides when a beat can leave. The training band-pass, the
-running scale and the gate matter only then, so their samples wait until a beat is due (or a second
-has gathered) and go through them in one piece: in short chunks, most chunks cost one detector step.
-Those filters carry their state, so waiting changes no output and no beat leaves later.
+The detector decides when a beat can leave: once the oldest beat's stretch has arrived, it runs on every
+chunk (the beat leaves with the next detection); before that, in short chunks, it waits for half a second
+of them. The training band-pass, the running scale and the gate matter only when a beat leaves, so their
+samples wait until a beat is due (or a second has gathered) and go through them in one piece: in short
+chunks, most chunks cost nothing but their bookkeeping. Every stage carries its state, so waiting changes
+no output, and no beat leaves later (tested).
 
 Every decision depends only on the samples, never on chunk boundaries, so a record streamed in any
 chunk size gives the same beats and the same classes as the record fed in one piece.
@@ -42,6 +44,10 @@ from ecg_utils.signal.detect import REFINE_S, QRSDetector
 from ecg_utils.signal.filters import SectionFilter, StreamResampler, backward, resample_ratio
 from ecg_utils.signal.preprocess import RhythmState, rr_names
 from ecg_utils.signal.quality import PUBLISHED, BeatQuality, GateConfig, SignalQuality, resolve_gate
+
+#: Samples (s) the detector may wait for before it runs, while no beat is waiting on it: below a beat's earliest leave
+#: (the window after the R peak, the R-peak search and the run-in margin, 1.5 s by default) minus the detector's delay.
+DETECT_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,10 @@ class StreamingClassifier:
         self._n_waiting = 0
         self._waiting_peaks: list[int] = []
         self._most_waiting = round(fs)
+        # Until a beat's stretch has arrived nothing waits on the detector, so in short chunks it runs on a few
+        # chunks at once; a beat is still detected long before it can leave, and none leaves later for it.
+        self._n_undetected = 0
+        self._detect_every = round(DETECT_EVERY_S * fs)
         self._pending: deque[int] = deque()  # detected R peaks not classified yet
         self._prev_r: int | None = None
         self._rhythm = RhythmState(cfg, classifier.rhythm)
@@ -118,15 +128,29 @@ class StreamingClassifier:
 
     def _advance(self, x: np.ndarray) -> list[tuple[int, int | None, float, np.ndarray, BeatQuality]]:
         self._n += len(x)
-        new = self.detector.process(x)
-        self._pending.extend(new)
         self._waiting.append(x)
         self._n_waiting += len(x)
-        self._waiting_peaks.extend(new)
+        self._n_undetected += len(x)
+        if self._n_undetected < self._detect_every and not self._may_be_due():
+            return []
+        self._detect()
         if self._n_waiting < self._most_waiting and not self._due():
             return []
         self._catch_up()
         return self._collect()
+
+    def _may_be_due(self) -> bool:
+        """Whether the oldest pending beat's stretch has arrived: from then on, whether it can leave depends on the
+        next detection, so the detector must see every chunk."""
+        return bool(self._pending) and self._n >= self._pending[0] + self.cfg.after + self._half + self._margin
+
+    def _detect(self) -> None:
+        """Run the detector over the samples it has not seen (the last of the waiting ones)."""
+        k, self._n_undetected = self._n_undetected, 0
+        x = self._waiting[-1][-k:] if len(self._waiting[-1]) >= k else np.concatenate(self._waiting)[-k:]
+        new = self.detector.process(x)
+        self._pending.extend(new)
+        self._waiting_peaks.extend(new)
 
     def _due(self) -> bool:
         """Whether the oldest pending beat can leave now: its stretch has arrived, and so has the next beat or

@@ -17,7 +17,10 @@ import argparse
 import contextlib
 import json
 import logging
+import os
+import re
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +31,17 @@ import numpy as np
 from ecg_utils import __version__
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
+from ecg_utils.errors import DataError
 from ecg_utils.model.batchnorm import Adaptation, pack_norms
 from ecg_utils.model.checkpoint import Checkpoint, load_model
 from ecg_utils.signal.preprocess import rr_names
 
-# 2: (x, rr, history) -> (proba, encoding) over a chunk of beats; 1 (before): (x, rr, context) -> (logits,
-# encoding), one window of context per beat
-GRAPH_VERSION = 2
+# 3: as 2, each member's recurrence one native LSTM/GRU operator; 2: (x, rr, history) -> (proba, encoding) over a
+# chunk of beats, the recurrence unrolled (`upgrade_onnx` moves such a file to 3, its weights as they are);
+# 1 (before): (x, rr, context) -> (logits, encoding), one window of context per beat
+GRAPH_VERSION = 3
+# The names the fused model's weights keep in the graph (`wide.WideModel`), as version 2 stored them.
+_VERSION2_WEIGHTS = re.compile(r"(conv|res)\d+_[wb]|project_(w|rr|b)|[wb]_(ih|hh)|head[12]_[wb]")
 
 
 def _metadata(ckpt: Checkpoint, model: Any) -> dict[str, str]:
@@ -75,9 +82,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path, adaptation: Adaptation 
     The fused form also writes its batch norms' parameters (`norms`), with which ONNX Runtime can adapt the model to
     a record's own statistics (`batchnorm`); `adaptation` is the setting classifying a whole record uses by default.
     """
-    import onnx
-    import torch
-
     from ecg_utils.model.wide import inference_form
 
     model, ckpt = load_model(checkpoint)
@@ -91,7 +95,15 @@ def export_onnx(checkpoint: str | Path, out: str | Path, adaptation: Adaptation 
             raise ValueError(f"{checkpoint}: its model has no fused form with batch norms to adapt; export it "
                              "without an adaptation")
         meta["adaptation"] = json.dumps(adaptation.to_dict())
-    inputs = example_inputs(model, int(meta["window"]), 3)
+    return _write(wide, meta, out)
+
+
+def _write(wide: Any, meta: dict[str, str], out: str | Path) -> Path:
+    """The inference form `wide` as ONNX with metadata `meta`, dynamic batch, written atomically."""
+    import onnx
+    import torch
+
+    inputs = example_inputs(wide, int(meta["window"]), 3)
     names = ["x", "rr", "history"][:len(inputs)]
     batch = torch.export.Dim("batch")
     dynamic = {"x": {0: batch}, "rr": {0: batch}, "history": None}
@@ -110,6 +122,61 @@ def export_onnx(checkpoint: str | Path, out: str | Path, adaptation: Adaptation 
     return out
 
 
+def upgrade_onnx(path: str | Path, out: str | Path) -> Path:
+    """An export of graph version 2 rewritten as this version's graph, with its weights and metadata as they were
+    (no checkpoint needed): the probabilities agree to float rounding, checked on random beats before `out` is
+    replaced (it may be `path`)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from ecg_utils.model.wide import WideModel
+
+    try:
+        proto = onnx.load(str(path))
+        meta = {p.key: p.value for p in proto.metadata_props}
+        version = meta["graph"]
+    except Exception as exc:  # onnx raises its own error types on damaged or foreign files
+        raise DataError(f"{path} is not an ONNX export of this repo ({type(exc).__name__}); nothing to upgrade") from exc
+    if version != "2":
+        raise DataError(f"{path} holds graph version {version}; only version 2 can be upgraded (to {GRAPH_VERSION}): "
+                        "export older files again from their checkpoint")
+    arrays = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer if _VERSION2_WEIGHTS.fullmatch(t.name)}
+    convs = {n.input[1]: n for n in proto.graph.node if n.op_type == "Conv"}
+    pools = [n for n in proto.graph.node if n.op_type == "MaxPool"]
+    specs = []
+    for i, pool in enumerate(pools):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in convs[f"conv{i}_w"].attribute}
+        kernel = {a.name: onnx.helper.get_attribute_value(a) for a in pool.attribute}["kernel_shape"][0]
+        specs.append((attrs.get("strides", [1])[0], attrs.get("pads", [0])[0], kernel, f"res{i}_w" in arrays))
+    context, rhythm = int(meta["context"]), tuple(json.loads(meta["rr_features"])) == rr_names(True)
+    wide = WideModel.from_version2(arrays, specs, context, rhythm)
+    meta |= {"graph": str(GRAPH_VERSION), "ecg_utils_version": __version__}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:  # beside `out`, which may be `path` itself
+        new = _write(wide, meta, Path(tmp) / out.name)
+        diff = max(onnx_difference(path, new, n) for n in (1, 256))
+        if diff > 1e-5:
+            raise RuntimeError(f"the upgraded graph differs from {path} by {diff:.1e} (limit 1e-5); keep the old file")
+        os.replace(new, out)
+    return out
+
+
+def onnx_difference(a: str | Path, b: str | Path, n: int, seed: int = 0) -> float:
+    """Largest |difference| between two exports' probabilities and encodings for a chunk of `n` random beats."""
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (a, b)]
+    shapes = {i.name: i.shape for i in sessions[0].get_inputs()}
+    rng = np.random.default_rng(seed)
+    feeds = {"x": rng.standard_normal((n, *shapes["x"][1:])).astype(np.float32),
+             "rr": rng.uniform(0.4, 1.5, (n, shapes["rr"][1])).astype(np.float32)}
+    if "history" in shapes:
+        feeds["history"] = rng.standard_normal(shapes["history"]).astype(np.float32)
+    first, second = (s.run(None, feeds) for s in sessions)
+    return float(max(np.abs(u - v).max() for u, v in zip(first, second)))
+
+
 def example_inputs(model: Any, window: int, n: int, seed: int = 0) -> list[np.ndarray]:
     """Random inputs of the graph's shapes for n beats: x, rr and (for a sequence model) history."""
     rng = np.random.default_rng(seed)
@@ -122,14 +189,17 @@ def example_inputs(model: Any, window: int, n: int, seed: int = 0) -> list[np.nd
 
 def _strip_debug_info(proto: Any) -> None:
     """Drop the exporter's per-node debug records (FX node names, Python stack traces with the exporting
-    machine's file paths): a shipped model should not carry them, and without them the same weights export
-    to the same bytes from any folder."""
-    graph = proto.graph
-    for item in [*graph.node, *graph.value_info, *graph.input, *graph.output, *graph.initializer]:
-        if hasattr(item, "metadata_props"):
-            del item.metadata_props[:]
-        if hasattr(item, "doc_string"):
-            item.doc_string = ""
+    machine's file paths), in subgraphs too: a shipped model should not carry them, and without them the same
+    weights export to the same bytes from any folder."""
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        for item in [*graph.node, *graph.value_info, *graph.input, *graph.output, *graph.initializer]:
+            if hasattr(item, "metadata_props"):
+                del item.metadata_props[:]
+            if hasattr(item, "doc_string"):
+                item.doc_string = ""
+        graphs.extend(a.g for node in graph.node for a in node.attribute if a.HasField("g"))
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -172,13 +242,28 @@ def max_difference(checkpoint: str | Path, onnx_path: str | Path, n: int, seed: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
-    parser.add_argument("--model", required=True, type=Path, help="checkpoint (best.pt of a run folder)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="checkpoint (best.pt of a run folder)")
+    source.add_argument("--upgrade", type=Path, metavar="ONNX",
+                        help=f"an export of graph version 2 to rewrite as version {GRAPH_VERSION}, weights unchanged")
     parser.add_argument("--out", required=True, type=Path, help="ONNX file to write")
     args = parser.parse_args(argv)
-    if not args.model.is_file():
-        print(f"error: no checkpoint at {args.model}; train one with notebook 02 (runs/<protocol>_<model>/best.pt)",
-              file=sys.stderr)
+    given = args.model or args.upgrade
+    if not given.is_file():
+        fix = ("no checkpoint at {}; train one with notebook 02 (runs/<protocol>_<model>/best.pt)" if args.model
+               else "no file at {}; give the path of an ONNX export of graph version 2")
+        print(f"error: {fix.format(given)}", file=sys.stderr)
         return 1
+    if args.upgrade:
+        try:
+            out = upgrade_onnx(args.upgrade, args.out)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB, graph version {GRAPH_VERSION}); max |difference| vs "
+              f"{args.upgrade} on random inputs, batch 1 and 256: "
+              f"{max(onnx_difference(args.upgrade, out, n) for n in (1, 256)):.1e}")
+        return 0
     out = export_onnx(args.model, args.out)
     meta = read_metadata(out)
     diff = max(max_difference(args.model, out, n) for n in (1, 256))

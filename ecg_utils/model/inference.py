@@ -105,6 +105,10 @@ class OnnxClassifier:
             raise DataError(f"model file {path} is not an ONNX export of this repo ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:200]}); export it again (python -m ecg_utils.model.export) or use "
                             "the published model") from exc
+        if meta["graph"] == 2:  # the same weights, the recurrence unrolled: rewritten without its checkpoint
+            raise DataError(f"model file {path} holds graph version 2, and this ecg_utils runs version {GRAPH_VERSION}; "
+                            f"upgrade it, weights unchanged (python -m ecg_utils.model.export --upgrade {path} --out "
+                            "model.onnx), or use the published model")
         if meta["graph"] != GRAPH_VERSION:
             raise DataError(f"model file {path} holds graph version {meta['graph']}, and this ecg_utils runs version "
                             f"{GRAPH_VERSION}; export it again from its checkpoint (python -m ecg_utils.model.export "

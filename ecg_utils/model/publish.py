@@ -5,6 +5,7 @@ Exports the inter-patient CNN–LSTM of the full run (the ensemble of its cross-
 published test figures (from `reports/metrics.json`) twice: `reports/published_model.json`, the record
 of the run, and `ecg_utils/resources/model.json`, which travels with the package; then the model card.
 A test holds the shipped file to the fingerprint in reports/, so the two can never drift apart.
+`--upgrade` moves the shipped file to this ecg_utils' graph version without its checkpoint, weights unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ecg_utils.atomic import atomic_open, write_json
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.model.batchnorm import Adaptation
 from ecg_utils.model.checkpoint import read_checkpoint
-from ecg_utils.model.export import export_onnx, max_difference, read_metadata
+from ecg_utils.model.export import export_onnx, max_difference, read_metadata, upgrade_onnx
 from ecg_utils.model.shipped import MODEL_CARD, MODEL_INFO, MODEL_PATH, sha256
 from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR, RUNS_DIR
 from ecg_utils.signal.preprocess import PreprocessConfig
@@ -49,7 +50,7 @@ def fingerprint(onnx_path: Path, checkpoint: Path, metrics: dict[str, Any]) -> d
         "val_macro_f1": ckpt.val_macro_f1, "train_records": ckpt.records("train"),
         "test_records": ckpt.records("test"), "test_figures": _figures(figures),
         "test_spread": _spread(figures["spread"]) if "spread" in figures else None,
-        "ecg_utils_version": meta["ecg_utils_version"],
+        "ecg_utils_version": meta["ecg_utils_version"], "graph": meta["graph"],
     }
 
 
@@ -158,8 +159,17 @@ a flat line or in clipping as Q: it reduces false calls in noise but does not re
 
 **File.** `{info['file']}`, {info['bytes']:,} bytes, SHA-256 `{info['sha256']}` (ONNX, dynamic batch; the
 preprocessing configuration travels in its metadata). Exported from a PyTorch checkpoint with SHA-256
-`{info['checkpoint_sha256']}`.
+`{info['checkpoint_sha256']}`{_upgraded_text(info)}.
 """
+
+
+def _upgraded_text(info: dict[str, Any]) -> str:
+    """Where the shipped graph was moved to a newer graph version from an earlier export, the same weights."""
+    if not info.get("upgraded_from"):
+        return ""
+    return (f"; moved to graph version {info['graph']} (short chunks run each member's recurrence as one native "
+            f"operator) from the export with SHA-256 `{info['upgraded_from']}`, weights unchanged "
+            "(`python -m ecg_utils.model.publish --upgrade`)")
 
 
 def whole_record(reports: Path) -> tuple[Adaptation, dict[str, Any]] | None:
@@ -197,13 +207,33 @@ def publish(run_dir: Path, reports: Path, model_path: Path = MODEL_PATH) -> dict
     return info
 
 
+def upgrade(reports: Path, model_path: Path = MODEL_PATH) -> dict[str, Any]:
+    """Move the shipped model to this ecg_utils' graph version with its weights unchanged (`export.upgrade_onnx`), and
+    its fingerprint and card with it: the run, the checkpoint and every published figure stay the published run's."""
+    info = json.loads((reports / "published_model.json").read_text())
+    if sha256(model_path) != info["sha256"]:
+        raise RuntimeError(f"{model_path} is not the published model of {reports / 'published_model.json'}; "
+                           "ship it again with `python -m ecg_utils.model.publish`")
+    upgrade_onnx(model_path, model_path)
+    meta = read_metadata(model_path)
+    info |= {"sha256": sha256(model_path), "bytes": model_path.stat().st_size, "graph": meta["graph"],
+             "ecg_utils_version": meta["ecg_utils_version"], "upgraded_from": info["sha256"]}
+    write_json(reports / "published_model.json", info)
+    write_json(model_path.with_name(MODEL_INFO.name), info)
+    with atomic_open(model_path.with_name(MODEL_CARD.name), "w") as handle:
+        handle.write(model_card(info))
+    return info
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].split(":")[0])
     parser.add_argument("--run", type=Path, default=RUNS_DIR / f"{PROTOCOL}_{MODEL}", help="run folder with best.pt")
     parser.add_argument("--reports", type=Path, default=REPORTS_DIR)
+    parser.add_argument("--upgrade", action="store_true",
+                        help="move the shipped model to this version's graph, weights unchanged (no checkpoint needed)")
     args = parser.parse_args(argv)
     try:
-        info = publish(args.run, args.reports)
+        info = upgrade(args.reports) if args.upgrade else publish(args.run, args.reports)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -3,16 +3,17 @@ encoded once.
 
 Training keeps the readable form (`architectures`): one module per member, `encode` then `classify` over each
 beat's window of `context` encodings. Run that way, an ensemble of M members costs M times one model in
-operator calls, and a batch of beats is encoded twice (once for the windows, once more for the step) while
-each beat's recurrent layer re-reads the input projection of its 15 predecessors. `WideModel` computes the
-same probabilities from a chunk of consecutive beats of one record and the encodings of the beats before it:
+operator calls, and a batch of beats is encoded twice (once for the windows, once more for the step).
+`WideModel` computes the same probabilities from a chunk of consecutive beats of one record and the encodings of the beats before it:
 
 - the members' convolutions become one convolution (the first, whose input they share) and grouped ones
   after it, with batch norm folded into their weights; linear layers become one batched matrix product
   over a member axis;
-- each beat is encoded once, and the recurrent layer's input projection is computed once per beat; beat i
-  of the chunk reads rows i .. i + context - 1 of the projected sequence, so the recurrence over all n
-  windows is `context` steps of one (members, n, hidden) product each.
+- each beat is encoded once; beat i of the chunk reads rows i .. i + context - 1 of the encoded sequence.
+  A stream's chunk of a beat or two runs each member's recurrence as one native LSTM (or GRU) operator,
+  where a dozen small operators per step were most of what one beat cost; a long chunk runs it unrolled,
+  the input projection computed once per beat, so the recurrence over all n windows is `context` steps
+  of one (members, n, hidden) product each (`NATIVE_UP_TO`).
 
 It is a function of the trained weights only, exact up to float rounding (tested against the readable
 form), and it is what the ONNX export runs: `(x, rr, history) -> (proba, encoding)`. Nothing here assumes
@@ -22,6 +23,7 @@ member count come from the model it is built from.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from ecg_utils.model.architectures import ConvBlock, Ensemble, SequenceClassifier
+
+#: Chunks of up to this many beats run each member's recurrence as one native operator (ONNX Runtime: one LSTM or
+#: GRU node per member, 52 operators in all for the published ensemble instead of 227); larger ones unrolled, which
+#: computes each row's input projection once instead of once per window. Where they cross on the reference
+#: machine (`make bench`): 0.23 against 0.31 ms for one beat, about equal at 8, the unrolled form 3-8 % ahead
+#: from 64 up.
+NATIVE_UP_TO = 8
 
 
 def _fold(block: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,25 +117,73 @@ class WideModel(nn.Module):
         self.register_buffer("project_rr", torch.cat(rr_w, dim=1).detach().clone())  # (n_rr, members * dim)
         self.register_buffer("project_b", _stack(bias))
         self.rnn = None if first.rnn is None else ("lstm" if isinstance(first.rnn, nn.LSTM) else "gru")
-        if self.rnn is not None:
-            self.hidden = hs = first.rnn.hidden_size
-            rnns = [mm.rnn for mm in members]
-            if self.rnn == "lstm":  # gates (i, f, g, o) to (i, f, o, g): one sigmoid over the first three
-                order = torch.cat([torch.arange(0, 2 * hs), torch.arange(3 * hs, 4 * hs), torch.arange(2 * hs, 3 * hs)])
-                # the hidden bias is constant, so it joins the input projection (for a GRU it cannot: the
-                # reset gate multiplies the candidate's hidden part, bias included)
-                self.register_buffer("w_ih", _stack([r.weight_ih_l0[order].T for r in rnns]))
-                self.register_buffer("b_ih", _stack([(r.bias_ih_l0 + r.bias_hh_l0)[order][None] for r in rnns]))
-                self.register_buffer("w_hh", _stack([r.weight_hh_l0[order].T for r in rnns]))
-            else:
-                self.register_buffer("w_ih", _stack([r.weight_ih_l0.T for r in rnns]))
-                self.register_buffer("b_ih", _stack([r.bias_ih_l0[None] for r in rnns]))
-                self.register_buffer("w_hh", _stack([r.weight_hh_l0.T for r in rnns]))
-                self.register_buffer("b_hh", _stack([r.bias_hh_l0[None] for r in rnns]))
+        # Each member's recurrent layer as trained: exported as one native LSTM or GRU operator per member, which
+        # runs its whole window in one call (unrolled, a window cost a dozen small operators per step).
+        self.rnns = None if first.rnn is None else nn.ModuleList(copy.deepcopy(mm.rnn) for mm in members)
+        for rnn in self.rnns or []:
+            rnn.batch_first = False  # windows come step-major, as the operators take them
+        self._stack_recurrence()
         self.register_buffer("head1_w", _stack([mm.head[0].weight.T for mm in members]))
         self.register_buffer("head1_b", _stack([mm.head[0].bias[None] for mm in members]))
         self.register_buffer("head2_w", _stack([mm.head[3].weight.T for mm in members]))
         self.register_buffer("head2_b", _stack([mm.head[3].bias[None] for mm in members]))
+
+    @classmethod
+    def from_version2(cls, arrays: dict[str, np.ndarray], conv_specs: list[tuple[int, int, int, bool]], context: int,
+                      rhythm: bool) -> WideModel:
+        """The model an export of graph version 2 holds, from its weights (`arrays`, by name) and convolution specs,
+        so that an export can move to the native recurrent operators with its weights exactly as they were.
+
+        Version 2 kept each member's recurrent weights transposed, and an LSTM's gates reordered (i, f, o, g) with
+        its two biases summed; the sum is the input bias here and the hidden bias is zero, the same function.
+        """
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        for name, a in arrays.items():
+            if not name.startswith(("w_ih", "b_ih", "w_hh", "b_hh")):
+                model.register_buffer(name, torch.from_numpy(np.array(a, np.float32)))
+        model.m, two_c, model.member_dim = model.project_w.shape
+        model.dim, model.channels, model.n_rr = model.m * model.member_dim, two_c // 2, model.project_rr.shape[0]
+        model.context, model.rhythm, model.template = context, rhythm, model.conv0_w.shape[1] == 2
+        model.conv_specs = conv_specs  # (the batch norms' parameters travel in the export's metadata, as they are)
+        model.rnn, model.rnns = None, None
+        if "w_hh" in arrays:
+            w_ih, w_hh, b_ih = (torch.from_numpy(np.array(arrays[k], np.float32)) for k in ("w_ih", "w_hh", "b_ih"))
+            hs = w_hh.shape[1]
+            model.rnn = "gru" if "b_hh" in arrays else "lstm"
+            rnns = []
+            for j in range(model.m):
+                rnn = (nn.GRU if model.rnn == "gru" else nn.LSTM)(model.member_dim, hs)
+                back = torch.arange(4 * hs) if model.rnn == "gru" else torch.cat(  # (i, f, o, g) back to (i, f, g, o)
+                    [torch.arange(0, 2 * hs), torch.arange(3 * hs, 4 * hs), torch.arange(2 * hs, 3 * hs)])
+                back = back[:w_ih.shape[2]]
+                b_hh = (torch.from_numpy(np.array(arrays["b_hh"][j, 0], np.float32)) if model.rnn == "gru"
+                        else torch.zeros(4 * hs))
+                with torch.no_grad():
+                    rnn.weight_ih_l0.copy_(w_ih[j].T[back])
+                    rnn.weight_hh_l0.copy_(w_hh[j].T[back])
+                    rnn.bias_ih_l0.copy_(b_ih[j, 0][back])
+                    rnn.bias_hh_l0.copy_(b_hh)
+                rnns.append(rnn)
+            model.rnns = nn.ModuleList(rnns)
+            model._stack_recurrence()
+        return model.eval()
+
+    def _stack_recurrence(self) -> None:
+        """The members' recurrent weights stacked for the unrolled recurrence (`_unrolled`): transposed, an LSTM's
+        gates reordered (i, f, o, g) so that one sigmoid covers three, and its two biases summed (constant)."""
+        if self.rnns is None:
+            return
+        hs = self.rnns[0].hidden_size
+        order = (torch.cat([torch.arange(0, 2 * hs), torch.arange(3 * hs, 4 * hs), torch.arange(2 * hs, 3 * hs)])
+                 if self.rnn == "lstm" else torch.arange(3 * hs))
+        self.register_buffer("w_ih", _stack([r.weight_ih_l0[order].T for r in self.rnns]))
+        self.register_buffer("w_hh", _stack([r.weight_hh_l0[order].T for r in self.rnns]))
+        if self.rnn == "lstm":
+            self.register_buffer("b_ih", _stack([(r.bias_ih_l0 + r.bias_hh_l0)[order][None] for r in self.rnns]))
+        else:  # a GRU's reset gate multiplies the candidate's hidden part, bias included: kept apart
+            self.register_buffer("b_ih", _stack([r.bias_ih_l0[None] for r in self.rnns]))
+            self.register_buffer("b_hh", _stack([r.bias_hh_l0[None] for r in self.rnns]))
 
     def encode(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
         """Encodings (members, n, member_dim) of n beats."""
@@ -145,13 +202,28 @@ class WideModel(nn.Module):
         rhythm = torch.matmul(torch.log(rr[:, :self.n_rr].clamp(min=1e-2)), self.project_rr).reshape(n, self.m, self.member_dim)
         return torch.relu(torch.matmul(morph.transpose(0, 1), self.project_w) + rhythm.transpose(0, 1) + self.project_b)
 
-    def _recur(self, gi: torch.Tensor, n: int) -> torch.Tensor:
-        """Last hidden state (members, n, hidden) of the n windows of `context` rows of gi, the input projection
-        (members, n + context - 1, gates * hidden) of the chunk's sequence."""
-        hs = self.hidden
+    def _recur(self, seq: torch.Tensor) -> torch.Tensor:
+        """Last hidden state (members, n, hidden) of the n windows of `context` rows of seq (n + context - 1,
+        members * member_dim), the encodings of the chunk's beats and of the context - 1 before them; h = 0 at each
+        window's start. Both ways give the same numbers; the graph holds both and picks by n (an ONNX `If`)."""
+        n = seq.shape[0] - (self.context - 1)
+        return torch.cond(n <= NATIVE_UP_TO, self._native, self._unrolled, (seq,))
+
+    def _native(self, seq: torch.Tensor) -> torch.Tensor:
+        """Each member's recurrent layer over all windows at once: one native operator per member."""
+        n = seq.shape[0] - (self.context - 1)
+        # window t of every beat, rows t .. t + n - 1, gathered at once: (context, n, members * member_dim)
+        windows = seq[torch.arange(self.context)[:, None] + torch.arange(n)[None]]
+        states = [rnn(w)[1] for rnn, w in zip(self.rnns, windows.split(self.member_dim, dim=2))]
+        return torch.cat([s[0] if self.rnn == "lstm" else s for s in states])
+
+    def _unrolled(self, seq: torch.Tensor) -> torch.Tensor:
+        """The recurrence step by step, the input projection computed once per row: beat i of the chunk reads rows
+        i .. i + context - 1 of it, so each step is one (members, n, hidden) product."""
+        hs, k = self.w_hh.shape[1], self.context - 1
+        gi = torch.matmul(seq.reshape(seq.shape[0], self.m, self.member_dim).transpose(0, 1), self.w_ih) + self.b_ih
         h = c = None
-        k = self.context - 1
-        for t in range(self.context):  # h = 0 at each window's start
+        for t in range(self.context):
             rows = gi[:, t:t - k] if t < k else gi[:, k:]  # rows t .. t + n - 1, with constant bounds
             if self.rnn == "lstm":
                 g = rows if h is None else rows + torch.matmul(h, self.w_hh)
@@ -176,9 +248,8 @@ class WideModel(nn.Module):
         if self.rnn is None:
             feat = enc
         else:
-            past = history.reshape(self.context - 1, self.m, self.member_dim).transpose(0, 1)
-            gi = torch.matmul(torch.cat([past, enc], dim=1), self.w_ih) + self.b_ih
-            feat = torch.cat([self._recur(gi, n), enc], dim=2)
+            seq = torch.cat([history, enc.transpose(0, 1).reshape(n, self.dim)])
+            feat = torch.cat([self._recur(seq), enc], dim=2)
         hidden = torch.relu(torch.matmul(feat, self.head1_w) + self.head1_b)
         proba = torch.softmax(torch.matmul(hidden, self.head2_w) + self.head2_b, dim=2).mean(dim=0)
         return proba, enc.transpose(0, 1).reshape(n, self.dim)

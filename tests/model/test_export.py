@@ -4,6 +4,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ecg_utils.errors import DataError
 from ecg_utils.model.checkpoint import ensemble_checkpoint, load_model, save_checkpoint
 from ecg_utils.model.export import GRAPH_VERSION, export_onnx, main, max_difference, read_metadata
 from ecg_utils.model.sources import SequenceData
@@ -81,3 +82,60 @@ def test_export_carries_no_paths_of_the_exporting_machine(exported):
     raw = path.read_bytes()
     assert b"site-packages" not in raw and b"ecg_utils/model/architectures.py" not in raw
     assert str(checkpoint.parent).encode() not in raw
+
+
+@pytest.fixture(scope="module")
+def version2_file(exported, tmp_path_factory):
+    """`tiny_onnx` as graph version 2 wrote it: same weights and metadata, the recurrence unrolled."""
+    import onnx
+
+    from ecg_utils.model.export import _write
+    from tests.model.version2 import Version2
+
+    checkpoint, path = exported
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props} | {"graph": "2"}
+    return _write(Version2(load_model(checkpoint)[0]).eval(), meta, tmp_path_factory.mktemp("v2") / "v2.onnx")
+
+
+def test_a_version2_export_upgrades_with_its_weights_and_metadata(exported, version2_file, tmp_path):
+    """No checkpoint needed: the upgraded file can run each member's recurrence as one native operator (short chunks;
+    version 2 always unrolled it into a dozen operators a step), gives version 2's answers and PyTorch's at 1 and 256
+    beats (either branch), and keeps every metadata field but the version."""
+    import onnx
+
+    from ecg_utils.model.export import onnx_difference, upgrade_onnx
+    from ecg_utils.model.inference import load_classifier
+
+    checkpoint, _ = exported
+    with pytest.raises(DataError, match=r"v2\.onnx holds graph version 2.*--upgrade"):
+        load_classifier(version2_file)
+    out = upgrade_onnx(version2_file, tmp_path / "v3.onnx")
+    old, new = onnx.load(str(version2_file)), onnx.load(str(out))
+    branches = {a.name: [n.op_type for n in a.g.node] for n in new.graph.node if n.op_type == "If" for a in n.attribute}
+    assert branches["then_branch"].count("LSTM") == 1 and "LSTM" not in branches["else_branch"]
+    assert len(branches["then_branch"]) < len(branches["else_branch"])
+    assert "LSTM" not in [n.op_type for n in old.graph.node] and "If" not in [n.op_type for n in old.graph.node]
+    assert max(onnx_difference(version2_file, out, n) for n in (1, 256)) < 1e-5
+    assert max(max_difference(checkpoint, out, n) for n in (1, 256)) < 1e-4
+    before, after = read_metadata(version2_file), read_metadata(out)
+    assert after["graph"] == GRAPH_VERSION and before.pop("graph") == 2
+    assert {k: v for k, v in after.items() if k != "graph"} == before
+    assert load_classifier(out).context == 4
+
+
+def test_only_version2_upgrades(exported, tmp_path, capsys):
+    from ecg_utils.model.export import upgrade_onnx
+
+    with pytest.raises(DataError, match=r"holds graph version 3; only version 2 can be upgraded"):
+        upgrade_onnx(exported[1], tmp_path / "x.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x01garbage" * 100)
+    assert main(["--upgrade", str(bad), "--out", str(tmp_path / "x.onnx")]) == 1
+    assert "bad.onnx is not an ONNX export of this repo" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_cli_upgrade(version2_file, tmp_path, capsys):
+    assert main(["--upgrade", str(version2_file), "--out", str(tmp_path / "v3.onnx")]) == 0
+    assert "graph version 3); max |difference| vs" in capsys.readouterr().out
+    assert read_metadata(tmp_path / "v3.onnx")["graph"] == GRAPH_VERSION

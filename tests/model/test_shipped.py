@@ -107,3 +107,32 @@ def test_fingerprint_describes_a_model(tmp_path, tiny_model, tiny_onnx):
     for c in CLASSES:
         assert info["test_figures"][f"{c}_se"] == again["classes"][c]["se"]
     assert info["classes"] == list(CLASSES) and info["train_records"] == ["119", "208"] and info["members"] == 1
+
+
+def test_an_upgrade_keeps_the_run_and_moves_the_fingerprint(tmp_path, tiny_model, tiny_onnx):
+    """`publish --upgrade`: the shipped file moves to this graph version, the fingerprint keeps its checkpoint and
+    figures, records the file it came from, and the card says so. A file that is not the published one is refused."""
+    import shutil
+
+    import onnx
+
+    from ecg_utils.model.checkpoint import load_model
+    from ecg_utils.model.export import _write
+    from ecg_utils.model.publish import upgrade
+    from tests.model.version2 import Version2
+
+    meta = {p.key: p.value for p in onnx.load(str(tiny_onnx)).metadata_props} | {"graph": "2"}
+    shipped = _write(Version2(load_model(tiny_model)[0]).eval(), meta, tmp_path / "resources" / "model.onnx")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    info = fingerprint(shipped, tiny_model, METRICS)
+    (reports / "published_model.json").write_text(json.dumps(info))
+    new = upgrade(reports, shipped)
+    assert new["upgraded_from"] == info["sha256"] != new["sha256"] == sha256(shipped)
+    assert new["graph"] == read_metadata(shipped)["graph"] == 3 and info["graph"] == 2
+    assert new["checkpoint_sha256"] == info["checkpoint_sha256"] and new["test_figures"] == info["test_figures"]
+    assert json.loads((reports / "published_model.json").read_text()) == new == model_info(shipped.with_name("model.json"))
+    assert info["sha256"] in shipped.with_name("MODEL_CARD.md").read_text()
+    shutil.copy(tiny_onnx, shipped)
+    with pytest.raises(RuntimeError, match="is not the published model"):
+        upgrade(reports, shipped)

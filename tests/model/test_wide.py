@@ -79,3 +79,32 @@ def test_every_member_counts():
         model.members[1].head[3].bias.add_(torch.tensor([3.0, 0, 0, 0, 0]))
         after = WideModel(model)(x, rr, history)[0]
     assert np.abs((after - before).numpy()).max() > 1e-2
+
+
+@pytest.mark.parametrize(("name", "params"), [c for c in CASES if c[0] != "cnn" and c[1].get("model") != "cnn"])
+def test_the_weights_of_a_version2_export_rebuild_the_same_model(name, params):
+    """Graph version 2 stored the recurrent weights stacked and reordered: rebuilt from them (as `export.upgrade_onnx`
+    does), the model gives the trained model's probabilities, and the unrolled recurrence of version 2 agrees."""
+    from tests.model.version2 import Version2, version2_arrays
+
+    model = _trained_looking(name, params)
+    wide = WideModel(model).eval()
+    specs = list(wide.conv_specs)
+    rebuilt = WideModel.from_version2(version2_arrays(wide), specs, model.context, model.rhythm)
+    x, rr = torch.randn(7, 2, 252), torch.rand(7, 6) + 0.4
+    history = torch.randn(model.context - 1, model.dim)
+    want = reference(model, x, rr, history)[0]
+    with torch.inference_mode():
+        got, unrolled = rebuilt(x, rr, history)[0], Version2(model).eval()(x, rr, history)[0]
+    assert rebuilt.rnn == wide.rnn and (got - want).abs().max() < 1e-6 and (unrolled - want).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize(("name", "params"), [CASES[0], CASES[5]])
+@pytest.mark.parametrize("n", [1, 9, 40])
+def test_both_recurrences_give_the_same_states(name, params, n):
+    """The graph picks the native operator or the unrolled steps by chunk length; each gives the other's numbers."""
+    wide = WideModel(_trained_looking(name, params)).eval()
+    seq = torch.randn(n + wide.context - 1, wide.dim)
+    with torch.inference_mode():
+        native, unrolled = wide._native(seq), wide._unrolled(seq)
+    assert native.shape == (wide.m, n, wide.rnns[0].hidden_size) and (native - unrolled).abs().max() < 1e-6
