@@ -105,6 +105,7 @@ def bench_streams(url: str, streams: int = 50, seconds: float = 60.0, chunk_s: f
     root = resolve_mitdb_dir()
     signals = [read_record(root / r, annotator=None).signal[: round(seconds * 360)].astype("<f4") for r in RECORDS]
     latencies: list[float] = []
+    own: list[float] = []  # the stream's own latency (samples from the R peak to the chunk's end), as the answer says
     errors: list[str] = []
     lock = threading.Lock()
 
@@ -128,6 +129,7 @@ def bench_streams(url: str, streams: int = 50, seconds: float = 60.0, chunk_s: f
                         k = int(beat["sample"] // step)
                         with lock:
                             latencies.append(now - (sent_at[k] - (step - (beat["sample"] - k * step)) / 360))
+                            own.append(beat["latency_s"])
                     done.set()
 
                 reader = threading.Thread(target=receive, daemon=True)
@@ -144,10 +146,15 @@ def bench_streams(url: str, streams: int = 50, seconds: float = 60.0, chunk_s: f
 
     with ThreadPoolExecutor(streams) as pool:
         list(pool.map(stream, range(streams)))
-    lat = np.asarray(latencies)
-    return {"streams": streams, "beats": len(lat), "errors": len(errors),
-            "p50_s": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
-            "p99_s": float(np.percentile(lat, 99)) if len(lat) else float("nan")}
+    lat, own_lat = np.asarray(latencies), np.asarray(own)
+
+    def p(a: np.ndarray, q: float) -> float:
+        return float(np.percentile(a, q)) if len(a) else float("nan")
+
+    # The stream's own p99 (counted in samples, as in `make bench`'s streaming rows) beside the p99 measured here on
+    # the wall clock: what the service and the network add is the difference.
+    return {"streams": streams, "beats": len(lat), "errors": len(errors), "p50_s": p(lat, 50), "p99_s": p(lat, 99),
+            "p99_stream_s": p(own_lat, 99)}
 
 
 def print_service(clients: int = 8, per_client: int = 3, streams: int = 50, seconds: float = 60.0,
@@ -173,7 +180,7 @@ def print_service(clients: int = 8, per_client: int = 3, streams: int = 50, seco
     for chunk_s, st, cpu, rss in runs:
         print(f"  {st['streams']} WebSocket streams at real time for {seconds:g} s in {chunk_s:g} s chunks: "
               f"{st['beats']:,} beats, latency from the R peak p50 {st['p50_s']:.2f} s / p99 {st['p99_s']:.2f} s "
-              f"(target p99 < 2.5 s), errors {st['errors']}, server CPU {cpu:.0f} % of one core, peak RSS {rss:.0f} MB")
+              f"(target p99 < 2.5 s; the stream's own p99 {st['p99_stream_s']:.2f} s), errors {st['errors']}, server CPU {cpu:.0f} % of one core, peak RSS {rss:.0f} MB")
     return {"clients": clients, "per_client": per_client, "uploads": up, "uploads_as_trained": as_trained,
             "upload_peak_rss_mb": upload_rss,
             "seconds": seconds, "streams": [{"chunk_s": c, **st, "cpu_percent": cpu, "peak_rss_mb": rss}

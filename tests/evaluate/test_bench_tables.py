@@ -37,3 +37,8 @@ def test_long_record_and_service_targets():
     text = service_markdown({**STAMP, "clients": 8, "per_client": 3, "uploads": up, "upload_peak_rss_mb": 680.0,
                              "seconds": 60.0, "streams": streams})
     assert "≥ 4 records/s with no failure: not met" in text and "p99 < 2.5 s in 1 s chunks: met" in text
+    assert "the stream's own p99" not in text  # a report from before it was measured
+    streams[0]["p99_stream_s"] = 2.38
+    text = service_markdown({**STAMP, "clients": 8, "per_client": 3, "uploads": up, "upload_peak_rss_mb": 680.0,
+                             "seconds": 60.0, "streams": streams})
+    assert "2.00 / 2.40 s from the R peak (the stream's own p99, in samples: 2.38 s) |" in text
