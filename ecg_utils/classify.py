@@ -353,7 +353,7 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
         for sel, w, _ in windows():
             for i in range(0, len(sel), batch_size):  # the template in batches, as the classification runs it
                 take = np.isin(sel[i:i + batch_size], measured)
-                inputs.append(template(w[i:i + batch_size])[take])
+                inputs.append(template.select(w[i:i + batch_size], take))
                 rows_in.append(sel[i:i + batch_size][take])
         measured = np.concatenate(rows_in)
         if len(measured) < 2:

@@ -46,11 +46,31 @@ class RunningTemplate:
         return relative_inputs(windows, template)
 
 
+    def select(self, windows: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """What `self(windows)[keep]` gives (`keep`: a boolean mask), the history moving on over every window, at the
+        cost of the kept rows only: whole-record mode measures a long record's statistics on a few of its beats."""
+        windows = np.asarray(windows, np.float32)
+        h, m = len(self._history), self.beats
+        full = np.concatenate([self._history, windows])
+        rows = np.flatnonzero(keep)
+        template = np.empty((len(rows), windows.shape[1]), np.float32)
+        early = rows < m - 1 - h  # a stream's first beats: the median of the predecessors there are
+        for j in np.flatnonzero(early):
+            template[j] = _median(full[max(0, h + rows[j] - m + 1): h + rows[j] + 1], axis=0)
+        late = rows[~early]
+        if len(late):
+            template[~early] = _median(full[(h + late - m + 1)[:, None] + np.arange(m)], axis=1)
+        self._history = full[max(0, len(full) - (m - 1)):] if m > 1 else full[:0]
+        return relative_inputs(windows[rows], template)
+
+
 def _median(stack: np.ndarray, axis: int) -> np.ndarray:
     """The median along `axis`; for an odd count the middle value itself, found by partition (the same value
     np.median gives, at half the cost). The beats go to the last axis of a contiguous copy that is partitioned in
     place: half the time of partitioning the strided view of sliding windows."""
     count = stack.shape[axis]
+    if count == 1:  # (a sliding view of one beat would not be copied, and it is read-only)
+        return np.take(stack, 0, axis=axis)
     if count % 2:
         work = np.ascontiguousarray(np.moveaxis(stack, axis, -1))
         work.partition(count // 2, axis=-1)

@@ -60,6 +60,9 @@ class QRSDetector:
         self._learn = round(learn_s * fs)
         self._keep = round(4.0 * fs)  # history long enough for search-back and R-peak location
         self._bp = np.zeros(0)
+        # |band-passed| and |integral's steps| over the history, for the decisions of one scan
+        self._abs_bp: np.ndarray | None = None
+        self._abs_slope: np.ndarray | None = None
         self._mwi = np.zeros(0)
         self._step = round(1.0 * fs)
         self._learn_max = 0.0
@@ -106,7 +109,7 @@ class QRSDetector:
         return self._scan()
 
     def _scan(self) -> list[int]:
-        bp, mwi, offset = self._bp, self._mwi, self._n - len(self._mwi)
+        mwi, offset = self._mwi, self._n - len(self._mwi)
         beats: list[int] = []
         # A local maximum at i needs i + 1 to be known: examine [next_candidate, n - 1).
         lo = max(self._next_candidate, offset + 1)
@@ -121,27 +124,30 @@ class QRSDetector:
         mid = seg[1:-1]
         peaks = np.nonzero((mid > seg[:-2]) & (mid >= seg[2:]))[0] + lo
         self._next_candidate = hi
+        self._abs_bp = self._abs_slope = None  # what decisions read, computed at this scan's first one
         for p in peaks.tolist():
             if self._held is not None and p - self._held <= self._blank:
                 if mwi[p - offset] > mwi[self._held - offset]:
                     self._held = p
                 continue
             if self._held is not None:
-                beats.extend(self._decide(self._held, bp, mwi, offset))
+                beats.extend(self._decide(self._held, mwi, offset))
             self._held = p
         # Every candidate within the blanking interval has been seen: the held one can be decided.
         if self._held is not None and hi > self._held + self._blank:
-            beats.extend(self._decide(self._held, bp, mwi, offset))
+            beats.extend(self._decide(self._held, mwi, offset))
             self._held = None
         return beats
 
-    def _slope(self, p: int, mwi: np.ndarray, offset: int) -> float:
+    def _slope(self, p: int, offset: int) -> float:
+        """The integral's steepest step over the `_win` samples up to p."""
         a = max(0, p - offset - self._win)
-        return float(np.max(np.abs(np.diff(mwi[a: p - offset + 1])))) if p - offset > a else 0.0
+        return float(self._abs_slope[a: p - offset].max()) if p - offset > a else 0.0
 
-    def _r_peak(self, p: int, bp: np.ndarray, offset: int) -> int:
+    def _r_peak(self, p: int, offset: int) -> int:
+        """The largest |band-passed| sample within `_search` before p, less the filter's delay."""
         a = max(0, p - offset - self._search)
-        return a + int(np.argmax(np.abs(bp[a: p - offset + 1]))) + offset - self._delay
+        return a + int(self._abs_bp[a: p - offset + 1].argmax()) + offset - self._delay
 
     def _accept(self, p: int, r: int, height: float, slope: float, searchback: bool) -> int:
         if self._last_r > 0:
@@ -152,7 +158,9 @@ class QRSDetector:
         self._noise_peaks = []
         return r
 
-    def _decide(self, p: int, bp: np.ndarray, mwi: np.ndarray, offset: int) -> list[int]:
+    def _decide(self, p: int, mwi: np.ndarray, offset: int) -> list[int]:
+        if self._abs_bp is None or self._abs_slope is None:
+            self._abs_bp, self._abs_slope = np.abs(self._bp), np.abs(np.diff(mwi))
         out = []
         # Search-back: a long gap since the last beat means one was missed; take the largest
         # noise peak since then that clears half the threshold.
@@ -163,10 +171,10 @@ class QRSDetector:
                 q, r, h, sl = max(cands, key=lambda c: c[1])
                 out.append(self._accept(q, r, h, sl, searchback=True))
         height = float(mwi[p - offset])
-        r = self._r_peak(p, bp, offset)
+        r = self._r_peak(p, offset)
         if r - self._last_r < self._refractory:
             return out  # the same beat seen again (its tail, or a wide QRS's second hump)
-        slope = self._slope(p, mwi, offset)
+        slope = self._slope(p, offset)
         is_qrs = height > self._threshold
         if is_qrs and r - self._last_r < self._twave and slope < 0.5 * self._last_slope:
             is_qrs = False  # a T wave: it rises more slowly than the beat before it

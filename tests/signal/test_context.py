@@ -29,6 +29,19 @@ def test_same_inputs_whatever_the_batching(beats, batch):
     np.testing.assert_array_equal(parts, whole)
 
 
+@pytest.mark.parametrize("beats, batch", [(6, 3), (6, 40), (15, 11), (16, 9), (1, 7)])
+def test_selected_rows_are_the_rows_of_the_whole(beats, batch):
+    """`select` gives the kept rows of what the template gives every row, bit for bit, batch after batch (the start
+    of a record, where fewer beats than the template's came before, included)."""
+    x = _windows(60)
+    keep = np.random.default_rng(1).random(len(x)) < 0.3
+    keep[[0, 2]] = True
+    whole = RunningTemplate(beats, x.shape[1])(x)
+    running = RunningTemplate(beats, x.shape[1])
+    parts = np.concatenate([running.select(x[i:i + batch], keep[i:i + batch]) for i in range(0, len(x), batch)])
+    np.testing.assert_array_equal(parts, whole[keep])
+
+
 def test_inputs_do_not_depend_on_gain_or_offset():
     x = _windows()
     a = RunningTemplate(8, x.shape[1])(x)
