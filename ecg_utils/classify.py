@@ -351,10 +351,9 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
         measured = candidates[measured_rows(len(candidates), classifier.adaptation.max_beats)]
         template, inputs, rows_in = RunningTemplate(config.template_beats, config.window), [], []
         for sel, w, _ in windows():
-            for i in range(0, len(sel), batch_size):  # the template in batches, as the classification runs it
-                take = np.isin(sel[i:i + batch_size], measured)
-                inputs.append(template.select(w[i:i + batch_size], take))
-                rows_in.append(sel[i:i + batch_size][take])
+            take = np.isin(sel, measured)
+            inputs.append(template.select(w, take))  # the rows of the classification's inputs, whatever its batches
+            rows_in.append(sel[take])
         measured = np.concatenate(rows_in)
         if len(measured) < 2:
             return classifier, None

@@ -232,10 +232,11 @@ def _whole_record_difference(trained: dict[str, Any], adapted: dict[str, Any]) -
     def d(a: float | None, b: float | None) -> str:
         return "–" if a is None or b is None else f"{100 * (a - b):+.1f}"
 
-    gross = ", ".join(f"{c} {n} {d(adapted['classes'][c][k], trained['classes'][c][k])}"
-                      for c in ("S", "V") for k, n in (("se", "Se"), ("ppv", "+P")))
-    average = ", ".join(f"{c} {n} {d(adapted['average'][c][k], trained['average'][c][k])}"
-                        for c in ("S", "V") for k, n in (("se", "Se"), ("ppv", "+P")))
+    def changes(part: str) -> str:
+        return ", ".join(f"{c} {n} {d(adapted[part][c][k], trained[part][c][k])}"
+                         for c in ("S", "V") for k, n in (("se", "Se"), ("ppv", "+P")))
+
+    gross, average = changes("classes"), changes("average")
     return (f"Whole-record mode against the model as trained, on DS2, in points: accuracy "
             f"{d(adapted['accuracy'], trained['accuracy'])}, {gross} (gross); {average} (EC57 average over the records). "
             "On the DS1 folds, where it was chosen, the same method gained (Protocol, label-free adaptation); a DS2 "

@@ -200,11 +200,16 @@ def publish(run_dir: Path, reports: Path, model_path: Path = MODEL_PATH) -> dict
     if diff > MAX_DIFF:
         raise RuntimeError(f"ONNX export differs from PyTorch by {diff:.1e} (limit {MAX_DIFF})")
     info = fingerprint(model_path, checkpoint, metrics) | {"whole_record": adapted[1] if adapted else None}
+    _write_record(info, reports, model_path)
+    return info
+
+
+def _write_record(info: dict[str, Any], reports: Path, model_path: Path) -> None:
+    """The fingerprint in reports/ and beside the shipped file, and the model card."""
     write_json(reports / "published_model.json", info)
     write_json(model_path.with_name(MODEL_INFO.name), info)
     with atomic_open(model_path.with_name(MODEL_CARD.name), "w") as handle:
         handle.write(model_card(info))
-    return info
 
 
 def upgrade(reports: Path, model_path: Path = MODEL_PATH) -> dict[str, Any]:
@@ -218,10 +223,7 @@ def upgrade(reports: Path, model_path: Path = MODEL_PATH) -> dict[str, Any]:
     meta = read_metadata(model_path)
     info |= {"sha256": sha256(model_path), "bytes": model_path.stat().st_size, "graph": meta["graph"],
              "ecg_utils_version": meta["ecg_utils_version"], "upgraded_from": info["sha256"]}
-    write_json(reports / "published_model.json", info)
-    write_json(model_path.with_name(MODEL_INFO.name), info)
-    with atomic_open(model_path.with_name(MODEL_CARD.name), "w") as handle:
-        handle.write(model_card(info))
+    _write_record(info, reports, model_path)
     return info
 
 

@@ -48,6 +48,14 @@ def _fold(block: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
     return conv.weight * scale[:, None, None], bn.bias - bn.running_mean * scale
 
 
+def _gate_order(rnn: str, hs: int) -> torch.Tensor:
+    """Rows of an LSTM's gate weights from PyTorch's (i, f, g, o) to (i, f, o, g), so that one sigmoid covers three;
+    the same permutation takes them back. A GRU's (r, z, n) stay as they are."""
+    if rnn == "gru":
+        return torch.arange(3 * hs)
+    return torch.cat([torch.arange(0, 2 * hs), torch.arange(3 * hs, 4 * hs), torch.arange(2 * hs, 3 * hs)])
+
+
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(tensors).detach().clone()
 
@@ -154,9 +162,7 @@ class WideModel(nn.Module):
             rnns = []
             for j in range(model.m):
                 rnn = (nn.GRU if model.rnn == "gru" else nn.LSTM)(model.member_dim, hs)
-                back = torch.arange(4 * hs) if model.rnn == "gru" else torch.cat(  # (i, f, o, g) back to (i, f, g, o)
-                    [torch.arange(0, 2 * hs), torch.arange(3 * hs, 4 * hs), torch.arange(2 * hs, 3 * hs)])
-                back = back[:w_ih.shape[2]]
+                back = _gate_order(model.rnn, hs)  # (i, f, o, g) back to (i, f, g, o)
                 b_hh = (torch.from_numpy(np.array(arrays["b_hh"][j, 0], np.float32)) if model.rnn == "gru"
                         else torch.zeros(4 * hs))
                 with torch.no_grad():
@@ -175,8 +181,7 @@ class WideModel(nn.Module):
         if self.rnns is None:
             return
         hs = self.rnns[0].hidden_size
-        order = (torch.cat([torch.arange(0, 2 * hs), torch.arange(3 * hs, 4 * hs), torch.arange(2 * hs, 3 * hs)])
-                 if self.rnn == "lstm" else torch.arange(3 * hs))
+        order = _gate_order(self.rnn, hs)
         self.register_buffer("w_ih", _stack([r.weight_ih_l0[order].T for r in self.rnns]))
         self.register_buffer("w_hh", _stack([r.weight_hh_l0[order].T for r in self.rnns]))
         if self.rnn == "lstm":

@@ -211,7 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             files = [(f.filename, f.file) for f in form.getlist("files") if hasattr(f, "filename")]
             if len(files) != len(form.getlist("files")):
                 return _error(400, "the field 'files' must hold files, not text")
-            options = {k: str(form[k]) for k in ("fs", "lead", "beats", "adapt") if k in form}
+            options = {k: str(form[k]) for k in FIELDS if k != "files" and k in form}
             body = await anyio.to_thread.run_sync(_classify, settings, classifier, files, options, limiter=limiter)
         except UploadError as exc:
             return _error(exc.status, str(exc))

@@ -109,7 +109,7 @@ def test_a_version2_export_upgrades_with_its_weights_and_metadata(exported, vers
     checkpoint, _ = exported
     with pytest.raises(DataError, match=r"v2\.onnx holds graph version 2.*--upgrade"):
         load_classifier(version2_file)
-    out = upgrade_onnx(version2_file, tmp_path / "v3.onnx")
+    out, _ = upgrade_onnx(version2_file, tmp_path / "v3.onnx")
     old, new = onnx.load(str(version2_file)), onnx.load(str(out))
     branches = {a.name: [n.op_type for n in a.g.node] for n in new.graph.node if n.op_type == "If" for a in n.attribute}
     assert branches["then_branch"].count("LSTM") == 1 and "LSTM" not in branches["else_branch"]
