@@ -34,10 +34,10 @@ from torch.nn import functional as F
 from ecg_utils.model.architectures import ConvBlock, Ensemble, SequenceClassifier
 
 #: Chunks of up to this many beats run each member's recurrence as one native operator (ONNX Runtime: one LSTM or
-#: GRU node per member, 52 operators in all for the published ensemble instead of 227); larger ones unrolled, which
-#: computes each row's input projection once instead of once per window. Where they cross on the reference
-#: machine (`make bench`): 0.23 against 0.31 ms for one beat, about equal at 8, the unrolled form 3-8 % ahead
-#: from 64 up.
+#: GRU node per member: the published ensemble runs 93 operators on that path, 230 on the unrolled one), which is
+#: what a stream's call of a beat or two costs; larger ones unrolled, which computes each row's input projection
+#: once instead of once per window, what a long chunk costs. On the reference machine the two cost about the same
+#: at 8 beats.
 NATIVE_UP_TO = 8
 
 
