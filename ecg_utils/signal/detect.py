@@ -168,7 +168,7 @@ class QRSDetector:
             cands = [c for c in self._noise_peaks
                      if c[2] > 0.5 * self._threshold and c[1] - self._last_r >= self._twave]
             if cands:
-                q, r, h, sl = max(cands, key=lambda c: c[1])
+                q, r, h, sl = max(cands, key=lambda c: c[2])
                 out.append(self._accept(q, r, h, sl, searchback=True))
         height = float(mwi[p - offset])
         r = self._r_peak(p, offset)

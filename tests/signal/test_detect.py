@@ -103,3 +103,22 @@ def test_refine_peaks_moves_to_the_largest_deflection_within_reach():
     # 12 -> 10; 44 -> 47 (|-3| beats 2); 98 -> 93: the spike at 90 is out of reach (±5), and on a
     # flat stretch the first sample of the reach wins.
     np.testing.assert_array_equal(refine_peaks(x, np.array([12, 44, 98]), 5), [10, 47, 93])
+
+
+def test_search_back_takes_the_largest_missed_peak():
+    # Hamilton & Tompkins' search-back: after a long gap, the largest peak above half the threshold is the missed
+    # beat. Here a small beat (below the threshold) is followed by a smaller bump; taking the latest candidate
+    # instead (as the detector once did) reports the bump, 0.5 s after the beat.
+    fs = 360
+    t = np.arange(30 * fs) / fs
+
+    def pulse(at: float, amp: float) -> np.ndarray:
+        return amp * np.exp(-0.5 * ((t - at) / 0.010) ** 2)
+
+    beats = [0.5 + 0.8 * k for k in range(20)] + [17.7 + 0.8 * k for k in range(8)]
+    missed = beats[19] + 0.8
+    x = sum(pulse(b, 1.0) for b in beats) + pulse(missed, 0.25) + pulse(missed + 0.5, 0.2)
+    found = detect_r_peaks(x, fs) / fs
+    assert np.abs(found - missed).min() < 0.02, found[18:24]
+    assert np.abs(found - (missed + 0.5)).min() > 0.2, found[18:24]
+    assert len(found) == len(beats) + 1
