@@ -17,7 +17,8 @@ streaming classifier and the service:
   on how the signal arrives; a window left with under a quarter of its samples is measured whole). The
   published gate measures the whole window (QRS included), which a run of wide ventricular beats lowers:
   on DS1, measuring away from the QRS removed more false V calls in noise at the same clean-beat budget
-  but gated more clean beats of some records (atrial flutter, paced, noisy ones), so it is not published.
+  but gated more clean beats of some records (atrial flutter, paced, noisy ones), so it is not published (notebook
+  05 calibrates both on DS1 and tables the trade: `robustness.gate_design`).
   A single beat's figure is noisy; the score is the median over the beat and the `beats - 1`
   beats before it, so a noisy stretch is recognised as a whole and an odd-looking beat among clean ones is
   not. Beats scoring below `min_snr_db` are unreadable, once the score is the median of `beats` beats: a
@@ -224,8 +225,8 @@ class SignalQuality:
             self._scored_peaks = [p for p in self._scored_peaks if p >= reach] + [p for p in r.tolist() if p >= reach]
         out = []
         threshold = self.config.min_snr_db
-        for ri, hii, si in zip(r.tolist(), hi.tolist(), snr.tolist()):
-            reason = self._runs(ri, start, hii)
+        for ri, hii, si, near in zip(r.tolist(), hi.tolist(), snr.tolist(), self._long_runs(r, hi, start).tolist()):
+            reason = self._runs(ri, start, hii) if near else ""
             score = math.nan
             if not math.isnan(si):
                 self._recent.append(si)
@@ -275,11 +276,19 @@ class SignalQuality:
         np.add.at(edges, np.clip(peaks + self._qrs_after, 0, len(self._filt)), -1)
         return np.cumsum(edges[:-1]) > 0
 
+    def _long_runs(self, r: np.ndarray, hi: np.ndarray, start: int) -> np.ndarray:
+        """Whether a constant run at least `clip_s` long ends inside each beat's window: only those beats are looked at
+        closer (`_runs`). The common case, no such run, is decided for all the beats at once."""
+        lo = np.maximum(start, r - self.before) - start
+        top = hi - start
+        # One maximum per window over the run lengths (a 0 appended, so that a window may end at the last sample).
+        bounds = np.column_stack([lo, np.maximum(top, lo + 1)]).ravel()
+        longest = np.maximum.reduceat(np.append(self._runlen, 0), bounds)[::2]
+        return (top > lo) & (longest >= self._clip)
+
     def _runs(self, r: int, start: int, hi: int) -> str:
         """'flat' or 'clipped' if the beat's window overlaps such a run (as far as the samples up to `hi` show)."""
         w_lo = max(start, r - self.before)
-        if self._runlen[w_lo - start: hi - start].max(initial=0) < self._clip:
-            return ""  # no run long enough to matter: the common case, decided without looking closer
         lo = max(start, w_lo - self._flat - self._second)
         seg = self._raw[lo - start: hi - start]
         if len(seg) < 2:
