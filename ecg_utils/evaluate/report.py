@@ -25,7 +25,7 @@ from ecg_utils.data.aami import CLASSES
 from ecg_utils.evaluate.ablation import judge
 from ecg_utils.evaluate.bench_tables import BENCH_SECTIONS, met
 from ecg_utils.evaluate.by_record import commonest_error
-from ecg_utils.evaluate.robustness import detection_by_snr
+from ecg_utils.evaluate.robustness import MAX_CLEAN_UNREADABLE_PCT, detection_by_snr
 from ecg_utils.paths import PROJ_ROOT, REPORTS_DIR
 
 ERRORS_FILE = "predictions/inter_patient_cnn_lstm.csv.gz"  # the published model's DS2 predictions
@@ -459,10 +459,6 @@ def _gross_avg(figures: dict[str, Any], key: str) -> str:
     return _num(figures[key]) + (f" / {_num(figures[key + '_avg'])}" if key + "_avg" in figures else "")
 
 
-#: The gate's target: the most of a clean record's beats it may call unreadable, %.
-MAX_CLEAN_UNREADABLE_PCT = 0.2
-
-
 def detector_design_markdown(design: pd.DataFrame) -> str:
     """The detector's band beside the others tried, on DS1 records in noise (notebook 05): how a design is judged."""
     names = list(dict.fromkeys(design.detector))
@@ -473,6 +469,22 @@ def detector_design_markdown(design: pd.DataFrame) -> str:
         t = g.groupby("detector", sort=False)[["tp", "fn", "fp"]].sum()
         cells = [f"{100 * t.tp[n] / (t.tp[n] + t.fn[n]):.2f} / {100 * t.tp[n] / (t.tp[n] + t.fp[n]):.2f}" for n in names]
         lines.append(f"| {noise} | {'clean' if snr == float('inf') else f'{snr:g}'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def gate_design_markdown(design: pd.DataFrame) -> str:
+    """Each way of measuring the gate's noise, calibrated on DS1 alike (notebook 05): what it removes and costs there."""
+    lines = [(f"The gate's noise measured {len(design)} ways, each calibrated on the {design['records'].iloc[0]} DS1 "
+              "records as the published gate is (the highest threshold that gates at most the budget of the clean "
+              f"beats of each class N, S and V; noisy stretches: {design['noisy'].iloc[0]}):"), "",
+             ("| noise measured over | threshold (dB) | clean N / S / V gated % | false V calls removed in noise % "
+              f"| noisy beats gated % | DS1 records over {MAX_CLEAN_UNREADABLE_PCT:g} % (% gated) |"),
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in design.to_dict(orient="records"):
+        clean = " / ".join(f"{r[f'clean_{c}_gated_%']:.2f}" for c in "NSV")
+        over = f"{r['records_over']} of {r['records']}" + (f": {r['over']}" if r["records_over"] else "")
+        lines.append(f"| {r['gate']} | {r['threshold_db']:g} | {clean} | {r['noisy_false_V_removed_%']:.1f} "
+                     f"| {r['noisy_beats_gated_%']:.1f} | {over} |")
     return "\n".join(lines)
 
 
@@ -722,6 +734,9 @@ def sections(reports: Path) -> dict[str, str]:
     if (reports / "detector_design.csv").is_file():
         out["detector-design"] = detector_design_markdown(pd.read_csv(reports / "detector_design.csv",
                                                                       dtype={"record": str}))
+    if (reports / "gate_design.csv").is_file():
+        out["gate-design"] = gate_design_markdown(pd.read_csv(reports / "gate_design.csv", dtype={"over": str},
+                                                              keep_default_na=False))
     for name, file, markdown in (("noise", "noise_stress.json", noise_markdown),
                                  ("ablation", "cross_validation.json", ablation_markdown),
                                  ("seeds", "ablation.json", seeds_markdown),

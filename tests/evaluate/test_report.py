@@ -363,3 +363,21 @@ def test_rhythm_markdown_gives_each_running_rr_and_its_worst_record():
                             "stats": {"median of 256": stat}, "records": {}})
     assert "the 2 where S, V and F beats are at least 20 % (119, 208)" in text
     assert "| median of 256 | 1.0 | 1.9 | 5.6 (203) | 96.4 |" in text
+
+
+def test_gate_design_markdown_gives_each_measure_its_row():
+    import pandas as pd
+
+    from ecg_utils.evaluate.report import gate_design_markdown
+
+    design = pd.DataFrame([
+        {"gate": "whole window (published)", "qrs_s": "[0.0, 0.0]", "noisy": "em 6 dB", "threshold_db": 11.4,
+         "clean_N_gated_%": 0.1, "clean_S_gated_%": 0.0, "clean_V_gated_%": 0.7, "noisy_false_V_removed_%": 56.9,
+         "noisy_beats_gated_%": 44.4, "records": 22, "records_over": 0, "over": ""},
+        {"gate": "away from the QRS (rejected)", "qrs_s": "[0.05, 0.1]", "noisy": "em 6 dB", "threshold_db": 14.7,
+         "clean_N_gated_%": 0.2, "clean_S_gated_%": 0.1, "clean_V_gated_%": 0.74, "noisy_false_V_removed_%": 70.4,
+         "noisy_beats_gated_%": 56.8, "records": 22, "records_over": 2, "over": "108 3.64; 203 0.98"}])
+    text = gate_design_markdown(design)
+    assert "measured 2 ways, each calibrated on the 22 DS1 records" in text and "noisy stretches: em 6 dB" in text
+    assert "| whole window (published) | 11.4 | 0.10 / 0.00 / 0.70 | 56.9 | 44.4 | 0 of 22 |" in text
+    assert "| away from the QRS (rejected) | 14.7 | 0.20 / 0.10 / 0.74 | 70.4 | 56.8 | 2 of 22: 108 3.64; 203 0.98 |" in text

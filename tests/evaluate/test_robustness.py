@@ -14,6 +14,7 @@ from ecg_utils.evaluate.robustness import (
     design_records,
     detection_by_snr,
     detector_design,
+    gate_design,
     gate_target,
     gate_tradeoff,
     noise_figures,
@@ -82,6 +83,36 @@ def test_calibration_gates_at_most_the_allowed_share_of_clean_beats():
     assert table["clean_V_gated_%"] <= 1.0 and table["noisy_false_V_removed_%"] > 85
     with pytest.raises(DataError, match="no clean S beats"):
         calibrate_gate(scores[scores.true != "S"], GateConfig())
+
+
+def test_gate_design_calibrates_each_measure_alike_and_names_the_clean_records_it_gates():
+    # A small record "a" (N beats only) and a large one "b", scored by two noise measures. The second scores b's V beats
+    # higher (its QRS complexes left out of the noise), so its threshold rises and it removes more false V calls in
+    # noise; but 20 of a's 500 N beats score low under it, few enough among all N beats to pass the class budget,
+    # enough to gate 4 % of record a, which the first measure spares.
+    rng = np.random.default_rng(1)
+
+    def scores(v_score: float, a_low: bool) -> pd.DataFrame:
+        true = np.r_[np.repeat("N", 500), np.repeat(list("NSV"), [5000, 500, 500])]
+        clean = pd.DataFrame({"record": np.repeat(["a", "b"], [500, 6000]), "true": true,
+                              "quality_db": rng.normal(20, 1, 6500), "noise": "none", "snr_db": math.inf,
+                              "path": "offline", "noisy": False, "model": "N"})
+        clean.loc[clean.true == "V", "quality_db"] += v_score - 20
+        if a_low:
+            clean.loc[:19, "quality_db"] = 12.0
+        noisy = pd.DataFrame({"record": "b", "true": "", "quality_db": np.linspace(5, 18, 400), "noise": "em",
+                              "snr_db": 6.0, "path": "offline", "noisy": True, "model": "V"})
+        return pd.concat([clean, noisy], ignore_index=True)
+
+    whole, masked = GateConfig(), GateConfig(qrs_s=(0.05, 0.1))
+    table = gate_design({"whole": (whole, scores(12.0, False)), "masked": (masked, scores(18.0, True))}, 0.005)
+    assert list(table.gate) == ["whole", "masked"] and list(table.records) == [2, 2]
+    assert table.threshold_db[0] < 10 and 14 < table.threshold_db[1] < 16 and table.noisy[0] == "em 6 dB"
+    removed = table["noisy_false_V_removed_%"]
+    assert removed[0] < 40 and removed[1] > 70
+    assert table.records_over[0] == 0 and table.over[0] == ""
+    assert table.records_over[1] == 1 and table.over[1] == "a 4.00"
+    assert table.qrs_s[1] == [0.05, 0.1]
 
 
 def test_noise_stress_test_counts_both_detectors(mitdb_dir, nstdb_dir):
