@@ -155,11 +155,7 @@ class StreamingClassifier:
     def _due(self) -> bool:
         """Whether the oldest pending beat can leave now: its stretch has arrived, and so has the next beat or
         `max_wait` (the others wait behind it)."""
-        if not self._pending:
-            return False
-        r = self._pending[0]
-        return (self._n >= r + self.cfg.after + self._half + self._margin
-                and (len(self._pending) >= 2 or self._n >= r + self._max_wait))
+        return self._may_be_due() and (len(self._pending) >= 2 or self._n >= self._pending[0] + self._max_wait)
 
     def _catch_up(self) -> None:
         """Run the waiting samples through the band-pass, the running scale and the gate, in one piece."""

@@ -12,7 +12,7 @@ calibration of the signal-quality gate (notebook 05-robustness).
 - `noise_figures`: accuracy, S and V Se/+P and false S and V calls per hour in the noisy and in
   the clean stretches, with the gate and without.
 - `calibrate_gate`: the gate's threshold from DS1 records only (clean and with noise added); `gate_design` the same
-  for each way of measuring the noise that was tried.
+  for each way of measuring the noise that was tried (`gate_design_scores`).
 """
 
 from __future__ import annotations
@@ -347,6 +347,20 @@ MAX_CLEAN_UNREADABLE_PCT = 0.2
 #: The noise measures `gate_design` compares: the published one (the whole window, QRS complexes included) and the same
 #: window with each QRS complex left out (`GateConfig.qrs_s`: 50 ms before to 100 ms after each R peak).
 DESIGN_GATES = {"whole window (published)": {}, "away from the QRS (rejected)": {"qrs_s": (0.05, 0.10)}}
+
+
+def gate_design_scores(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path, records: Iterable[str],
+                       noises: Sequence[str], snrs: Sequence[float], config: GateConfig, scores: pd.DataFrame,
+                       variants: dict[str, dict] = DESIGN_GATES, progress: bool = True
+                       ) -> dict[str, tuple[GateConfig, pd.DataFrame]]:
+    """Each of `variants` (changes to `config`) with its `gate_scores` on `records`, for `gate_design`: `scores`, those
+    of `config` itself, already computed, serve the variant that changes nothing."""
+    out = {}
+    for name, change in variants.items():
+        variant = GateConfig.from_dict({**config.to_dict(), **change})
+        out[name] = (variant, scores if variant == config else
+                     gate_scores(classifier, mitdb_dir, nstdb_dir, records, noises, snrs, variant, progress))
+    return out
 
 
 def gate_design(variants: dict[str, tuple[GateConfig, pd.DataFrame]], max_loss: float) -> pd.DataFrame:

@@ -45,7 +45,6 @@ class RunningTemplate:
         self._history = full[max(0, len(full) - (m - 1)):] if m > 1 else full[:0]
         return relative_inputs(windows, template)
 
-
     def select(self, windows: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """What `self(windows)[keep]` gives (`keep`: a boolean mask), the history moving on over every window, at the
         cost of the kept rows only: whole-record mode measures a long record's statistics on a few of its beats."""

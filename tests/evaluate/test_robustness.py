@@ -15,6 +15,7 @@ from ecg_utils.evaluate.robustness import (
     detection_by_snr,
     detector_design,
     gate_design,
+    gate_design_scores,
     gate_target,
     gate_tradeoff,
     noise_figures,
@@ -113,6 +114,15 @@ def test_gate_design_calibrates_each_measure_alike_and_names_the_clean_records_i
     assert table.records_over[0] == 0 and table.over[0] == ""
     assert table.records_over[1] == 1 and table.over[1] == "a 4.00"
     assert table.qrs_s[1] == [0.05, 0.1]
+
+
+def test_gate_design_scores_reuse_the_configs_own_scores():
+    # The variant that changes nothing takes the scores already computed for the config: nothing is classified again
+    # (no classifier, records or databases are given, so scoring anything would fail).
+    scores = pd.DataFrame({"quality_db": [12.0]})
+    config = GateConfig(min_snr_db=11.4)
+    variants = gate_design_scores(None, None, None, [], ["em"], [6.0], config, scores, {"same": {}})
+    assert list(variants) == ["same"] and variants["same"][0] == config and variants["same"][1] is scores
 
 
 def test_noise_stress_test_counts_both_detectors(mitdb_dir, nstdb_dir):
