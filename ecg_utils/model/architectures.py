@@ -125,6 +125,7 @@ class SequenceClassifier(nn.Module):
         else:
             self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn](dim, hidden, batch_first=True)
             feat = hidden + dim  # the sequence's last output and the current beat's own encoding
+        self.features_dim = feat
         self.head = nn.Sequential(nn.Linear(feat, head), nn.ReLU(inplace=True), nn.Dropout(dropout),
                                   nn.Linear(head, len(CLASSES)))
 
@@ -134,13 +135,18 @@ class SequenceClassifier(nn.Module):
         morph = self.dropout(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
         return self.project(torch.cat([morph, self.rr(rr)], dim=1))
 
-    def classify(self, seq: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, 5) from encodings (batch, context, dim), the current beat last."""
+    def features(self, seq: torch.Tensor) -> torch.Tensor:
+        """What the head reads (batch, features_dim): the sequence's last output beside the current beat's own
+        encoding (that alone without a sequence). A training-only auxiliary head reads it too."""
         current = seq[:, -1]
         if self.rnn is None:
-            return self.head(current)
+            return current
         out, _ = self.rnn(seq)
-        return self.head(torch.cat([out[:, -1], current], dim=1))
+        return torch.cat([out[:, -1], current], dim=1)
+
+    def classify(self, seq: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, 5) from encodings (batch, context, dim), the current beat last."""
+        return self.head(self.features(seq))
 
     @property
     def n_params(self) -> int:

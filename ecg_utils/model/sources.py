@@ -1,9 +1,9 @@
 """Where training and evaluation read their beats: one interface, `BeatSource`, that a corpus of any size can
 implement, and its two forms here.
 
-Training needs, for every beat, its class (to draw each epoch's chunks and weight the loss) and the row where its
-record begins (a sequence never reaches into another record); the model inputs it needs only for the beats of the
-step at hand. `SequenceData` holds a dataset's inputs in memory, the default (MIT-BIH: about 150 MB).
+Training needs, for every beat, its class (to draw each epoch's chunks and weight the loss), its annotated rhythm
+(an optional auxiliary target) and the row where its record begins (a sequence never reaches into another record);
+the model inputs it needs only for the beats of the step at hand. `SequenceData` holds a dataset's inputs in memory, the default (MIT-BIH: about 150 MB).
 `RecordSource` reads the per-record form (`signal.record_files`) as needed, so memory holds the index and the
 step, and under torchrun each process reads only the records it was dealt (`training.record_shards`).
 
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ecg_utils.data.aami import to_index
+from ecg_utils.data.rhythm_groups import rhythm_index
 from ecg_utils.signal.context import record_inputs, record_starts
 from ecg_utils.signal.dataset import BeatDataset
 from ecg_utils.signal.record_files import RecordFiles
@@ -31,6 +32,7 @@ class BeatSource(Protocol):
     label: np.ndarray  # (n,) AAMI letter of every beat
     record: np.ndarray  # (n,) its record
     y: torch.Tensor  # (n,) class indices
+    rhythm: torch.Tensor  # (n,) rhythm group indices (`rhythm_groups`), -1 where unknown: an auxiliary target
     start: np.ndarray  # (n,) row of the first beat of each row's record
     config: dict  # the preprocessing configuration the beats were cut with
 
@@ -52,12 +54,14 @@ class SequenceData:
     label: np.ndarray
     record: np.ndarray
     config: dict
+    rhythm: torch.Tensor  # (n,) rhythm group indices, -1 where unknown
 
     @classmethod
     def from_dataset(cls, ds: BeatDataset) -> SequenceData:
         x = record_inputs(ds.signal, ds.record, int(ds.config["template_beats"]))
         return cls(torch.from_numpy(x), torch.from_numpy(ds.rr), torch.from_numpy(to_index(ds.label)),
-                   record_starts(ds.record), ds.label, ds.record, ds.config)
+                   record_starts(ds.record), ds.label, ds.record, ds.config,
+                   torch.from_numpy(rhythm_index(ds.rhythm)))
 
     def __len__(self) -> int:
         return len(self.y)
@@ -76,6 +80,7 @@ class RecordSource:
         self.label = self.files.labels()
         self.record = np.repeat(np.array(self.files.records), self.files.beats)
         self.y = torch.from_numpy(to_index(self.label))
+        self.rhythm = torch.from_numpy(rhythm_index(self.files.rhythms()))
         self.start = record_starts(self.record)
         self._first = np.cumsum([0, *self.files.beats])  # row of each record's first beat, and the end
 

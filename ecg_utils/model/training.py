@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from ecg_utils.atomic import atomic_open, write_json
 from ecg_utils.data.aami import CLASSES
+from ecg_utils.data.rhythm_groups import RHYTHM_GROUPS, UNKNOWN
 from ecg_utils.data.splits import Split
 from ecg_utils.metrics import accuracy, macro_f1
 from ecg_utils.model.architectures import build_model, n_params
@@ -64,6 +65,7 @@ class TrainConfig:
     normal_keep: float = 0.5  # share of the chunks with N beats only drawn each epoch
     class_weight_power: float = 0.5  # loss weight = (count)^-power; 0 = unweighted
     augment: bool = True  # random amplitude scale, baseline offset, noise and time shift per training beat
+    rhythm_weight: float = 0.0  # weight of the auxiliary loss on each beat's annotated rhythm (0: none)
     patience: int = 12  # epochs without a better validation macro F1 before stopping
     seed: int = 0
     threads: int = 2  # torch CPU threads (1: repeatable across processes; 2: within a process only)
@@ -72,8 +74,11 @@ class TrainConfig:
         build_model(self.model, **self.model_params)  # fails early on a bad name or hyperparameter
         if min(self.epochs, self.batch_size, self.chunk, self.patience, self.threads) < 1:
             raise ValueError("epochs, batch_size, chunk, patience and threads must be >= 1")
-        if self.lr <= 0 or self.weight_decay < 0 or not 0 < self.normal_keep <= 1:
-            raise ValueError("need lr > 0, weight_decay >= 0 and 0 < normal_keep <= 1")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 < self.normal_keep <= 1 or self.rhythm_weight < 0:
+            raise ValueError("need lr > 0, weight_decay >= 0, 0 < normal_keep <= 1 and rhythm_weight >= 0")
+        if self.rhythm_weight and not hasattr(build_model(self.model, **self.model_params), "features"):
+            raise ValueError(f"rhythm_weight={self.rhythm_weight}: model {self.model!r} has no `features` for the "
+                             "auxiliary rhythm head to read; use 0 or one of this package's models")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -111,15 +116,23 @@ def sequence_positions(rows: np.ndarray, start: np.ndarray, context: int) -> tup
 
 class SequenceStep(nn.Module):
     """A training step's computation as one `forward` (encode the needed beats, gather their sequences,
-    classify), so that DistributedDataParallel sees the whole step."""
+    classify), so that DistributedDataParallel sees the whole step.
 
-    def __init__(self, model: nn.Module) -> None:
+    With `rhythm_groups`, an auxiliary linear head reads what the class head reads (`features`) and names the
+    rhythm each beat sits in; it lives here, not in the model, so checkpoints, exports and every classifier stay
+    as they are, and `forward` gives (class logits, rhythm logits)."""
+
+    def __init__(self, model: nn.Module, rhythm_groups: int = 0) -> None:
         super().__init__()
         self.model = model
+        self.rhythm_head = nn.Linear(model.features_dim, rhythm_groups) if rhythm_groups else None
 
-    def forward(self, x: torch.Tensor, rr: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rr: torch.Tensor, pos: torch.Tensor) -> Any:
         enc = torch.cat([self.model.encode(x, rr), x.new_zeros(1, self.model.dim)])
-        return self.model.classify(enc[pos])
+        if self.rhythm_head is None:
+            return self.model.classify(enc[pos])
+        features = self.model.features(enc[pos])
+        return self.model.head(features), self.rhythm_head(features)
 
 
 TIMES = ("train_seconds", "seconds")  # history.csv's wall-clock columns: the training steps, the whole epoch
@@ -229,16 +242,24 @@ def record_shards(rows: np.ndarray, start: np.ndarray, world: int) -> list[np.nd
 
 
 def step_loss(step_model: nn.Module, data: BeatSource, rows: np.ndarray, weights: torch.Tensor, context: int,
-              total_weight: torch.Tensor, augment: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              total_weight: torch.Tensor, augment: torch.Generator | None = None, rhythm_weight: float = 0.0,
+              total_beats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """This process's part of one training step over its beats `rows`: their weighted loss over the whole step's
-    weight `total_weight` (so the processes' parts add up to the step's weighted mean), and their logits."""
+    weight `total_weight` (so the processes' parts add up to the step's weighted mean), and their logits. With a
+    rhythm head (`SequenceStep`), plus `rhythm_weight` times the rhythm loss summed over the beats whose rhythm is
+    known, over the step's `total_beats` (every beat of every process)."""
     needed, pos = sequence_positions(rows, data.start, context)
     x, rr = data.inputs(needed)
     x = augment_batch(x, augment) if augment is not None else x
-    logits = step_model(x, rr, torch.from_numpy(pos))
+    out = step_model(x, rr, torch.from_numpy(pos))
+    logits = out[0] if isinstance(out, tuple) else out
     target = data.y[rows]
     losses = nn.functional.cross_entropy(logits, target, reduction="none")
-    return (losses * weights[target]).sum() / total_weight, logits
+    loss = (losses * weights[target]).sum() / total_weight
+    if isinstance(out, tuple):
+        rhythm = nn.functional.cross_entropy(out[1], data.rhythm[rows], ignore_index=UNKNOWN, reduction="sum")
+        loss = loss + rhythm_weight * rhythm / (total_beats if total_beats is not None else len(rows))
+    return loss, logits
 
 
 def _write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
@@ -287,7 +308,8 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
 
     seed_everything(config.seed)
     model = build_model(config.model, **config.model_params)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step = SequenceStep(model, len(RHYTHM_GROUPS) if config.rhythm_weight else 0)
+    optimizer = torch.optim.AdamW(step.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     per_step = max(1, config.batch_size // config.chunk // world)  # chunks per process and step
     # Every epoch draws the same number of chunks from a shard; each process takes an equal part of their sum, so an
     # epoch has the same steps whatever the number of processes (and a run resumes under another number).
@@ -303,9 +325,14 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
     if resume and last.is_file():
         state = torch.load(last, map_location="cpu", weights_only=True)
         try:
-            if {k: state[k] for k in meta} != meta:
+            # A stored configuration is read with today's defaults, so a setting added since keeps older runs.
+            stored = {**{k: state[k] for k in meta},
+                      "train_config": TrainConfig.from_dict(state["train_config"]).to_dict()}
+            if stored != meta:
                 raise ValueError("another training configuration, dataset or split")
             model.load_state_dict(state["model_state"])
+            if step.rhythm_head is not None:
+                step.rhythm_head.load_state_dict(state["rhythm_head_state"])
         except (ValueError, RuntimeError, KeyError) as exc:
             # A changed configuration or model code makes this a different run: keep the old
             # one beside it (one generation) instead of resuming something else or failing.
@@ -326,7 +353,7 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", meta)
-    step_model: nn.Module = SequenceStep(model)
+    step_model: nn.Module = step
     if world > 1:
         # Batch norm trains on each share's own statistics, and only rank 0's running statistics are ever saved or
         # validated: broadcasting rank 0's buffers before every step would change nothing but add a wait. Every step
@@ -360,14 +387,14 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
                               for rows in batches])
         if world > 1:
             dist.all_reduce(totals)
-        for rows, step in zip(batches, totals):
-            loss, logits = step_loss(step_model, data, rows, weights, model.context, step[0],
-                                     gen if config.augment else None)
+        for rows, total in zip(batches, totals):
+            loss, logits = step_loss(step_model, data, rows, weights, model.context, total[0],
+                                     gen if config.augment else None, config.rhythm_weight, total[1])
             optimizer.zero_grad(set_to_none=True)
             (loss * world).backward()  # DistributedDataParallel averages over the processes
             optimizer.step()
             scheduler.step()
-            sums += torch.tensor([loss.item() * float(step[1]), int((logits.argmax(1) == data.y[rows]).sum()),
+            sums += torch.tensor([loss.item() * float(total[1]), int((logits.argmax(1) == data.y[rows]).sum()),
                                   len(rows)], dtype=torch.float64)
         if world > 1:
             dist.all_reduce(sums)
@@ -397,7 +424,8 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
             save_checkpoint(ckpt, last, extra={
                 "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(), "history": history, "best_f1": best_f1,
-                "best_epoch": best_epoch, "stale": stale, "done": done})
+                "best_epoch": best_epoch, "stale": stale, "done": done,
+                **({"rhythm_head_state": step.rhythm_head.state_dict()} if step.rhythm_head is not None else {})})
             _write_history(run_dir, history)
         bar.set_postfix(val_f1=f"{row['val_macro_f1']:.3f}", best=f"{best_f1:.3f}@{best_epoch}")
     bar.close()

@@ -20,13 +20,13 @@ from tqdm.auto import tqdm
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import beat_mask, to_aami
 from ecg_utils.data.mitdb import resolve_mitdb_dir
-from ecg_utils.data.records import MITDB_FIX, read_record
+from ecg_utils.data.records import MITDB_FIX, read_record, read_rhythms
 from ecg_utils.errors import DataError
 from ecg_utils.paths import DEFAULT_DATASET, project_path
 from ecg_utils.signal.preprocess import RR_FEATURES, PreprocessConfig, prepare_beats
 
 #: Bump when the code changes what a configuration produces, so old caches rebuild.
-FORMAT_VERSION = 2  # 2: the rhythm pair of RR features
+FORMAT_VERSION = 3  # 2: the rhythm pair of RR features; 3: each beat's annotated rhythm
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class BeatDataset:
     sample: np.ndarray  # (n,) R-peak sample index in the record
     rr: np.ndarray  # (n, 6) RR features (intervals in seconds), columns RR_FEATURES
     lead: np.ndarray  # (n,) lead the window was cut from
+    rhythm: np.ndarray  # (n,) reference rhythm annotation in force at the beat ("(N", "(AFIB" …; "unannotated")
     dropped: pd.DataFrame  # beats left out at the record edges: record, sample, symbol, label, reason
     config: dict
     versions: dict
@@ -55,8 +56,9 @@ class BeatDataset:
 
 
 def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Filter one record, cut a window around every reference beat, compute RR features."""
+    """Filter one record, cut a window around every reference beat, compute RR features, note its rhythm."""
     rec = read_record(root / name, config.leads, config.fs, fix=MITDB_FIX)
+    rhythms = read_rhythms(root / name, fix=MITDB_FIX)
     is_beat = beat_mask(rec.ann_symbol)
     samples, symbols = rec.ann_sample[is_beat], rec.ann_symbol[is_beat]
     try:
@@ -73,6 +75,7 @@ def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dic
         "sample": samples[keep],
         "rr": rr[keep],
         "lead": np.full(n, rec.lead, dtype="<U8"),
+        "rhythm": rhythms.at(samples[keep]).astype("<U12"),
     }
     drop_samples = samples[~keep]
     dropped = pd.DataFrame({
@@ -155,9 +158,12 @@ def load_dataset(path: str | Path = DEFAULT_DATASET) -> BeatDataset:
     if not path.is_file():
         raise DataError(f"no beat dataset at {path}: run notebook 01 (or `make reproduce`) to build it")
     with np.load(path, allow_pickle=False) as npz:
+        if "rhythm" not in npz:
+            raise DataError(f"{path} was built by an older version of this package (it has no rhythm per beat): "
+                            "rebuild it with notebook 01 (or ecg_utils.signal.dataset.build_dataset)")
         dropped = pd.DataFrame({c: npz[f"dropped_{c}"] for c in ("record", "sample", "symbol", "label", "reason")})
         return BeatDataset(
             signal=npz["signal"], label=npz["label"], symbol=npz["symbol"], record=npz["record"],
-            sample=npz["sample"], rr=npz["rr"], lead=npz["lead"], dropped=dropped,
+            sample=npz["sample"], rr=npz["rr"], lead=npz["lead"], rhythm=npz["rhythm"], dropped=dropped,
             config=json.loads(str(npz["config"])), versions=json.loads(str(npz["versions"])),
         )

@@ -35,7 +35,7 @@ from ecg_utils.signal.preprocess import PreprocessConfig
 
 #: Where `build_record_files` writes MIT-BIH's per-record form unless told otherwise.
 DEFAULT_RECORD_FILES = "data/processed/mitdb_records"
-ARRAYS = ("inputs", "rr", "label", "sample")
+ARRAYS = ("inputs", "rr", "label", "sample", "rhythm")
 #: Records whose arrays stay mapped at once; older ones are unmapped (a corpus has more records than file handles).
 OPEN_RECORDS = 64
 
@@ -98,7 +98,7 @@ def build_record_files(config: PreprocessConfig | None = None, out: str | Path =
         beats, _ = process_record(root, name, config)
         inputs = record_inputs(beats["signal"], beats["record"], config.template_beats)
         write_record(out, name, {"inputs": inputs, "rr": beats["rr"].astype(np.float32), "label": beats["label"],
-                                 "sample": beats["sample"]}, key)
+                                 "sample": beats["sample"], "rhythm": beats["rhythm"]}, key)
     write_index(out, config.to_dict(), list(config.records), key)
     return out
 
@@ -132,7 +132,14 @@ class RecordFiles:
 
     def labels(self) -> np.ndarray:
         """Every beat's AAMI letter, records in index order (a byte or so per beat: what drawing an epoch needs)."""
-        parts = [np.asarray(self.arrays(r)["label"]) for r in self.records]
+        return self._column("label")
+
+    def rhythms(self) -> np.ndarray:
+        """Every beat's annotated rhythm, records in index order (the auxiliary training target)."""
+        return self._column("rhythm")
+
+    def _column(self, array: str) -> np.ndarray:
+        parts = [np.asarray(self.arrays(r)[array]) for r in self.records]
         return np.concatenate(parts) if parts else np.zeros(0, "<U1")
 
 

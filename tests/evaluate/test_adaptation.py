@@ -60,7 +60,8 @@ def test_the_adapted_classes_never_read_a_label_and_each_record_adapts_alone(ada
     model, _ = load_model(adapted / "runs" / "inter_patient_tiny_seed0_fold0" / "best.pt")
     rows = np.flatnonzero(np.isin(ds.record, ["106", "208"]))
     shuffled = SequenceData(data.x, data.rr, data.y[torch.randperm(len(data.y))], data.start,
-                            np.random.default_rng(0).permutation(data.label), data.record, data.config)
+                            np.random.default_rng(0).permutation(data.label), data.record, data.config,
+                            data.rhythm[torch.randperm(len(data.rhythm))])
     alone = rows[ds.record[rows] == "208"]
     unadapted = classify_adapted(model, data, rows, ds.record, {**ALL, "weight": 0.0})
     for method in (ALL, METHODS["families"]):

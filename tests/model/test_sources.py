@@ -33,6 +33,7 @@ def test_the_record_source_gives_what_the_dataset_gives(small, per_record):
     assert len(files) == len(memory) and files.config == memory.config
     assert np.array_equal(files.label, memory.label) and np.array_equal(files.record, memory.record)
     assert torch.equal(files.y, memory.y) and np.array_equal(files.start, memory.start)
+    assert torch.equal(files.rhythm, memory.rhythm)
     rows = np.sort(np.random.default_rng(0).choice(len(ds), 700, replace=False))  # every record, runs and gaps
     for a, b in zip(files.inputs(rows), memory.inputs(rows)):
         assert torch.equal(a, b)

@@ -53,9 +53,10 @@ def test_same_seed_same_history_and_weights(small, tmp_path):
     assert not _history(c.run_dir).equals(_history(a.run_dir))
 
 
-def test_killed_run_resumes_to_the_same_result(small, tmp_path, monkeypatch):
+@pytest.mark.parametrize("rhythm_weight", [0.0, 0.5])
+def test_killed_run_resumes_to_the_same_result(small, tmp_path, monkeypatch, rhythm_weight):
     ds, split = small
-    full = train(_config(), ds, split, tmp_path / "full", progress=False)
+    full = train(_config(rhythm_weight=rhythm_weight), ds, split, tmp_path / "full", progress=False)
 
     real, calls = training._write_history, []
 
@@ -67,9 +68,9 @@ def test_killed_run_resumes_to_the_same_result(small, tmp_path, monkeypatch):
 
     monkeypatch.setattr(training, "_write_history", killed_after_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        train(_config(), ds, split, tmp_path / "killed", progress=False)
+        train(_config(rhythm_weight=rhythm_weight), ds, split, tmp_path / "killed", progress=False)
     assert len(pd.read_csv(tmp_path / "killed" / "history.csv")) == 2
-    train(_config(), ds, split, tmp_path / "killed", progress=False)
+    train(_config(rhythm_weight=rhythm_weight), ds, split, tmp_path / "killed", progress=False)
     assert calls == [1, 2, 3, 4]  # epochs 3 and 4 ran after the restart, 1 and 2 did not run again
     pd.testing.assert_frame_equal(_history(full.run_dir), _history(tmp_path / "killed"))
     for name in ("best.pt", "last.pt"):
@@ -83,6 +84,48 @@ def test_finished_run_is_not_trained_again(small, tmp_path, monkeypatch):
     monkeypatch.setattr(training, "_write_history", lambda *a: pytest.fail("trained again"))
     again = train(_config(epochs=2), ds, split, tmp_path / "run", progress=False)
     assert again.best_epoch == first.best_epoch and len(again.history) == 2
+
+
+def test_a_run_stored_before_a_setting_was_added_resumes_with_its_default(small, tmp_path, monkeypatch):
+    ds, split = small
+    train(_config(epochs=2), ds, split, tmp_path / "run", progress=False)
+    for name in ("last.pt", "best.pt"):  # as a run trained before `rhythm_weight` existed stored itself
+        state = torch.load(tmp_path / "run" / name, weights_only=True)
+        del state["train_config"]["rhythm_weight"]
+        torch.save(state, tmp_path / "run" / name)
+    monkeypatch.setattr(training, "_write_history", lambda *a: pytest.fail("trained again"))
+    again = train(_config(epochs=2), ds, split, tmp_path / "run", progress=False)
+    assert len(again.history) == 2 and not (tmp_path / "run.previous").exists()
+
+
+def test_the_rhythm_head_trains_beside_the_classes_and_stays_out_of_the_checkpoint(small, tmp_path):
+    ds, split = small
+    data = SequenceData.from_dataset(ds)
+    model = training.build_model("cnn_lstm", **TINY)
+    step = training.SequenceStep(model, 4)
+    rows = split.train[ds.record[split.train] == "208"][:200]
+    weights, total = torch.ones(5), torch.tensor(200.0)
+    assert (data.rhythm[rows] >= 0).all() and len(set(data.rhythm[rows].tolist())) > 1  # 208: sinus and bigeminy
+    torch.manual_seed(0)
+    loss, logits = training.step_loss(step, data, rows, weights, model.context, total, rhythm_weight=0.5)
+    torch.manual_seed(0)
+    plain, _ = training.step_loss(training.SequenceStep(model), data, rows, weights, model.context, total)
+    unknown = SequenceData(**{**data.__dict__, "rhythm": torch.full_like(data.rhythm, -1)})
+    torch.manual_seed(0)
+    ignored, _ = training.step_loss(step, unknown, rows, weights, model.context, total, rhythm_weight=0.5)
+    shuffled = SequenceData(**{**data.__dict__, "rhythm": data.rhythm[torch.randperm(len(data.rhythm))]})
+    torch.manual_seed(0)
+    other, _ = training.step_loss(step, shuffled, rows, weights, model.context, total, rhythm_weight=0.5)
+    # The rhythm loss adds to the class loss, reads the beats' rhythms, and beats of unknown rhythm add nothing.
+    assert loss > plain and torch.isclose(ignored, plain) and not torch.isclose(other, loss)
+    assert logits.shape == (200, 5)
+
+    with_rhythm = train(_config(epochs=1, rhythm_weight=0.5), ds, split, tmp_path / "rhythm", progress=False)
+    without = train(_config(epochs=1), ds, split, tmp_path / "plain", progress=False)
+    a, b = _weights(with_rhythm.run_dir / "best.pt"), _weights(without.run_dir / "best.pt")
+    assert a.keys() == b.keys() and not all(torch.equal(a[k], b[k]) for k in a)  # another model, the same form
+    assert "rhythm_head_state" in torch.load(with_rhythm.run_dir / "last.pt", weights_only=True)
+    assert load_model(with_rhythm.run_dir / "best.pt")[1].train_config["rhythm_weight"] == 0.5
 
 
 def test_another_configuration_starts_over_and_keeps_the_old_run(small, tmp_path):
@@ -105,6 +148,11 @@ def test_bad_parameters(small, tmp_path):
         TrainConfig(model="lstm")
     with pytest.raises(ValueError, match="epochs, batch_size"):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="rhythm_weight >= 0"):
+        TrainConfig(rhythm_weight=-1)
+    with pytest.raises(ValueError, match="rhythm_weight=0.5: model 'ensemble' has no `features`"):
+        TrainConfig(model="ensemble", model_params={"model": "cnn", "model_params": {}, "members": 2},
+                    rhythm_weight=0.5)
     empty = type(split)("inter_patient", split.train, np.array([], dtype=np.int64), split.test, split.records, {})
     with pytest.raises(ValueError, match="empty train or validation part"):
         train(_config(), ds, empty, tmp_path / "run", progress=False)

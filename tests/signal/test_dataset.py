@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ecg_utils.data.aami import CLASSES
+from ecg_utils.data.rhythm_groups import rhythm_index
 from ecg_utils.errors import DataError
 from ecg_utils.signal.dataset import build_dataset, dataset_is_current, load_dataset, process_record
 from ecg_utils.signal.preprocess import PreprocessConfig
@@ -27,6 +28,9 @@ def test_full_database_counts(full_dataset):
     assert sorted(set(d.record)) == sorted(d.config["records"]) and len(set(d.record)) == 48
     assert set(d.lead[np.isin(d.record, ["102", "104"])]) == {"V5"}
     assert set(d.lead[~np.isin(d.record, ["102", "104"])]) == {"MLII"}
+    # Every beat sits in an annotated rhythm of a known group; 201 holds sinus rhythm and atrial fibrillation.
+    assert (rhythm_index(d.rhythm) >= 0).all()
+    assert {"(N", "(AFIB"} <= set(d.rhythm[d.record == "201"])
 
 
 def test_beats_sit_on_their_annotations(full_dataset):

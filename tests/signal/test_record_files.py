@@ -26,6 +26,7 @@ def test_the_records_hold_the_datasets_beats(folder, small):
     files = RecordFiles.open(folder)
     assert files.records == tuple(RECORDS) and files.config == ds.config
     assert sum(files.beats) == len(ds) and np.array_equal(files.labels(), ds.label)
+    assert np.array_equal(files.rhythms(), ds.rhythm)
     inputs = record_inputs(ds.signal, ds.record, int(ds.config["template_beats"]))
     for name in ("106", "208"):
         rows = ds.record == name
@@ -47,7 +48,7 @@ def test_a_rebuild_keeps_current_records_and_redoes_damaged_ones(folder, mitdb_d
 
 def test_an_interrupted_record_write_leaves_nothing_behind(tmp_path, monkeypatch):
     arrays = {"inputs": np.zeros((3, 2, 5), np.float32), "rr": np.zeros((3, 4), np.float32),
-              "label": np.array(list("NNV")), "sample": np.arange(3)}
+              "label": np.array(list("NNV")), "sample": np.arange(3), "rhythm": np.array(["(N"] * 3)}
     calls = []
     real_save = np.save
 
