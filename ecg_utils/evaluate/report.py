@@ -59,7 +59,13 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_before035": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
                                        "window from 0.35 s before the R peak"),
                 "cnn_lstm_before045": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
-                                       "window from 0.45 s before the R peak")}
+                                       "window from 0.45 s before the R peak"),
+                "cnn_lstm_rhythm_target": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
+                                           "beats, trained to name the rhythm too (weight 0.5)"),
+                "cnn_lstm_rhythm_target1": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
+                                            "beats, trained to name the rhythm too (weight 1.0)"),
+                "cnn_lstm_rhythm_target_pair": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
+                                                "beats, rhythm pair, trained to name the rhythm too (weight 0.5)")}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 

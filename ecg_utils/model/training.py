@@ -8,6 +8,8 @@ Imbalance: every epoch takes every chunk holding a beat other than N and a fresh
 share of the chunks with N beats only, and the loss weights each class by the inverse square root of
 its count in that epoch's beats; the tempered weights push recall on S and F without the unstable,
 +P-destroying weights of full inverse frequency.
+Auxiliary target (optional, `rhythm_weight`): a training-only head names the annotated rhythm each beat sits in, so
+that the sequence model is taught what an irregular rhythm looks like (`SequenceStep`).
 
 A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `last.pt` (the last
 epoch's checkpoint and everything needed to resume, written after every epoch) and `best.pt` (the
