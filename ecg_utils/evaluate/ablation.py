@@ -122,6 +122,24 @@ def train_all(params: dict[str, Any], progress: bool = True, only: list[str] | N
             future.result()
 
 
+def calls_by_rhythm(pred: Any, ds: Any) -> dict[str, dict[str, int]]:
+    """Per rhythm group (`rhythm_groups`, from the reference rhythm annotations) of the scored beats: beats, S beats,
+    S beats called S, and beats of another class called S and V. Where do a configuration's S gains and losses
+    happen: in runs of S beats, or in atrial fibrillation, whose irregular normal beats look premature?"""
+    import pandas as pd
+
+    from ecg_utils.data.rhythm_groups import RHYTHM_GROUPS, rhythm_index
+
+    group = pd.Series(rhythm_index(ds.rhythm), index=pd.MultiIndex.from_arrays([ds.record, ds.sample]))
+    g = group.loc[list(zip(pred["record"], pred["sample"]))].to_numpy()
+    true, called = pred["true"].to_numpy(), pred["pred"].to_numpy()
+    return {name: {"beats": int(here.sum()), "S": int((here & (true == "S")).sum()),
+                   "S found": int((here & (true == "S") & (called == "S")).sum()),
+                   "false S": int((here & (true != "S") & (called == "S")).sum()),
+                   "false V": int((here & (true != "V") & (called == "V")).sum())}
+            for i, name in enumerate(RHYTHM_GROUPS) for here in [g == i]}
+
+
 def over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and sample sd over seeds of the pooled (gross) figures (`protocols.spread`) and of the EC57 average S
     and V figures; the values themselves are in `per_seed`."""
@@ -201,8 +219,10 @@ def score_all(params: dict[str, Any], only: list[str] | None = None) -> dict[str
             out["configs"][name] = kept[name]
             continue
         ds, data = _load(config_dataset(params, name))
-        per_seed = [score_folds(runs, ds, data, seed_name(name, seed), params["FOLDS"])[1]
-                    for seed in params["SEEDS"]]
+        per_seed = []
+        for seed in params["SEEDS"]:
+            pred, figures = score_folds(runs, ds, data, seed_name(name, seed), params["FOLDS"])
+            per_seed.append({**figures, "by_rhythm": calls_by_rhythm(pred, ds)})
         out["configs"][name] = {"config": config, "params": per_seed[0]["params"], "over_seeds": over_seeds(per_seed),
                                 "per_seed": per_seed}
     write_json(project_path(params["REPORTS"]) / "ablation.json", out)

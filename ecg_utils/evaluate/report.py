@@ -346,7 +346,25 @@ def seeds_markdown(ab: dict[str, Any]) -> str:
         lines += ["", (f"{CONFIG_NAMES.get(name, name)} against {CONFIG_NAMES.get(base, base)}, difference "
                        f"of the means in points: {moves}. By the rule for a better model (paired differences over "
                        f"the trainings, mean ± sd): **{'better' if better else 'not better'}**, {why}.")]
-    return "\n".join(lines)
+    return "\n".join(lines + _by_rhythm_lines(configs))
+
+
+def _by_rhythm_lines(configs: dict[str, Any]) -> list[str]:
+    """Where the S calls of the configurations scored by rhythm fall (`ablation.calls_by_rhythm`), mean over seeds."""
+    scored = {name: c["per_seed"] for name, c in configs.items() if all("by_rhythm" in f for f in c["per_seed"])}
+    if not scored:
+        return []
+    lines = ["", ("By the reference rhythm each DS1 beat sits in (the rhythm annotations in four groups, "
+                  "`data.rhythm_groups`), for the configurations scored that way: beats, S beats found of all, and beats "
+                  "of another class called S, mean over the trainings:"), "",
+             "| configuration | rhythm | beats | S found / S | false S |", "| --- | --- | ---: | ---: | ---: |"]
+    for name, per_seed in scored.items():
+        for rhythm in per_seed[0]["by_rhythm"]:
+            mean = {k: sum(f["by_rhythm"][rhythm][k] for f in per_seed) / len(per_seed)
+                    for k in ("beats", "S", "S found", "false S")}
+            lines.append(f"| {CONFIG_NAMES.get(name, name)} | {rhythm} | {mean['beats']:,.0f} | {mean['S found']:.1f} / "
+                         f"{mean['S']:.0f} | {mean['false S']:.1f} |")
+    return lines
 
 
 def rhythm_markdown(rt: dict[str, Any]) -> str:

@@ -50,6 +50,14 @@ def test_every_seed_and_fold_trained_once_and_scored_on_ds1(tmp_path, mitdb_dir,
     assert len(tiny["per_seed"]) == 2 and out["seeds"] == [0, 10]
     for f in tiny["per_seed"]:
         assert sorted(r for fold in f["fold_records"] for r in fold) == DS1  # DS2's record 100 is never scored
+        # Each scored beat counted once in its rhythm group (every MIT-BIH rhythm has one), its class and calls too.
+        by = f["by_rhythm"].values()
+        assert sum(g["beats"] for g in by) == f["n_beats"] and sum(g["S"] for g in by) == f["classes"]["S"]["support"]
+        assert sum(g["S found"] for g in by) == round(f["classes"]["S"]["se"] * f["classes"]["S"]["support"])
+        if f["classes"]["S"]["ppv"]:  # beats called S: those found over the share of calls that were right
+            called = f["classes"]["S"]["se"] * f["classes"]["S"]["support"] / f["classes"]["S"]["ppv"]
+            assert sum(g["S found"] + g["false S"] for g in by) == round(called)
+    assert tiny["per_seed"][0]["by_rhythm"]["ventricular"]["beats"] > 0  # 106, 119 and 208 have bigeminy
     acc = [f["accuracy"] for f in tiny["per_seed"]]
     assert tiny["over_seeds"]["accuracy"]["mean"] == np.mean(acc)
     assert np.isclose(tiny["over_seeds"]["accuracy"]["sd"], np.std(acc, ddof=1))

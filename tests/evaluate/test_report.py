@@ -282,6 +282,13 @@ def test_seeds_markdown_gives_mean_sd_over_trainings_and_the_difference():
     assert "difference of the means in points: accuracy +15.0, macro F1 " in text
     assert "S Se +50.0, S +P +25.0" in text
     assert "**not better**, needs at least 3 trainings of both with the same seeds (2 given)." in text
+    assert "By the reference rhythm" not in text  # no configuration was scored by rhythm
+    by = {"regular": {"beats": 9, "S": 2, "S found": 1, "false S": 1, "false V": 0}}
+    scored = {**ab["configs"]["cnn_lstm"], "per_seed": [{**f, "by_rhythm": {"regular": {**by["regular"], "S found": k}}}
+                                                         for f, k in zip(base, (1, 2))]}
+    text = seeds_markdown({**ab, "configs": {**ab["configs"], "cnn_lstm": scored}})
+    assert "| CNN–LSTM over 16 beats, beat + template | regular | 9 | 1.5 / 2 | 1.0 |" in text
+    assert text.count("| regular |") == 1  # only the configuration scored by rhythm
 
 
 def test_adaptation_markdown_gives_each_method_and_its_signed_paired_difference():
