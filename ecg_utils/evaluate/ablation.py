@@ -18,7 +18,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -27,6 +27,11 @@ from tqdm.auto import tqdm
 from ecg_utils.atomic import write_json
 from ecg_utils.errors import DataError
 from ecg_utils.paths import project_path, run_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ecg_utils.signal.dataset import BeatDataset
 
 PARAMS = "params/ablation.yaml"
 KEYS = ("CONFIGS", "SEEDS", "FOLDS", "EPOCHS", "DATASET", "RUNS", "REPORTS", "WORKERS")
@@ -122,7 +127,7 @@ def train_all(params: dict[str, Any], progress: bool = True, only: list[str] | N
             future.result()
 
 
-def calls_by_rhythm(pred: Any, ds: Any) -> dict[str, dict[str, int]]:
+def calls_by_rhythm(pred: pd.DataFrame, ds: BeatDataset) -> dict[str, dict[str, int]]:
     """Per rhythm group (`rhythm_groups`, from the reference rhythm annotations) of the scored beats: beats, S beats,
     S beats called S, and beats of another class called S and V. Where do a configuration's S gains and losses
     happen: in runs of S beats, or in atrial fibrillation, whose irregular normal beats look premature?"""

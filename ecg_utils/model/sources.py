@@ -3,9 +3,10 @@ implement, and its two forms here.
 
 Training needs, for every beat, its class (to draw each epoch's chunks and weight the loss), its annotated rhythm
 (an optional auxiliary target) and the row where its record begins (a sequence never reaches into another record);
-the model inputs it needs only for the beats of the step at hand. `SequenceData` holds a dataset's inputs in memory, the default (MIT-BIH: about 150 MB).
-`RecordSource` reads the per-record form (`signal.record_files`) as needed, so memory holds the index and the
-step, and under torchrun each process reads only the records it was dealt (`training.record_shards`).
+the model inputs it needs only for the beats of the step at hand. `SequenceData` holds a dataset's inputs in
+memory, the default (MIT-BIH: about 150 MB). `RecordSource` reads the per-record form (`signal.record_files`) as
+needed, so memory holds the index and the step, and under torchrun each process reads only the records it was dealt
+(`training.record_shards`).
 
 Rows are numbered over all records, grouped by record and in beat order within each, as the dataset writes them.
 """

@@ -92,3 +92,12 @@ def test_nan_samples_name_the_record(mitdb_dir, monkeypatch):
 def test_missing_dataset_says_how_to_build_it(tmp_path):
     with pytest.raises(DataError, match="run notebook 01"):
         load_dataset(tmp_path / "none.npz")
+
+
+def test_a_dataset_of_older_code_says_to_rebuild_it(mitdb_dir, tmp_path):
+    out = build_dataset(PreprocessConfig(records=["100"]), tmp_path / "beats.npz", mitdb_dir=mitdb_dir, progress=False)
+    with np.load(out) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "rhythm"}  # as format 2 wrote it
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(DataError, match="older version of this package .* rebuild it with notebook 01"):
+        load_dataset(tmp_path / "old.npz")
