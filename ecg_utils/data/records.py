@@ -35,6 +35,11 @@ class Record:
     lead: str
     ann_sample: np.ndarray  # (n_annotations,) int64 sample indices
     ann_symbol: np.ndarray  # (n_annotations,) annotation symbols, beats and non-beats
+    ann_aux: np.ndarray  # (n_annotations,) their aux notes ("(AFIB" on a rhythm change), "" where none
+
+    def rhythms(self) -> Rhythms:
+        """The record's rhythm episodes from the annotations already read (`read_rhythms` without reading again)."""
+        return _episodes(self.name, self.ann_sample, self.ann_symbol, self.ann_aux, len(self.signal), self.fs)
 
 
 def _lead_key(name: str) -> str:
@@ -141,12 +146,13 @@ def read_record(
         if not ann_path.is_file():
             raise DataError(f"record {path.name}: annotation file {ann_path.name} is missing; {fix}")
     signal = wfdb.rdrecord(str(path), channels=[channel]).p_signal[:, 0]
-    ann_sample, ann_symbol = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str)
+    ann_sample, ann_symbol, ann_aux = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str), np.zeros(0, dtype=str)
     if annotator is not None:
         ann = wfdb.rdann(str(path), annotator)
         ann_sample, ann_symbol = np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str)
+        ann_aux = np.array([(note or "").strip("\x00 ") for note in ann.aux_note], dtype=str)
     return Record(name=path.name, signal=signal, fs=float(header.fs), lead=lead,
-                  ann_sample=ann_sample, ann_symbol=ann_symbol)
+                  ann_sample=ann_sample, ann_symbol=ann_symbol, ann_aux=ann_aux)
 
 
 @dataclass(frozen=True)
@@ -180,10 +186,15 @@ def read_rhythms(path: str | Path, annotator: str = "atr", fix: str = OWN_RECORD
     if not ann_path.is_file():
         raise DataError(f"record {path.name}: annotation file {ann_path.name} is missing; {fix}")
     ann = wfdb.rdann(str(path), annotator)
-    marks = [(int(s), (note or "").strip("\x00 ")) for s, sym, note in zip(ann.sample, ann.symbol, ann.aux_note)
-             if sym == "+" and (note or "").strip("\x00 ")]
+    return _episodes(path.name, ann.sample, ann.symbol, [(note or "").strip("\x00 ") for note in ann.aux_note],
+                     int(header.sig_len), float(header.fs))
+
+
+def _episodes(name: str, sample: Sequence[int], symbol: Sequence[str], aux: Sequence[str], n_samples: int,
+              fs: float) -> Rhythms:
+    """Rhythm episodes from annotations: each `+` with a rhythm name in its (stripped) aux note starts one."""
+    marks = [(int(s), str(note)) for s, sym, note in zip(sample, symbol, aux) if sym == "+" and note]
     # The first rhythm named holds from the record's start (MIT-BIH marks it at the first beat).
     start = [0] + [s for s, _ in marks[1:]]
     label = [marks[0][1] if marks else "unannotated"] + [n for _, n in marks[1:]]
-    return Rhythms(path.name, np.asarray(start, dtype=np.int64), np.asarray(label, dtype=object),
-                   int(header.sig_len), float(header.fs))
+    return Rhythms(name, np.asarray(start, dtype=np.int64), np.asarray(label, dtype=object), n_samples, fs)

@@ -73,12 +73,12 @@ class TrainConfig:
     threads: int = 2  # torch CPU threads (1: repeatable across processes; 2: within a process only)
 
     def __post_init__(self) -> None:
-        build_model(self.model, **self.model_params)  # fails early on a bad name or hyperparameter
+        model = build_model(self.model, **self.model_params)  # fails early on a bad name or hyperparameter
         if min(self.epochs, self.batch_size, self.chunk, self.patience, self.threads) < 1:
             raise ValueError("epochs, batch_size, chunk, patience and threads must be >= 1")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 < self.normal_keep <= 1 or self.rhythm_weight < 0:
             raise ValueError("need lr > 0, weight_decay >= 0, 0 < normal_keep <= 1 and rhythm_weight >= 0")
-        if self.rhythm_weight and not hasattr(build_model(self.model, **self.model_params), "features"):
+        if self.rhythm_weight and not hasattr(model, "features"):
             raise ValueError(f"rhythm_weight={self.rhythm_weight}: model {self.model!r} has no `features` for the "
                              "auxiliary rhythm head to read; use 0 or one of this package's models")
 

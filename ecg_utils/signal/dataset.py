@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import beat_mask, to_aami
 from ecg_utils.data.mitdb import resolve_mitdb_dir
-from ecg_utils.data.records import MITDB_FIX, read_record, read_rhythms
+from ecg_utils.data.records import MITDB_FIX, read_record
 from ecg_utils.errors import DataError
 from ecg_utils.paths import DEFAULT_DATASET, project_path
 from ecg_utils.signal.preprocess import RR_FEATURES, PreprocessConfig, prepare_beats
@@ -58,7 +58,6 @@ class BeatDataset:
 def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Filter one record, cut a window around every reference beat, compute RR features, note its rhythm."""
     rec = read_record(root / name, config.leads, config.fs, fix=MITDB_FIX)
-    rhythms = read_rhythms(root / name, fix=MITDB_FIX)
     is_beat = beat_mask(rec.ann_symbol)
     samples, symbols = rec.ann_sample[is_beat], rec.ann_symbol[is_beat]
     try:
@@ -75,7 +74,7 @@ def process_record(root: Path, name: str, config: PreprocessConfig) -> tuple[dic
         "sample": samples[keep],
         "rr": rr[keep],
         "lead": np.full(n, rec.lead, dtype="<U8"),
-        "rhythm": rhythms.at(samples[keep]).astype("<U12"),
+        "rhythm": rec.rhythms().at(samples[keep]).astype(str),
     }
     drop_samples = samples[~keep]
     dropped = pd.DataFrame({

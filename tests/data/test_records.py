@@ -79,3 +79,12 @@ def test_rhythms_from_the_annotations(mitdb_dir):
     assert r.label[0] == "(N" and r.start[0] == 0 and {"(AFL", "(AFIB", "(NOD"} <= set(seconds)
     assert r.at(np.array([r.start[1], r.start[1] - 1])).tolist() == [r.label[1], r.label[0]]
     assert read_rhythms(mitdb_dir / "232").seconds() == {"(SBR": pytest.approx(650_000 / 360)}
+
+
+def test_a_read_record_gives_the_rhythms_without_reading_again(mitdb_dir):
+    from ecg_utils.data.records import read_rhythms
+
+    for name in ("222", "232"):
+        got, expected = read_record(mitdb_dir / name).rhythms(), read_rhythms(mitdb_dir / name)
+        assert got.start.tolist() == expected.start.tolist() and got.label.tolist() == expected.label.tolist()
+        assert (got.n_samples, got.fs) == (expected.n_samples, expected.fs)
