@@ -8,7 +8,8 @@ one are skipped and counted. The signal-quality gate
 (`signal.quality`) scores every beat; beats in noise, on a flat line or in clipping are reported as unreadable (class Q, with the reason in `unreadable`), the model's probabilities
 kept beside them. `gate=None` scores but gates nothing.
 
-Whole-record mode: a model that carries an adaptation setting (the published one does) adapts to each record's own
+Whole-record mode: a model that carries an adaptation setting (exported with one only where a method passed on its
+DS1 folds; `whole_record` in the shipped model's `model.json` says whether it has one) adapts to each record's own
 beats before classifying them: its batch norms take part of the record's statistics (`model.batchnorm`), measured on
 up to 4,096 evenly spaced beats in one more pass over the blocks. No label is read, and the answer says what was
 adapted (`Prediction.adaptation`). `adapt=False` gives the model as trained, beat for beat what the stream gives.

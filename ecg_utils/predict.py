@@ -4,8 +4,9 @@ RECORD is a WFDB record (path without extension, or its `.hea`), an EDF/EDF+ fil
 `--fs`). Beats come from the R-peak detector (the default) or the record's reference annotations
 (`--beats atr`). Without `--model` the published model shipped with the package is used. The signal-quality
 gate reports beats in noise, on a flat line or in clipping as unreadable (class Q); `--no-gate` scores but
-gates nothing. A model that carries an adaptation setting (the published one does) first adapts its batch norms to
-the record's own beats, reading no label (whole-record mode); `--no-adapt` uses it as trained, as the stream does.
+gates nothing. A model that carries an adaptation setting (one where a method passed on its DS1 folds) first adapts
+its batch norms to the record's own beats, reading no label (whole-record mode); `--no-adapt` uses it as trained, as
+the stream does. The terminal says which mode classified each record.
 The pipeline itself is `ecg_utils.classify`.
 
 A whole archive: `python -m ecg_utils.predict FOLDER|GLOB|RECORD... --out-dir DIR [--workers N | --scheduler
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                "clipping (their quality is still reported)")
     parser.add_argument("--no-adapt", action="store_true",
                         help="use the model as trained, as the stream does; by default a model that carries an "
-                             "adaptation setting (the published one does) adapts its batch norms to the record's own "
-                             "beats first (no label is read)")
+                             "adaptation setting (exported with one where a method passed on its DS1 folds) adapts its "
+                             "batch norms to the record's own beats first (no label is read)")
     args = parser.parse_args(argv)
     if args.out_dir is not None:
         return _archive(args)

@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import wfdb
 
+from ecg_utils.model.inference import load_classifier
+from ecg_utils.model.shipped import MODEL_PATH
 from ecg_utils.predict import main
 
 from .synthetic_records import write_record
@@ -27,19 +29,38 @@ def test_cli_names_its_own_flags(rec100, tmp_path, capsys):
     assert main([str(at360), "--out", str(out), "--lead", "V1"]) == 1
     assert "none of the leads ['V1'] is in this record; it has ['MLII']; pass --lead with one of them" in \
         capsys.readouterr().err
-    # no --model: the published model shipped with the package, in whole-record mode unless --no-adapt
+    # no --model: the published model shipped with the package, in whole-record mode unless --no-adapt where it
+    # carries a setting for it, else as trained either way
     assert main([str(at360), "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert "(onnx)" in said and "whole-record mode: every batch norm of the model took 0.5 of its" in said
-    adapted = pd.read_csv(out)
+    default = pd.read_csv(out)
     assert main([str(at360), "--out", str(out), "--no-adapt"]) == 0
-    assert "classified by the model as trained" in capsys.readouterr().out
+    assert "(onnx)" in said and "classified by the model as trained" in capsys.readouterr().out
     trained = pd.read_csv(out)
-    assert len(adapted) == len(trained) > 300 and not adapted[["p_N", "p_S", "p_V"]].equals(trained[["p_N", "p_S", "p_V"]])
+    assert len(default) == len(trained) > 300
+    if load_classifier(MODEL_PATH).adaptation is None:
+        assert "classified by the model as trained" in said and default.equals(trained)
+    else:
+        assert "whole-record mode:" in said and not default[["p_N", "p_S", "p_V"]].equals(trained[["p_N", "p_S", "p_V"]])
     hea = tmp_path / "z.hea"
     hea.write_text("z 1 0 1000\nz.dat 16 200 11 1024 0 0 0 MLII\n")
     assert main([str(tmp_path / "z"), "--out", str(out)]) == 1
     assert "header z.hea gives the sampling rate as 0 Hz" in capsys.readouterr().err
+
+
+def test_cli_adapts_a_model_with_a_whole_record_setting_unless_told_not_to(tiny_model, rec100, tmp_path, capsys):
+    from ecg_utils.model.batchnorm import Adaptation
+    from ecg_utils.model.export import export_onnx
+
+    at360, _, _ = rec100
+    model, out = export_onnx(tiny_model, tmp_path / "adaptive.onnx", Adaptation("all", 0.5)), tmp_path / "o.csv"
+    assert main([str(at360), "--model", str(model), "--out", str(out)]) == 0
+    assert "whole-record mode: every batch norm of the model took 0.5 of its" in capsys.readouterr().out
+    adapted = pd.read_csv(out)
+    assert main([str(at360), "--model", str(model), "--out", str(out), "--no-adapt"]) == 0
+    assert "classified by the model as trained" in capsys.readouterr().out
+    trained = pd.read_csv(out)
+    assert len(adapted) == len(trained) > 300 and not adapted[["p_N", "p_S", "p_V"]].equals(trained[["p_N", "p_S", "p_V"]])
 
 
 def test_cli_says_where_the_lead_was_flat_and_reports_unreadable_beats_as_q(rec100, tmp_path, capsys):

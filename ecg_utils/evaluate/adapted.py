@@ -59,6 +59,18 @@ def evaluate_adapted(runs_dir: str | Path, ds: BeatDataset, data: Any, reports: 
     return out, pred
 
 
+def discard_adapted(reports: str | Path, model: str) -> list[Path]:
+    """Remove an earlier run's whole-record report and predictions of `model` under `reports`, where no method passed
+    on the folds this time: `publish` would otherwise ship that run's setting and figures with the new model.
+    Returns the files removed."""
+    reports = Path(reports)
+    stale = [reports / REPORT, reports / "predictions" / f"{run_name('inter_patient', model)}_adapted.csv.gz"]
+    removed = [p for p in stale if p.is_file()]
+    for p in removed:
+        p.unlink()
+    return removed
+
+
 def _scored(model: Any, data: Any, ds: BeatDataset, rows: np.ndarray, setting: dict[str, Any]) -> pd.DataFrame:
     proba = classify_adapted(model, data, rows, ds.record, setting)
     return predictions_frame(ds.record[rows], ds.sample[rows], ds.label[rows], proba)

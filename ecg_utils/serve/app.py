@@ -115,9 +115,15 @@ lead_choice = col_a.selectbox("lead", [AUTO_LEAD, *leads], help=f"automatic: the
 lead = None if lead_choice == AUTO_LEAD else lead_choice
 beats_from = col_b.selectbox("beats", ["detect", "atr"], help="detect: the R-peak detector; atr: the record's "
                                                              "reference annotations (WFDB .atr)")
-adapt = st.checkbox("whole-record mode", value=True,
-                    help="adapt the model's batch norms to this record's own beats before classifying them (no label "
-                         "is read); off: the model as trained, as the live stream runs it")
+# Whole-record mode is a choice only for a model that carries a setting for it; another is used as trained.
+adapt = True
+if "model" in globals() and model.get("adaptation") is None:
+    st.caption("This model carries no whole-record setting: it classifies every record as trained, as the live "
+               "stream does.")
+else:
+    adapt = st.checkbox("whole-record mode", value=True,
+                        help="adapt the model's batch norms to this record's own beats before classifying them (no "
+                             "label is read); off: the model as trained, as the live stream runs it")
 if problem:
     st.error(problem)
 

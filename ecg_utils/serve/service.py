@@ -1,10 +1,10 @@
 """The web service: `python -m ecg_utils.serve.service` (or `make serve`) serves the published model over HTTP.
 
     GET  /v1/health     the service is up and its model loaded
-    GET  /v1/model      classes, sampling rate, window, protocol, published figures, SHA-256
+    GET  /v1/model      classes, sampling rate, window, protocol, whole-record setting, published figures, SHA-256
     POST /v1/classify   one record (WFDB files or a zip of them, one EDF, or one CSV with `fs`) -> every beat
-                        (whole-record mode by default: `adapt=false` for the model as trained; the answer's
-                        `adaptation` says which)
+                        (whole-record mode by default for a model that carries a setting: `adapt=false` for
+                        the model as trained; the answer's `adaptation` says which was used)
     WS   /v1/stream     float32 samples in, one JSON message per classified beat out
 
 The model loads once at start-up; classification runs in worker threads (at most `workers` records at a
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "classes": list(CLASSES), "fs": classifier.preprocess.fs, "window": classifier.preprocess.window,
             "window_s": [-classifier.preprocess.before_s, classifier.preprocess.after_s],
             "leads": list(classifier.preprocess.leads), "protocol": meta.get("protocol"),
+            "adaptation": classifier.adaptation and classifier.adaptation.to_dict(),
             "published_figures": meta.get("test_figures"), "published": bool(meta),
             "limits": {"max_upload_mb": settings.max_upload_mb, "workers": settings.workers}}
     # Uploads (seconds of work each) and stream chunks (milliseconds) wait in separate queues, so a long

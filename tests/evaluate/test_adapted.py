@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from ecg_utils.evaluate.adapted import REPORT, before_and_after, evaluate_adapted, protocol_rows
+from ecg_utils.evaluate.adapted import REPORT, before_and_after, discard_adapted, evaluate_adapted, protocol_rows
 from ecg_utils.evaluate.protocols import evaluate_runs
 from ecg_utils.model.checkpoint import ensemble_checkpoint, load_model, save_checkpoint
 from ecg_utils.model.sources import SequenceData
@@ -58,3 +58,16 @@ def test_before_and_after_gives_one_records_encodings_and_classes(small, tiny_mo
     view = before_and_after(model, data, rows, METHOD[1])
     assert view["enc_before"].shape == view["enc_after"].shape == (len(rows), model.dim)
     assert len(view["pred_before"]) == len(rows) and not np.allclose(view["enc_before"], view["enc_after"])
+
+
+def test_discard_adapted_removes_an_earlier_runs_report_and_predictions_only(tmp_path):
+    """Where no method passes on the folds, the last run's whole-record report must not ship with the new model."""
+    report, pred = tmp_path / REPORT, tmp_path / "predictions" / "inter_patient_cnn_lstm_adapted.csv.gz"
+    kept = [tmp_path / "metrics.json", tmp_path / "predictions" / "inter_patient_cnn_lstm.csv.gz",
+            tmp_path / "predictions" / "inter_patient_gru_adapted.csv.gz"]
+    pred.parent.mkdir()
+    for p in [report, pred, *kept]:
+        p.write_text("{}")
+    assert discard_adapted(tmp_path, "cnn_lstm") == [report, pred]
+    assert not report.exists() and not pred.exists() and all(p.exists() for p in kept)
+    assert discard_adapted(tmp_path, "cnn_lstm") == []  # nothing left to remove: a re-run is a no-op

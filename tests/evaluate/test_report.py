@@ -113,9 +113,11 @@ def test_supraventricular_targets_cover_both_rows_and_the_folds():
     assert "| adapted to each test patient: S Se ≥ 85 % | yes (100.0) |" in text
     assert "| adapted to each test patient: accuracy ≥ 97.5 % | yes (100.0) |" in text
     assert "| DS1 folds, pooled: S +P above 50 % | yes (66.7) |" in text
-    # Without the adapted report or the folds' there are no such rows, and nothing fails.
+    # Without the adapted report the adapted targets are one unmet row that says why; without the folds' no row.
     bare = s_targets_markdown(m, None, None)
-    assert "adapted" not in bare and "DS1 folds" not in bare and "DS1-only: accuracy" in bare
+    assert "| adapted to each test patient: accuracy ≥ 97.5 %, S Se and +P ≥ 85 %, V Se and +P ≥ 95 % | no (no " \
+        "adapted row: no method passed on the DS1 folds" in bare
+    assert "DS1 folds, pooled" not in bare and "DS1-only: accuracy" in bare and "S Se ≥ 85 % | yes" not in bare
 
 
 def test_results_show_the_spread_beside_inter_patient_figures():
@@ -234,6 +236,10 @@ def test_noise_markdown_sets_detectors_and_gate_side_by_side():
     assert "noisy or unreadable, 1 record exceeds 0.2 %: 105 0.55 %." in text  # 14 of 2,564 beats outside them
     episodes[1]["unreadable_in_noise_episodes"] = 124
     assert "noisy or unreadable, 0 records exceed 0.2 %." in noise_markdown({**stress, "clean_records": episodes})
+    # How `predict` classified the noisy records: whole-record mode unless the report says the model had no setting.
+    assert "the whole-record mode (each noisy version adapts" in text
+    as_trained = noise_markdown({**stress, "offline_adaptation": None})
+    assert "Offline is `predict`'s default, the model as trained (it carries no whole-record setting)" in as_trained
     averaged = {**figure, "gate": "off", "S_se_avg": None, "S_ppv_avg": 5.0, "V_se_avg": 85.04, "V_ppv_avg": 40.0}
     text = noise_markdown({**stress, "figures": [averaged]})
     assert "| offline | em | 6 | off | 80.0 | 75.0 | – / – | 10.0 / 5.0 | 90.0 / 85.0 | 60.0 / 40.0 | 12 |" in text

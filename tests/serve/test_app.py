@@ -51,11 +51,16 @@ def test_app_classifies_a_local_mitdb_record(api, mitdb_dir, monkeypatch, tmp_pa
     assert metrics["beats skipped"] == str(want.n_nan + want.n_edge)
     assert metrics["S / V beats"] == f"{(want.beats.pred == 'S').sum():,} / {(want.beats.pred == 'V').sum():,}"
     mode = [c.value for c in at.caption if c.value.startswith(("Whole-record mode", "Classified by the model"))]
-    assert mode == [(f"Whole-record mode: every batch norm of the model took 0.5 of its statistics from "
-                     f"{want.adaptation['beats_measured']:,} of this record's beats (no label read).")], mode
-    next(c for c in at.checkbox if c.label == "whole-record mode").uncheck().run()
-    at.button[0].click().run()
-    assert any(c.value.startswith("Classified by the model as trained") for c in at.caption)
+    if want.adaptation is None:  # a model without a whole-record setting: no box to tick, the model as trained
+        assert mode == ["Classified by the model as trained (not adapted to this record), as the stream classifies."]
+        assert not [c for c in at.checkbox if c.label == "whole-record mode"]
+        assert any(c.value.startswith("This model carries no whole-record setting") for c in at.caption)
+    else:
+        assert mode == [(f"Whole-record mode: every batch norm of the model took 0.5 of its statistics from "
+                         f"{want.adaptation['beats_measured']:,} of this record's beats (no label read).")], mode
+        next(c for c in at.checkbox if c.label == "whole-record mode").uncheck().run()
+        at.button[0].click().run()
+        assert any(c.value.startswith("Classified by the model as trained") for c in at.caption)
     sessions = sorted(p.name for p in tmp_path.glob("ecg-app-*"))
     assert "ecg-app-old" not in sessions and "ecg-app-recent" in sessions and len(sessions) == 2
     ours = next(tmp_path / n for n in sessions if n != "ecg-app-recent")

@@ -99,7 +99,29 @@ def test_wfdb_upload_gives_predicts_beats(client, rec, beats):
     assert answer["record"] == "r119" and answer["lead"] == "MLII" and answer["fs"] == 360
     assert sum(answer["counts"].values()) == len(got) == answer["beats_classified"]
     assert answer["counts"]["V"] > 10 and 40 < answer["heart_rate_bpm"] < 120
-    assert answer["adaptation"]["beats_measured"] == len(got)  # whole-record mode by default: every beat measured
+    if load_classifier(MODEL_PATH).adaptation is None:  # a model without a whole-record setting: used as trained
+        assert answer["adaptation"] is None and client.get("/v1/model").json()["adaptation"] is None
+    else:  # whole-record mode by default: every beat of 2 minutes measured
+        assert answer["adaptation"]["beats_measured"] == len(got)
+
+
+def test_a_model_with_a_whole_record_setting_adapts_by_default_and_says_so(tiny_model, rec, tmp_path):
+    """For a model exported with a setting, `/v1/classify` adapts by default (the answer says how) and `adapt=false`
+    gives the model as trained; `/v1/model` names the setting; both are `predict`'s beats."""
+    from ecg_utils.model.batchnorm import Adaptation
+    from ecg_utils.model.export import export_onnx
+
+    model = export_onnx(tiny_model, tmp_path / "adaptive.onnx", Adaptation("all", 0.5))
+    with TestClient(create_app(Settings(model=model))) as c:
+        assert c.get("/v1/model").json()["adaptation"] == {"layers": "all", "weight": 0.5, "max_beats": 4096}
+        adapted = c.post("/v1/classify", files=wfdb_files(rec["wfdb"])).json()
+        trained = c.post("/v1/classify", files=wfdb_files(rec["wfdb"]), data={"adapt": "false"}).json()
+    clf = load_classifier(model)
+    assert adapted["adaptation"]["beats_measured"] == len(adapted["beats"]) and trained["adaptation"] is None
+    for answer, adapt in ((adapted, True), (trained, False)):
+        want = classify_record(rec["wfdb"], clf, progress=False, adapt=adapt).beats
+        pd.testing.assert_frame_equal(beats_frame(answer), want, check_dtype=False)
+    assert not beats_frame(adapted)[["p_N", "p_S", "p_V"]].equals(beats_frame(trained)[["p_N", "p_S", "p_V"]])
 
 
 def test_adapt_false_gives_the_model_as_trained(client, rec):
