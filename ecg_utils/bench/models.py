@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from ecg_utils.bench.timing import best_of
+from ecg_utils.paths import PROJ_ROOT
 from ecg_utils.signal.preprocess import PreprocessConfig
 
+TRAIN_PARAMS = PROJ_ROOT / "params" / "02-train.yaml"
 
-def _model_throughput(name: str, window: int, train_batch: int, infer_batch: int, steps: int) -> dict:
+
+def published_params(path: Path = TRAIN_PARAMS) -> dict[str, dict[str, Any]]:
+    """Each published model's parameters as notebook 02 trains it (its `PUBLISHED` configurations), so that the
+    bench times the models users get, not the architecture's defaults."""
+    import yaml
+
+    params = yaml.safe_load(Path(path).read_text())
+    return {c["model"]: c.get("model_params", {}) for name, c in params["CONFIGS"].items()
+            if name in params["PUBLISHED"]}
+
+
+def _model_throughput(name: str, model_params: dict[str, Any], window: int, train_batch: int, infer_batch: int,
+                      steps: int) -> dict:
     """Beats per second of one model: training steps and inference, each beat with its sequence context."""
     import torch
 
     from ecg_utils.model.architectures import build_model
 
-    model = build_model(name)
+    model = build_model(name, **model_params)
     opt = torch.optim.AdamW(model.parameters())
     k = model.context
 
@@ -55,13 +72,15 @@ def bench_models(threads: int = 2, train_batch: int = 256, infer_batch: int = 10
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    window = PreprocessConfig().window
-    return {name: _model_throughput(name, window, train_batch, infer_batch, steps) for name in MODELS}
+    window, published = PreprocessConfig().window, published_params()
+    return {name: _model_throughput(name, published.get(name, {}), window, train_batch, infer_batch, steps)
+            for name in MODELS}
 
 
 def print_models(threads: int = 2) -> dict:
     m = bench_models(threads)
-    print(f"models, {threads} CPU threads (train: batch 256, AdamW step; inference: batch 1024):")
+    print(f"models as notebook 02 trains them, {threads} CPU threads (train: batch 256, AdamW step; inference: "
+          "batch 1024):")
     for name, r in m.items():
         print(f"  {name:9s} {r['params']:8,d} params   train {r['train_beats_per_s']:7,.0f} beats/s"
               f"   inference {r['infer_beats_per_s']:8,.0f} beats/s")
