@@ -65,7 +65,9 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_rhythm_target1": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
                                             "beats, trained to name the rhythm too (weight 1.0)"),
                 "cnn_lstm_rhythm_target_pair": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
-                                                "beats, rhythm pair, trained to name the rhythm too (weight 0.5)")}
+                                                "beats, rhythm pair, trained to name the rhythm too (weight 0.5)"),
+                "cnn_lstm_narrow": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
+                                    "encoder 8/16/16 channels instead of 16/32/32")}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 
