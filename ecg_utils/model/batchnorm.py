@@ -83,6 +83,22 @@ def decode_norms(text: str) -> dict[str, Any]:
                                    "project_b": rr["project_b"]}}
 
 
+def pack_adapter(initial: dict[str, np.ndarray], prefixes: list[tuple[bytes, list[str]]]) -> str:
+    """The rest of what adapting needs (`export.adapter_parts`) as the export's `adapter` metadata: the graph's weights
+    the batch norms were folded into, and each convolution's prefix graph (serialised ONNX, base64) with the names of
+    the weights it takes as inputs. Shipped with the model, so that adapting needs ONNX Runtime only."""
+    return json.dumps({"initial": {name: pack(a) for name, a in initial.items()},
+                       "prefixes": [{"model": base64.b64encode(graph).decode(), "inputs": inputs}
+                                    for graph, inputs in prefixes]})
+
+
+def decode_adapter(text: str) -> tuple[dict[str, np.ndarray], list[tuple[bytes, list[str]]]]:
+    """`pack_adapter`'s text back: the initial weights (float64) and the prefix graphs (bytes) with their inputs."""
+    raw = json.loads(text)
+    return ({name: unpack(a) for name, a in raw["initial"].items()},
+            [(base64.b64decode(p["model"]), list(p["inputs"])) for p in raw["prefixes"]])
+
+
 def _folded(w: np.ndarray, norm: dict[str, Any], mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The graph's folded convolution weights `w` (trained statistics) refolded with statistics (mean, var) of z."""
     trained = norm["gamma"] / np.sqrt(norm["var"] + norm["eps"])

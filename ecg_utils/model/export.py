@@ -32,7 +32,7 @@ from ecg_utils import __version__
 from ecg_utils.atomic import atomic_open
 from ecg_utils.data.aami import CLASSES
 from ecg_utils.errors import DataError
-from ecg_utils.model.batchnorm import Adaptation, pack_norms
+from ecg_utils.model.batchnorm import Adaptation, decode_norms, pack_adapter, pack_norms
 from ecg_utils.model.checkpoint import Checkpoint, load_model
 from ecg_utils.signal.preprocess import rr_names
 
@@ -114,6 +114,8 @@ def _write(wide: Any, meta: dict[str, str], out: str | Path) -> Path:
                                     dynamic_shapes={n: dynamic[n] for n in names}, optimize=True, verbose=False)
     proto = program.model_proto
     _strip_debug_info(proto)
+    if "norms" in meta:  # what adapting needs beyond the norms, so that it needs ONNX Runtime only
+        meta = {**meta, "adapter": pack_adapter(*adapter_parts(proto, decode_norms(meta["norms"])))}
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     out = Path(out)
@@ -123,9 +125,10 @@ def _write(wide: Any, meta: dict[str, str], out: str | Path) -> Path:
 
 
 def upgrade_onnx(path: str | Path, out: str | Path) -> tuple[Path, float]:
-    """An export of graph version 2 rewritten as this version's graph, with its weights and metadata as they were
-    (no checkpoint needed): the file written, and the largest difference of the two files' outputs on random beats
-    at 1 and 256 beats, checked before `out` is replaced (it may be `path`)."""
+    """An older export brought to this ecg_utils' form, its weights and metadata as they were (no checkpoint needed):
+    graph version 2 rewritten as this version's graph, or a version-3 export without the `adapter` metadata given it
+    (its graph untouched). Returns the file written and the largest difference of the two files' outputs on random
+    beats at 1 and 256 beats, checked before `out` is replaced (it may be `path`)."""
     import onnx
     from onnx import numpy_helper
 
@@ -137,8 +140,15 @@ def upgrade_onnx(path: str | Path, out: str | Path) -> tuple[Path, float]:
         version = meta["graph"]
     except Exception as exc:  # onnx raises its own error types on damaged or foreign files
         raise DataError(f"{path} is not an ONNX export of this repo ({type(exc).__name__}); nothing to upgrade") from exc
+    if version == str(GRAPH_VERSION) and "norms" in meta and "adapter" not in meta:
+        meta["adapter"] = pack_adapter(*adapter_parts(proto, decode_norms(meta["norms"])))
+        meta["ecg_utils_version"] = __version__
+        del proto.metadata_props[:]
+        onnx.helper.set_model_props(proto, meta)
+        return _replace_checked(path, out, lambda new: new.write_bytes(proto.SerializeToString()))
     if version != "2":
-        raise DataError(f"{path} holds graph version {version}; only version 2 can be upgraded (to {GRAPH_VERSION}): "
+        raise DataError(f"{path} holds graph version {version} in this ecg_utils' form already, or one too old to "
+                        f"upgrade (only version 2, and version {GRAPH_VERSION} without the `adapter` metadata, can be): "
                         "export older files again from their checkpoint")
     arrays = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer if _VERSION2_WEIGHTS.fullmatch(t.name)}
     convs = {n.input[1]: n for n in proto.graph.node if n.op_type == "Conv"}
@@ -151,10 +161,17 @@ def upgrade_onnx(path: str | Path, out: str | Path) -> tuple[Path, float]:
     context, rhythm = int(meta["context"]), tuple(json.loads(meta["rr_features"])) == rr_names(True)
     wide = WideModel.from_version2(arrays, specs, context, rhythm)
     meta |= {"graph": str(GRAPH_VERSION), "ecg_utils_version": __version__}
+    return _replace_checked(path, out, lambda new: _write(wide, meta, new))
+
+
+def _replace_checked(path: str | Path, out: str | Path, write: Any) -> tuple[Path, float]:
+    """`write(new)` a file beside `out`, and move it onto `out` (which may be `path`) only if its outputs are those of
+    `path` within 1e-5 on random beats at 1 and 256 beats; returns `out` and that difference."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:  # beside `out`, which may be `path` itself
-        new = _write(wide, meta, Path(tmp) / out.name)
+        new = Path(tmp) / out.name
+        write(new)
         diff = max(onnx_difference(path, new, n) for n in (1, 256))
         if diff > 1e-5:
             raise RuntimeError(f"the upgraded graph differs from {path} by {diff:.1e} (limit 1e-5); keep the old file")
@@ -185,6 +202,30 @@ def example_inputs(model: Any, window: int, n: int, seed: int = 0) -> list[np.nd
     if model.context > 1:
         inputs.append(rng.standard_normal((model.context - 1, model.dim)).astype(np.float32))
     return inputs
+
+
+def adapter_parts(proto: Any, norms: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[tuple[bytes, list[str]]]]:
+    """What adapting the graph `proto` to a record needs besides its batch norms (`norms`, decoded): the graph's own
+    weights they were folded into (float64), and for each convolution the graph from `x` to its output that takes the
+    earlier convolutions' weights as inputs (serialised), so one session per convolution serves every record."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    names = {c["w"] for c in norms["convs"]} | {norms["rr"]["project_rr"], norms["rr"]["project_b"]}
+    initial = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in proto.graph.initializer
+               if t.name in names}
+    outputs = {node.input[1]: node.output[0] for node in proto.graph.node if node.op_type == "Conv"}
+    prefixes = []
+    for i, conv in enumerate(norms["convs"]):
+        prefix = onnx.utils.Extractor(proto).extract_model(["x"], [outputs[conv["w"]]])
+        earlier = {n for c in norms["convs"][:i] for n in (c["w"], c["b"])}
+        moved = [t for t in prefix.graph.initializer if t.name in earlier]
+        kept = [t for t in prefix.graph.initializer if t.name not in earlier]
+        del prefix.graph.initializer[:]
+        prefix.graph.initializer.extend(kept)
+        prefix.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in moved)
+        prefixes.append((prefix.SerializeToString(), [t.name for t in moved]))
+    return initial, prefixes
 
 
 def _strip_debug_info(proto: Any) -> None:
@@ -245,13 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="checkpoint (best.pt of a run folder)")
     source.add_argument("--upgrade", type=Path, metavar="ONNX",
-                        help=f"an export of graph version 2 to rewrite as version {GRAPH_VERSION}, weights unchanged")
+                        help=f"an older export to bring to this version's form (graph version 2 rewritten as "
+                             f"{GRAPH_VERSION}, or a version {GRAPH_VERSION} without the `adapter` metadata given it), "
+                             "weights unchanged")
     parser.add_argument("--out", required=True, type=Path, help="ONNX file to write")
     args = parser.parse_args(argv)
     given = args.model or args.upgrade
     if not given.is_file():
         fix = ("no checkpoint at {}; train one with notebook 02 (runs/<protocol>_<model>/best.pt)" if args.model
-               else "no file at {}; give the path of an ONNX export of graph version 2")
+               else "no file at {}; give the path of an older ONNX export of this repo")
         print(f"error: {fix.format(given)}", file=sys.stderr)
         return 1
     if args.upgrade:

@@ -99,6 +99,7 @@ class OnnxClassifier:
             self.context, self.dim = meta["context"], meta["dim"]
             self.rhythm = tuple(meta["rr_features"]) == rr_names(True)
             self._norms = meta.get("norms")  # text, decoded when a record is adapted
+            self._adapter_text = meta.get("adapter")  # the rest of what adapting needs (older exports: None)
             self._prepared: tuple[dict[str, Any], dict[str, np.ndarray], list[tuple[Any, list[str]]]] | None = None
             self.adaptation = Adaptation(**meta["adaptation"]) if "adaptation" in meta else None
         except Exception as exc:  # ONNX Runtime raises its own error types on damaged or foreign files
@@ -137,11 +138,10 @@ class OnnxClassifier:
     def _adapter(self) -> tuple[dict[str, Any], dict[str, np.ndarray], list[tuple[Any, list[str]]]]:
         """What adapting needs, prepared on the first record and kept: the batch norms' parameters, the graph's own
         weights they were folded into, and for each convolution a session of the graph from `x` to its output that
-        takes the earlier convolutions' weights as inputs (so one session serves every record)."""
-        import onnx
-        from onnx import helper, numpy_helper
-
-        from ecg_utils.model.batchnorm import decode_norms
+        takes the earlier convolutions' weights as inputs (so one session serves every record). An export carries
+        the weights and graphs in its metadata (`adapter`); for an older one they are cut from the graph here, which
+        needs the onnx package (about a second to import)."""
+        from ecg_utils.model.batchnorm import decode_adapter, decode_norms
 
         if self._prepared is not None:
             return self._prepared
@@ -150,21 +150,15 @@ class OnnxClassifier:
                             "export it again with this ecg_utils (python -m ecg_utils.model.export), or classify "
                             "without adaptation (--no-adapt)")
         norms = decode_norms(self._norms)
-        proto = onnx.load(str(self.path))
-        names = {c["w"] for c in norms["convs"]} | {norms["rr"]["project_rr"], norms["rr"]["project_b"]}
-        initial = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in proto.graph.initializer
-                   if t.name in names}
-        outputs = {node.input[1]: node.output[0] for node in proto.graph.node if node.op_type == "Conv"}
-        prefixes = []
-        for i, conv in enumerate(norms["convs"]):
-            prefix = onnx.utils.Extractor(proto).extract_model(["x"], [outputs[conv["w"]]])
-            earlier = {n for c in norms["convs"][:i] for n in (c["w"], c["b"])}
-            moved = [t for t in prefix.graph.initializer if t.name in earlier]
-            kept = [t for t in prefix.graph.initializer if t.name not in earlier]
-            del prefix.graph.initializer[:]
-            prefix.graph.initializer.extend(kept)
-            prefix.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in moved)
-            prefixes.append((self._session(prefix.SerializeToString(), arena=False)[0], [t.name for t in moved]))
+        if self._adapter_text is not None:
+            initial, graphs = decode_adapter(self._adapter_text)
+        else:
+            import onnx
+
+            from ecg_utils.model.export import adapter_parts
+
+            initial, graphs = adapter_parts(onnx.load(str(self.path)), norms)
+        prefixes = [(self._session(graph, arena=False)[0], inputs) for graph, inputs in graphs]
         self._prepared = (norms, initial, prefixes)
         return self._prepared
 

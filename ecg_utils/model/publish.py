@@ -5,7 +5,8 @@ Exports the inter-patient CNN–LSTM of the full run (the ensemble of its cross-
 published test figures (from `reports/metrics.json`) twice: `reports/published_model.json`, the record
 of the run, and `ecg_utils/resources/model.json`, which travels with the package; then the model card.
 A test holds the shipped file to the fingerprint in reports/, so the two can never drift apart.
-`--upgrade` moves the shipped file to this ecg_utils' graph version without its checkpoint, weights unchanged.
+`--upgrade` brings the shipped file to this ecg_utils' form (graph version, `adapter` metadata) without its checkpoint,
+weights unchanged.
 """
 
 from __future__ import annotations
@@ -167,9 +168,9 @@ def _upgraded_text(info: dict[str, Any]) -> str:
     """Where the shipped graph was moved to a newer graph version from an earlier export, the same weights."""
     if not info.get("upgraded_from"):
         return ""
-    return (f"; moved to graph version {info['graph']} (short chunks run each member's recurrence as one native "
-            f"operator) from the export with SHA-256 `{info['upgraded_from']}`, weights unchanged "
-            "(`python -m ecg_utils.model.publish --upgrade`)")
+    return (f"; brought to this ecg_utils' form (graph version {info['graph']}, with the `adapter` metadata that lets "
+            f"ONNX Runtime alone adapt it to a record) from the export with SHA-256 `{info['upgraded_from']}`, weights "
+            "unchanged (`python -m ecg_utils.model.publish --upgrade`)")
 
 
 def whole_record(reports: Path) -> tuple[Adaptation, dict[str, Any]] | None:

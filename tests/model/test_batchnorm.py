@@ -98,3 +98,45 @@ def test_packed_arrays_are_exact_and_settings_are_checked():
                                                                                       "max_beats": 1}):
         with pytest.raises(ValueError):
             Adaptation(**bad)
+
+
+def _without_adapter(path, out):
+    """`path` as an export made before the `adapter` metadata existed."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != "adapter"]
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, dict(kept))
+    out.write_bytes(proto.SerializeToString())
+    return out
+
+
+def test_the_exported_adapter_is_what_an_older_export_cuts_at_run_time(small, ensemble, tmp_path):
+    """The weights and prefix graphs the export carries give the adapted probabilities, bit for bit, that an export
+    without them gets from the graph at run time (the onnx package)."""
+    shipped, older = load_classifier(ensemble[1]), load_classifier(_without_adapter(ensemble[1], tmp_path / "old.onnx"))
+    assert shipped._adapter_text is not None and older._adapter_text is None
+    x, rr = _record(small, shipped)
+    setting = Adaptation("all", 0.5, max_beats=1000)
+    np.testing.assert_array_equal(_probabilities(shipped.adapt(x, rr, setting), x, rr),
+                                  _probabilities(older.adapt(x, rr, setting), x, rr))
+
+
+def test_adapting_an_export_needs_onnx_runtime_only(small, ensemble, tmp_path):
+    """In a fresh process, loading the export and adapting it to a record never imports the onnx package (about a
+    second to import, a third of classifying a 30-minute record)."""
+    import subprocess
+    import sys
+
+    x, rr = _record(small, load_classifier(ensemble[1]))
+    np.savez(tmp_path / "beats.npz", x=x, rr=rr)
+    code = ("import sys, numpy as np\n"
+            "from ecg_utils.model.batchnorm import Adaptation\n"
+            "from ecg_utils.model.inference import load_classifier\n"
+            f"d = np.load({str(tmp_path / 'beats.npz')!r})\n"
+            f"clf = load_classifier({str(ensemble[1])!r}).adapt(d['x'], d['rr'], Adaptation('all', 0.5))\n"
+            "print('onnx' in sys.modules, len(clf._replaced) > 0)\n")  # adapted weights in place, no onnx
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]

@@ -119,20 +119,41 @@ def test_a_version2_export_upgrades_with_its_weights_and_metadata(exported, vers
     assert max(max_difference(checkpoint, out, n) for n in (1, 256)) < 1e-4
     before, after = read_metadata(version2_file), read_metadata(out)
     assert after["graph"] == GRAPH_VERSION and before.pop("graph") == 2
-    assert {k: v for k, v in after.items() if k != "graph"} == before
+    assert {k: v for k, v in after.items() if k not in ("graph", "adapter")} == {
+        k: v for k, v in before.items() if k != "adapter"}
+    assert after["adapter"]  # cut from the new graph, for adapting with ONNX Runtime alone
     assert load_classifier(out).context == 4
 
 
-def test_only_version2_upgrades(exported, tmp_path, capsys):
+def test_only_older_exports_upgrade(exported, tmp_path, capsys):
     from ecg_utils.model.export import upgrade_onnx
 
-    with pytest.raises(DataError, match=r"holds graph version 3; only version 2 can be upgraded"):
+    with pytest.raises(DataError, match=r"holds graph version 3 in this ecg_utils' form already"):
         upgrade_onnx(exported[1], tmp_path / "x.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x01garbage" * 100)
     assert main(["--upgrade", str(bad), "--out", str(tmp_path / "x.onnx")]) == 1
     assert "bad.onnx is not an ONNX export of this repo" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_version3_export_without_the_adapter_gets_it_graph_and_weights_untouched(exported, tmp_path):
+    """An export made before the `adapter` metadata existed (the published model of 2026-12-06) is given it: the same
+    graph and weights, every other metadata field as it was, the adapter the export itself writes."""
+    import onnx
+
+    from ecg_utils.model.export import upgrade_onnx
+
+    proto = onnx.load(str(exported[1]))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, {k: v for k, v in meta.items() if k != "adapter"})
+    older = tmp_path / "older.onnx"
+    older.write_bytes(proto.SerializeToString())
+    out, diff = upgrade_onnx(older, older)  # in place, as publish --upgrade does
+    new = onnx.load(str(out))
+    assert diff == 0.0 and new.graph == onnx.load(str(exported[1])).graph
+    assert {p.key: p.value for p in new.metadata_props} == meta  # the adapter as the export wrote it
 
 
 def test_cli_upgrade(version2_file, tmp_path, capsys):
