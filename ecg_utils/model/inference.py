@@ -150,15 +150,21 @@ class OnnxClassifier:
                             "export it again with this ecg_utils (python -m ecg_utils.model.export), or classify "
                             "without adaptation (--no-adapt)")
         norms = decode_norms(self._norms)
-        if self._adapter_text is not None:
-            initial, graphs = decode_adapter(self._adapter_text)
-        else:
+        if self._adapter_text is None:
             import onnx
 
             from ecg_utils.model.export import adapter_parts
 
             initial, graphs = adapter_parts(onnx.load(str(self.path)), norms)
-        prefixes = [(self._session(graph, arena=False)[0], inputs) for graph, inputs in graphs]
+            prefixes = [(self._session(graph, arena=False)[0], inputs) for graph, inputs in graphs]
+        else:
+            try:
+                initial, graphs = decode_adapter(self._adapter_text)
+                prefixes = [(self._session(graph, arena=False)[0], inputs) for graph, inputs in graphs]
+            except Exception as exc:  # damaged metadata: JSON, base64 or ONNX Runtime errors of their own types
+                raise DataError(f"model file {self.path}: its `adapter` metadata is damaged ({type(exc).__name__}), "
+                                "so it cannot adapt to a record; export it again (python -m ecg_utils.model.export), "
+                                "or classify without adaptation (--no-adapt)") from exc
         self._prepared = (norms, initial, prefixes)
         return self._prepared
 

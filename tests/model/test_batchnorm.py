@@ -100,14 +100,14 @@ def test_packed_arrays_are_exact_and_settings_are_checked():
             Adaptation(**bad)
 
 
-def _without_adapter(path, out):
-    """`path` as an export made before the `adapter` metadata existed."""
+def _without_adapter(path, out, adapter=None):
+    """`path` as an export made before the `adapter` metadata existed (or with `adapter` as that metadata)."""
     import onnx
 
     proto = onnx.load(str(path))
-    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != "adapter"]
+    kept = {p.key: p.value for p in proto.metadata_props if p.key != "adapter"}
     del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, dict(kept))
+    onnx.helper.set_model_props(proto, kept | ({"adapter": adapter} if adapter is not None else {}))
     out.write_bytes(proto.SerializeToString())
     return out
 
@@ -140,3 +140,11 @@ def test_adapting_an_export_needs_onnx_runtime_only(small, ensemble, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("adapter", ["not json", '{"initial": {}, "prefixes": [{"model": "AAAA", "inputs": []}]}'])
+def test_damaged_adapter_metadata_is_named_with_the_fix(small, ensemble, tmp_path, adapter):
+    clf = load_classifier(_without_adapter(ensemble[1], tmp_path / "damaged.onnx", adapter))
+    x, rr = _record(small, clf)
+    with pytest.raises(DataError, match=r"damaged\.onnx: its `adapter` metadata is damaged .*export it again.*--no-adapt"):
+        clf.adapt(x, rr, Adaptation("all", 0.5))
