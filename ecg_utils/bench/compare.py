@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ecg_utils.atomic import write_json
-from ecg_utils.bench.inference import _backend_run, _stream_run
-from ecg_utils.bench.long_record import _predict_run, write_holter
+from ecg_utils.bench.inference import backend_run, stream_run
+from ecg_utils.bench.long_record import predict_run, write_holter
 from ecg_utils.bench.timing import fresh
 
 
@@ -35,14 +35,14 @@ def compare(models: dict[str, Path], rounds: int = 2, hours: float = 24.0) -> di
         for _ in range(rounds):
             for label, path in models.items():
                 for adapt in (True, False):
-                    run = fresh(_predict_run, str(path), record, BLOCK_S, False, adapt)
+                    run = fresh(predict_run, str(path), record, BLOCK_S, False, adapt)
                     add(label, f"{hours:g} h predict, {'default' if adapt else '--no-adapt'} (s)", run["seconds"])
     for _ in range(rounds):
         for label, path in models.items():
             for chunk_s in (1.0, 0.1):
                 add(label, f"stream, {chunk_s:g} s chunks (x real time)",
-                    fresh(_stream_run, str(path), "100", chunk_s, 3)["x_real_time"])
-            add(label, "256 beats (beats/s)", fresh(_backend_run, str(path), 256, 200)["beats_per_s"])
+                    fresh(stream_run, str(path), "100", chunk_s, 3)["x_real_time"])
+            add(label, "256 beats (beats/s)", fresh(backend_run, str(path), 256, 200)["beats_per_s"])
     return {"rounds": rounds, "hours": hours, "models": {k: str(v) for k, v in models.items()}, "figures": out}
 
 

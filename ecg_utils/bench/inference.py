@@ -35,7 +35,7 @@ class SignalOnly:
         return np.full((n, len(CLASSES)), 1 / len(CLASSES), np.float32), np.zeros((n, self.dim), np.float32)
 
 
-def _backend_run(model: str, batch: int, repeat: int) -> dict[str, float]:
+def backend_run(model: str, batch: int, repeat: int) -> dict[str, float]:
     """One backend, one thread: throughput at `batch` consecutive beats (template, encodings and sequences
     included) and single-beat latency as a stream sees it (p50, p99), peak memory."""
     from ecg_utils.model.inference import BeatSequence, load_classifier
@@ -57,10 +57,10 @@ def _backend_run(model: str, batch: int, repeat: int) -> dict[str, float]:
 
 def bench_backends(models: dict[str, Path], batch: int = 256, repeat: int = 500) -> dict[str, dict]:
     """Each backend (name: model file) on one thread, each in its own process."""
-    return {name: fresh(_backend_run, str(path), batch, repeat) for name, path in models.items()}
+    return {name: fresh(backend_run, str(path), batch, repeat) for name, path in models.items()}
 
 
-def _stream_run(model: str, record: str, chunk_s: float, repeat: int, signal_only: bool = False) -> dict[str, float]:
+def stream_run(model: str, record: str, chunk_s: float, repeat: int, signal_only: bool = False) -> dict[str, float]:
     """The streaming classifier over a whole record on one thread, `repeat` times afresh: the fastest
     run's speed, its latency, and the process's memory (`signal_only`: the model replaced by `SignalOnly`)."""
     from ecg_utils.model.inference import load_classifier
@@ -95,9 +95,9 @@ def bench_streaming(models: dict[str, Path], record: str = "100", chunks_s: tupl
     first = str(next(iter(models.values())))
     rows = []
     for c in chunks_s:
-        rows.extend({"backend": name, "chunk_s": c, **fresh(_stream_run, str(path), record, c, repeat)}
+        rows.extend({"backend": name, "chunk_s": c, **fresh(stream_run, str(path), record, c, repeat)}
                     for name, path in models.items())
-        rows.append({"backend": SIGNAL_ONLY, "chunk_s": c, **fresh(_stream_run, first, record, c, repeat, True)})
+        rows.append({"backend": SIGNAL_ONLY, "chunk_s": c, **fresh(stream_run, first, record, c, repeat, True)})
     return rows
 
 

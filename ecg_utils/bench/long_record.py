@@ -19,7 +19,7 @@ def write_holter(folder: Path, hours: float = 24.0) -> Path:
     `hours` (24 h: 31.1 M samples at 360 Hz), 16-bit at 200 units/mV."""
     root = resolve_mitdb_dir()
     n_total, written = round(hours * 3600 * 360), 0
-    name = f"holter{hours:g}h"
+    name = f"holter{hours:g}h".replace(".", "p")  # a WFDB record name has no dot: 0.5 h is holter0p5h
     with open(folder / f"{name}.dat", "wb") as out:
         while written < n_total:
             for r in RECORDS:
@@ -33,7 +33,7 @@ def write_holter(folder: Path, hours: float = 24.0) -> Path:
     return folder / name
 
 
-def _predict_run(model: str, record: str, block_s: float, signal_only: bool = False,
+def predict_run(model: str, record: str, block_s: float, signal_only: bool = False,
                  adapt: bool = True) -> dict[str, float]:
     from ecg_utils.bench.inference import SignalOnly
     from ecg_utils.classify import classify_record
@@ -64,7 +64,7 @@ def print_long_record(hours: float = 24.0) -> dict:
             del rows["as_trained"]
         runs = {}
         for key, (label, block, alone, adapt) in rows.items():
-            d = runs[key] = fresh(_predict_run, str(MODEL_PATH), str(record), block, alone, adapt)
+            d = runs[key] = fresh(predict_run, str(MODEL_PATH), str(record), block, alone, adapt)
             print(f"  {label:40s} {d['seconds']:6.1f} s  {d['beats']:,} beats  peak RSS {d['peak_rss_mb']:5.0f} MB")
         share = (runs["blocks"]["seconds"] - runs["signal"]["seconds"]) / runs["signal"]["seconds"]
     print(f"  model's time / signal path's, in blocks: {share:.2f}")
