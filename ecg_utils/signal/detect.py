@@ -54,17 +54,15 @@ class QRSDetector:
         self._integral = FIRFilter(np.full(self._win, 1.0 / self._win))
         self._refractory = round(0.200 * fs)
         self._blank = round(0.200 * fs)  # candidates closer than this compete; the largest goes on
-        self._held: int | None = None  # the current largest candidate, not decided yet
+        self._held: tuple[int, float] | None = None  # the largest candidate not decided yet: (peak, height)
         self._twave = round(0.360 * fs)
         self._search = round(0.250 * fs)  # how far back from the integral's peak the R peak may lie
         self._learn = round(learn_s * fs)
-        self._keep = round(4.0 * fs)  # history long enough for search-back and R-peak location
+        self._keep = round(4.0 * fs)  # history carried from one piece to the next: R-peak location and slope
+        self._second = round(fs)
         self._bp = np.zeros(0)
-        # |band-passed| and |integral's steps| over the history, for the decisions of one scan
-        self._abs_bp: np.ndarray | None = None
-        self._abs_slope: np.ndarray | None = None
         self._mwi = np.zeros(0)
-        self._step = round(1.0 * fs)
+        self._piece = round(60.0 * fs)
         self._learn_max = 0.0
         self._n = 0  # samples consumed
         self._spk = self._npk = 0.0
@@ -85,28 +83,32 @@ class QRSDetector:
         if x.size == 0:
             return []
         # The filters carry their state, so filtering the whole chunk at once is exact; the
-        # decisions then walk through it in steps to keep the history bounded.
+        # decisions then walk through it in pieces of at most a minute to keep the history bounded.
         bp = self._bandpass(x)
         mwi = self._integral(np.abs(self._derivative(bp)))
         beats: list[int] = []
-        for i in range(0, len(x), self._step):
-            beats.extend(self._advance(bp[i:i + self._step], mwi[i:i + self._step]))
+        for i in range(0, len(x), self._piece):
+            beats.extend(self._advance(bp[i:i + self._piece], mwi[i:i + self._piece]))
         return beats
 
     def _advance(self, bp: np.ndarray, mwi: np.ndarray) -> list[int]:
         if not self._ready:
             learning = mwi[: max(0, self._learn - self._n)]
             self._learn_max = max(self._learn_max, float(learning.max()) if len(learning) else 0.0)
-        self._bp = np.concatenate([self._bp, bp])[-self._keep:]
-        self._mwi = np.concatenate([self._mwi, mwi])[-self._keep:]
+        # The kept history and this piece, for the decisions of this piece; then only the history is kept.
+        self._bp = np.concatenate([self._bp, bp])
+        self._mwi = np.concatenate([self._mwi, mwi])
         self._n += len(bp)
-        if not self._ready:
-            if self._n < self._learn:
-                return []
-            # Initial levels from the learning period: the largest beat sets the signal level.
-            self._spk, self._npk = 0.5 * self._learn_max, 0.05 * self._learn_max
-            self._ready = True
-        return self._scan()
+        if self._ready or self._n >= self._learn:
+            if not self._ready:
+                # Initial levels from the learning period: the largest beat sets the signal level.
+                self._spk, self._npk = 0.5 * self._learn_max, 0.05 * self._learn_max
+                self._ready = True
+            beats = self._scan()
+        else:
+            beats = []
+        self._bp, self._mwi = self._bp[-self._keep:], self._mwi[-self._keep:]
+        return beats
 
     def _scan(self) -> list[int]:
         mwi, offset = self._mwi, self._n - len(self._mwi)
@@ -116,38 +118,59 @@ class QRSDetector:
         hi = self._n - 1
         if hi <= lo:
             return beats
-        # Noise peaks older than the kept history can no longer be searched back to: drop them,
-        # so memory stays bounded through asystole or a lead-off stretch.
-        if self._noise_peaks and self._noise_peaks[0][0] - self._search <= offset:
-            self._noise_peaks = [c for c in self._noise_peaks if c[0] - self._search > offset]
         seg = mwi[lo - offset - 1: hi - offset + 1]
         mid = seg[1:-1]
         peaks = np.nonzero((mid > seg[:-2]) & (mid >= seg[2:]))[0] + lo
         self._next_candidate = hi
-        self._abs_bp = self._abs_slope = None  # what decisions read, computed at this scan's first one
-        for p in peaks.tolist():
-            if self._held is not None and p - self._held <= self._blank:
-                if mwi[p - offset] > mwi[self._held - offset]:
-                    self._held = p
+        # Of candidates closer than the blanking interval the largest goes on: which ones depends on the signal
+        # alone, not on the decisions, so they are found first and their R peaks and slopes measured together.
+        held, going = self._held, []
+        for p, h in zip(peaks.tolist(), mwi[peaks - offset].tolist()):
+            if held is not None and p - held[0] <= self._blank:
+                if h > held[1]:
+                    held = (p, h)
                 continue
-            if self._held is not None:
-                beats.extend(self._decide(self._held, mwi, offset))
-            self._held = p
+            if held is not None:
+                going.append(held)
+            held = (p, h)
         # Every candidate within the blanking interval has been seen: the held one can be decided.
-        if self._held is not None and hi > self._held + self._blank:
-            beats.extend(self._decide(self._held, mwi, offset))
-            self._held = None
+        if held is not None and hi > held[0] + self._blank:
+            going.append(held)
+            held = None
+        self._held = held
+        if going:
+            for (p, h), r, sl in zip(going, *self._measures([p - offset for p, _ in going], offset)):
+                beats.extend(self._decide(p, h, r, sl))
         return beats
 
-    def _slope(self, p: int, offset: int) -> float:
-        """The integral's steepest step over the `_win` samples up to p."""
-        a = max(0, p - offset - self._win)
-        return float(self._abs_slope[a: p - offset].max()) if p - offset > a else 0.0
+    def _measures(self, at: list[int], offset: int) -> tuple[list[int], list[float]]:
+        """The R peak (the largest |band-passed| sample within `_search` before the candidate, the first on a tie,
+        less the filter's delay) and slope (the integral's steepest step over the `_win` samples up to it) of the
+        candidates at history indices `at`. A stream's chunk brings a beat or two, measured one by one; a record's
+        block brings thousands, measured in array operations (the same values)."""
+        if len(at) <= 8:
+            return [self._r_peak(i) + offset for i in at], [self._slope(i) for i in at]
+        at = np.asarray(at)
+        top = np.abs(self._bp[: at.max() + 1])
+        steps = np.abs(np.diff(self._mwi[: at.max() + 1]))
+        r, slope = np.zeros(len(at), np.int64), np.zeros(len(at))
+        far = (at >= self._search) & (at >= self._win)  # all but the first candidates of a signal
+        window = at[far, None] - self._search + np.arange(self._search + 1)
+        r[far] = at[far] - self._search - self._delay + top[window].argmax(axis=1)
+        slope[far] = steps[at[far, None] - self._win + np.arange(self._win)].max(axis=1)
+        for i in np.flatnonzero(~far):
+            r[i], slope[i] = self._r_peak(int(at[i])), self._slope(int(at[i]))
+        return (r + offset).tolist(), slope.tolist()
 
-    def _r_peak(self, p: int, offset: int) -> int:
-        """The largest |band-passed| sample within `_search` before p, less the filter's delay."""
-        a = max(0, p - offset - self._search)
-        return a + int(self._abs_bp[a: p - offset + 1].argmax()) + offset - self._delay
+    def _r_peak(self, i: int) -> int:
+        """The R peak of the candidate at history index i, as a history index less the filter's delay."""
+        a = max(0, i - self._search)
+        return a + int(np.abs(self._bp[a: i + 1]).argmax()) - self._delay
+
+    def _slope(self, i: int) -> float:
+        a = max(0, i - self._win)
+        w = self._mwi[a: i + 1]
+        return float(np.abs(w[1:] - w[:-1]).max()) if i > a else 0.0
 
     def _accept(self, p: int, r: int, height: float, slope: float, searchback: bool) -> int:
         if self._last_r > 0:
@@ -158,23 +181,26 @@ class QRSDetector:
         self._noise_peaks = []
         return r
 
-    def _decide(self, p: int, mwi: np.ndarray, offset: int) -> list[int]:
-        if self._abs_bp is None or self._abs_slope is None:
-            self._abs_bp, self._abs_slope = np.abs(self._bp), np.abs(np.diff(mwi))
+    def _decide(self, p: int, height: float, r: int, slope: float) -> list[int]:
         out = []
+        # Noise peaks too far back to be searched back to are let go, so that memory stays bounded through
+        # asystole or a lead-off stretch: those whose R peak is out of the `_keep` samples before the whole second of
+        # the signal in which the candidate is decided (the first at least a blanking interval after it). Whole
+        # seconds of the signal, not of the chunks, so that any chunking gives the same beats.
+        second = -(-(p + self._blank + 2) // self._second) * self._second
+        limit = max(0, second - self._keep) + self._search
+        if self._noise_peaks and self._noise_peaks[0][0] <= limit:
+            self._noise_peaks = [c for c in self._noise_peaks if c[0] > limit]
         # Search-back: a long gap since the last beat means one was missed; take the largest
         # noise peak since then that clears half the threshold.
         if self._rr and p - self._last_qrs > 1.66 * sum(self._rr) / len(self._rr):
             cands = [c for c in self._noise_peaks
                      if c[2] > 0.5 * self._threshold and c[1] - self._last_r >= self._twave]
             if cands:
-                q, r, h, sl = max(cands, key=lambda c: c[2])
-                out.append(self._accept(q, r, h, sl, searchback=True))
-        height = float(mwi[p - offset])
-        r = self._r_peak(p, offset)
+                q, rq, h, sl = max(cands, key=lambda c: c[2])
+                out.append(self._accept(q, rq, h, sl, searchback=True))
         if r - self._last_r < self._refractory:
             return out  # the same beat seen again (its tail, or a wide QRS's second hump)
-        slope = self._slope(p, offset)
         is_qrs = height > self._threshold
         if is_qrs and r - self._last_r < self._twave and slope < 0.5 * self._last_slope:
             is_qrs = False  # a T wave: it rises more slowly than the beat before it

@@ -122,3 +122,26 @@ def test_search_back_takes_the_largest_missed_peak():
     assert np.abs(found - missed).min() < 0.02, found[18:24]
     assert np.abs(found - (missed + 0.5)).min() > 0.2, found[18:24]
     assert len(found) == len(beats) + 1
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 360, 1000, 90_000])
+def test_the_same_beats_over_minutes_and_a_pause_whatever_the_chunk_size(chunk):
+    # A stretch longer than the minute the detector decides on at once, in one piece, in several or sample by sample;
+    # with a 6-second pause in which search-back takes a bump for the missed beat (how far back it may look is
+    # counted in whole seconds of the signal, not in chunks). A block's candidates are measured in array operations,
+    # a short chunk's one by one: the same beats.
+    fs = 360
+    t = np.arange(100 * fs) / fs
+
+    def pulse(at: float, amp: float) -> np.ndarray:
+        return amp * np.exp(-0.5 * ((t - at) / 0.010) ** 2)
+
+    beats = [0.5 + 0.8 * k for k in range(80)] + [70.3 + 0.8 * k for k in range(36)]
+    x = sum(pulse(b, 1.0) for b in beats) + pulse(64.6, 0.16) + pulse(68.1, 0.1)
+    whole = detect_r_peaks(x, fs)
+    det = QRSDetector(fs)
+    streamed = [b for i in range(0, len(x), chunk) for b in det.process(x[i:i + chunk])]
+    np.testing.assert_array_equal(streamed, whole)
+    found = whole / fs
+    assert np.abs(found - 64.6).min() < 0.02 and np.abs(found - 68.1).min() > 0.2  # search-back took the larger bump
+    assert all(np.abs(found - b).min() < 0.02 for b in beats)
