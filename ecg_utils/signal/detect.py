@@ -225,8 +225,11 @@ def refine_peaks(x: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
     on the annotated R peak, which is the largest deflection of that signal in all but a few beats.
     """
     out = np.asarray(peaks, dtype=np.int64).copy()
-    for i, p in enumerate(out):
-        lo, hi = max(0, p - half), min(len(x), p + half + 1)
+    inside = (out >= half) & (out + half < len(x))  # all but a peak at either end: one array operation
+    if inside.any():
+        out[inside] += np.abs(x[out[inside, None] + np.arange(-half, half + 1)]).argmax(axis=1) - half
+    for i in np.flatnonzero(~inside):
+        lo, hi = max(0, out[i] - half), min(len(x), out[i] + half + 1)
         out[i] = lo + int(np.argmax(np.abs(x[lo:hi])))
     return out
 

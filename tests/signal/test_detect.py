@@ -145,3 +145,13 @@ def test_the_same_beats_over_minutes_and_a_pause_whatever_the_chunk_size(chunk):
     found = whole / fs
     assert np.abs(found - 64.6).min() < 0.02 and np.abs(found - 68.1).min() > 0.2  # search-back took the larger bump
     assert all(np.abs(found - b).min() < 0.02 for b in beats)
+
+
+def test_refine_peaks_gives_what_a_beat_by_beat_search_gives():
+    from ecg_utils.signal.detect import refine_peaks
+
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(size=2000), 1)  # rounded: ties, where the first largest sample must win
+    peaks = np.sort(rng.choice(np.arange(-3, 2003), 300)).clip(0, 1999)
+    one_by_one = [max(0, p - 7) + int(np.argmax(np.abs(x[max(0, p - 7): p + 8]))) for p in peaks]
+    np.testing.assert_array_equal(refine_peaks(x, peaks, 7), one_by_one)
