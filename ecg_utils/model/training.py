@@ -10,6 +10,9 @@ its count in that epoch's beats; the tempered weights push recall on S and F wit
 +P-destroying weights of full inverse frequency.
 Auxiliary target (optional, `rhythm_weight`): a training-only head names the annotated rhythm each beat sits in, so
 that the sequence model is taught what an irregular rhythm looks like (`SequenceStep`).
+Distillation (optional, `distil_weight`): the loss mixes the reference class with a teacher's probabilities for each
+training beat (an ensemble's, `model.distil`), so that one model learns what several agree on and costs one model's
+time to run (Hinton et al. 2015, at temperature 1: the teacher is an average of probabilities already).
 
 A run folder holds `config.json`, `history.json`/`.csv` (one row per epoch), `last.pt` (the last
 epoch's checkpoint and everything needed to resume, written after every epoch) and `best.pt` (the
@@ -68,6 +71,9 @@ class TrainConfig:
     class_weight_power: float = 0.5  # loss weight = (count)^-power; 0 = unweighted
     augment: bool = True  # random amplitude scale, baseline offset, noise and time shift per training beat
     rhythm_weight: float = 0.0  # weight of the auxiliary loss on each beat's annotated rhythm (0: none)
+    distil_weight: float = 0.0  # share of the loss taken by the teacher's probabilities (0: no teacher)
+    teacher: str = ""  # what the teacher is (its members and a digest of its probabilities): a run with another resumes
+    # nothing
     patience: int = 12  # epochs without a better validation macro F1 before stopping
     seed: int = 0
     threads: int = 2  # torch CPU threads (1: repeatable across processes; 2: within a process only)
@@ -78,6 +84,9 @@ class TrainConfig:
             raise ValueError("epochs, batch_size, chunk, patience and threads must be >= 1")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 < self.normal_keep <= 1 or self.rhythm_weight < 0:
             raise ValueError("need lr > 0, weight_decay >= 0, 0 < normal_keep <= 1 and rhythm_weight >= 0")
+        if not 0 <= self.distil_weight <= 1 or bool(self.distil_weight) != bool(self.teacher):
+            raise ValueError(f"distil_weight={self.distil_weight}, teacher={self.teacher!r}: a weight between 0 and 1, "
+                             "and a teacher named exactly when the weight is above 0 (model.distil.teacher_name)")
         if self.rhythm_weight and not hasattr(model, "features"):
             raise ValueError(f"rhythm_weight={self.rhythm_weight}: model {self.model!r} has no `features` for the "
                              "auxiliary rhythm head to read; use 0 or one of this package's models")
@@ -245,11 +254,14 @@ def record_shards(rows: np.ndarray, start: np.ndarray, world: int) -> list[np.nd
 
 def step_loss(step_model: nn.Module, data: BeatSource, rows: np.ndarray, weights: torch.Tensor, context: int,
               total_weight: torch.Tensor, augment: torch.Generator | None = None, rhythm_weight: float = 0.0,
-              total_beats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              total_beats: torch.Tensor | None = None, teacher: torch.Tensor | None = None,
+              distil_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """This process's part of one training step over its beats `rows`: their weighted loss over the whole step's
     weight `total_weight` (so the processes' parts add up to the step's weighted mean), and their logits. With a
     rhythm head (`SequenceStep`), plus `rhythm_weight` times the rhythm loss summed over the beats whose rhythm is
-    known, over the step's `total_beats` (every beat of every process)."""
+    known, over the step's `total_beats` (every beat of every process). With `teacher` (probabilities for every row
+    of `data`), each beat's loss is 1 - `distil_weight` parts cross-entropy with its class and `distil_weight` parts
+    with the teacher's probabilities, weighted by its class as the other."""
     needed, pos = sequence_positions(rows, data.start, context)
     x, rr = data.inputs(needed)
     x = augment_batch(x, augment) if augment is not None else x
@@ -257,6 +269,9 @@ def step_loss(step_model: nn.Module, data: BeatSource, rows: np.ndarray, weights
     logits = out[0] if isinstance(out, tuple) else out
     target = data.y[rows]
     losses = nn.functional.cross_entropy(logits, target, reduction="none")
+    if teacher is not None and distil_weight:
+        soft = -(teacher[torch.from_numpy(rows)] * nn.functional.log_softmax(logits, dim=1)).sum(dim=1)
+        losses = (1 - distil_weight) * losses + distil_weight * soft
     loss = (losses * weights[target]).sum() / total_weight
     if isinstance(out, tuple):
         rhythm = nn.functional.cross_entropy(out[1], data.rhythm[rows], ignore_index=UNKNOWN, reduction="sum")
@@ -280,11 +295,13 @@ class TrainResult:
 
 
 def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_dir: str | Path, resume: bool = True,
-          progress: bool = True, data: BeatSource | None = None) -> TrainResult:
+          progress: bool = True, data: BeatSource | None = None, teacher: np.ndarray | None = None) -> TrainResult:
     """Train `config.model` on `split.train`, select on `split.val`; never touches `split.test`.
 
     `ds`: a dataset, or any `BeatSource` (the per-record form of a corpus too big for memory). `data`: a dataset's
-    model inputs (`SequenceData.from_dataset(ds)`), to build once for many runs.
+    model inputs (`SequenceData.from_dataset(ds)`), to build once for many runs. `teacher`: with `distil_weight`, the
+    teacher's class probabilities for every row of the data (`model.distil.teacher_proba`; only training rows are
+    read, never a validation row).
 
     Under `torchrun` each process is dealt whole training records (`record_shards`), draws its own chunks from them
     each epoch and contributes as many chunks to every step, an equal part of the epoch's chunks (a smaller share
@@ -303,6 +320,7 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
     torch.set_num_threads(config.threads)
     rank, world = distributed_context()
     data = data if data is not None else as_source(ds)
+    soft = _teacher_tensor(config, teacher, split, len(data))
     meta = {"train_config": config.to_dict(), "preprocess_config": data.config,
             "split": split.to_dict(data.label), "classes": list(CLASSES)}
     y = data.y.numpy()
@@ -391,7 +409,8 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
             dist.all_reduce(totals)
         for rows, total in zip(batches, totals):
             loss, logits = step_loss(step_model, data, rows, weights, model.context, total[0],
-                                     gen if config.augment else None, config.rhythm_weight, total[1])
+                                     gen if config.augment else None, config.rhythm_weight, total[1], soft,
+                                     config.distil_weight)
             optimizer.zero_grad(set_to_none=True)
             (loss * world).backward()  # DistributedDataParallel averages over the processes
             optimizer.step()
@@ -434,6 +453,22 @@ def train(config: TrainConfig, ds: BeatDataset | BeatSource, split: Split, run_d
     if world > 1:
         dist.barrier()  # rank 0's files are complete before any process returns
     return TrainResult(run_dir, pd.DataFrame(history), best_epoch, best_f1, n_params(model))
+
+
+def _teacher_tensor(config: TrainConfig, teacher: np.ndarray | None, split: Split, n: int) -> torch.Tensor | None:
+    """The teacher's probabilities as the loss reads them, checked: one row of 5 per beat of the data, finite and
+    summing to 1 on every training row."""
+    if not config.distil_weight:
+        if teacher is not None:
+            raise ValueError("a teacher was given but distil_weight is 0: set the weight or leave the teacher out")
+        return None
+    if teacher is None or np.shape(teacher) != (n, len(CLASSES)):
+        raise ValueError(f"distil_weight={config.distil_weight} needs the teacher's probabilities, one row of "
+                         f"{len(CLASSES)} per beat ({n} beats); got {None if teacher is None else np.shape(teacher)}")
+    rows = np.asarray(teacher, np.float32)[split.train]
+    if not np.isfinite(rows).all() or not np.allclose(rows.sum(axis=1), 1, atol=1e-3):
+        raise ValueError("the teacher's probabilities of the training beats are not finite rows summing to 1")
+    return torch.from_numpy(np.nan_to_num(np.asarray(teacher, np.float32)))
 
 
 def run_config(config: Mapping[str, Any], epochs: int, seed: int, fold: int | None = None) -> TrainConfig:

@@ -199,3 +199,50 @@ def test_augmentation_keeps_shape_and_is_seeded():
     shifted = training.augment_batch(step, torch.Generator().manual_seed(3), max_shift=5)
     edge = int(torch.argmax((shifted[0, 0] > shifted[0, 0].mean()).int()))
     assert abs(edge - 126) <= 5  # the step moved by at most 5 samples, nothing wrapped around
+
+
+def _teacher_saying(ds, split, cls):
+    """Probabilities that put every training beat in class `cls` (NaN on the other rows, as `teacher_proba` leaves)."""
+    proba = np.full((len(ds), 5), np.nan, np.float32)
+    proba[split.train] = np.eye(5, dtype=np.float32)[cls]
+    return proba
+
+
+def test_distillation_pulls_the_student_to_its_teacher(small, tmp_path):
+    # The whole loss on a teacher that calls every beat V: the student calls most validation beats V, which the
+    # reference classes alone never teach it; half the loss on the reference keeps it nearer them.
+    ds, split = small
+    config = _config(epochs=2, distil_weight=1.0, teacher="every beat V")
+    pulled = train(config, ds, split, tmp_path / "pulled", progress=False, teacher=_teacher_saying(ds, split, 2))
+    model, ckpt = load_model(pulled.run_dir / "best.pt")
+    data = SequenceData.from_dataset(ds)
+    called_v = (training.predict_proba(model, data, split.val).argmax(axis=1) == 2).mean()
+    plain = train(_config(epochs=2), ds, split, tmp_path / "plain", progress=False)
+    plain_v = (training.predict_proba(load_model(plain.run_dir / "best.pt")[0], data, split.val).argmax(axis=1) == 2)
+    assert called_v > 0.8 and plain_v.mean() < 0.3, (called_v, plain_v.mean())
+    assert ckpt.train_config["teacher"] == "every beat V" and ckpt.train_config["distil_weight"] == 1.0
+
+
+def test_distillation_reads_no_validation_row_and_checks_its_teacher(small, tmp_path):
+    ds, split = small
+    teacher = _teacher_saying(ds, split, 0)
+    # Validation rows are NaN: a run that read one would have a NaN loss and no finite figures.
+    result = train(_config(epochs=1, distil_weight=0.5, teacher="N"), ds, split, tmp_path / "a", progress=False,
+                   teacher=teacher)
+    assert np.isfinite(result.history.train_loss).all()
+    with pytest.raises(ValueError, match="teacher named exactly when the weight is above 0"):
+        TrainConfig(distil_weight=0.5)
+    with pytest.raises(ValueError, match="teacher named exactly when the weight is above 0"):
+        TrainConfig(teacher="x")
+    with pytest.raises(ValueError, match="a weight between 0 and 1"):
+        TrainConfig(distil_weight=1.5, teacher="x")
+    with pytest.raises(ValueError, match="needs the teacher's probabilities"):
+        train(_config(distil_weight=0.5, teacher="N"), ds, split, tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="needs the teacher's probabilities, one row of 5 per beat"):
+        train(_config(distil_weight=0.5, teacher="N"), ds, split, tmp_path / "b", progress=False, teacher=teacher[:10])
+    broken = teacher.copy()
+    broken[split.train[3]] = np.nan
+    with pytest.raises(ValueError, match="not finite rows summing to 1"):
+        train(_config(distil_weight=0.5, teacher="N"), ds, split, tmp_path / "b", progress=False, teacher=broken)
+    with pytest.raises(ValueError, match="distil_weight is 0"):
+        train(_config(), ds, split, tmp_path / "b", progress=False, teacher=teacher)
