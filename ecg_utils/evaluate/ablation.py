@@ -99,28 +99,81 @@ def config_dataset(params: dict[str, Any], name: str, build: bool = False) -> st
     return path
 
 
-def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int, run_dir: str, dataset: str) -> str:
-    """One fold model, one thread; a finished run is not trained again."""
+def _train(config: dict[str, Any], epochs: int, seed: int, fold: int, folds: int, run_dir: str, dataset: str,
+           teacher: tuple[str, str] | None = None) -> str:
+    """One fold model, one thread; a finished run is not trained again. `teacher`: (name, .npy file of its
+    probabilities) for a distilled configuration."""
     from ecg_utils.data.splits import make_split
     from ecg_utils.model.training import run_config, train
 
     ds, data = _load(dataset)
     split = make_split("inter_patient", ds.label, ds.record, folds=folds, fold=fold)
-    recipe = {k: v for k, v in config.items() if k not in ("preprocess", "against")}
-    train(run_config({**recipe, "threads": 1}, epochs, seed, fold), ds, split, run_dir, progress=False, data=data)
+    recipe = {k: v for k, v in config.items() if k not in ("preprocess", "against", "teacher")}
+    proba = None
+    if teacher is not None:
+        recipe["teacher"], proba = teacher[0], np.load(teacher[1])
+    train(run_config({**recipe, "threads": 1}, epochs, seed, fold), ds, split, run_dir, progress=False, data=data,
+          teacher=proba)
     return run_dir
+
+
+def fold_teachers(params: dict[str, Any], name: str, progress: bool = True) -> list[tuple[str, str]]:
+    """A distilled configuration's teacher on each fold: the runs of the configuration its `teacher` names for that
+    fold, one per seed (trained on the same patients as the student, never on the fold it is scored on), their
+    probabilities on the fold's training beats written once beside the runs. (name, file) per fold."""
+    from ecg_utils.atomic import atomic_open
+    from ecg_utils.data.splits import make_split
+    from ecg_utils.model.distil import teacher_name, teacher_proba
+
+    teacher = params["CONFIGS"][name]["teacher"]
+    if teacher not in params["CONFIGS"] or "teacher" in params["CONFIGS"][teacher]:
+        raise ValueError(f"configuration {name}: teacher={teacher!r}; name an undistilled configuration of the file")
+    dataset = config_dataset(params, name)
+    if config_dataset(params, teacher) != dataset:
+        raise ValueError(f"configuration {name}: its teacher {teacher} trains on other inputs; give both the same "
+                         "preprocess settings")
+    runs = project_path(params["RUNS"])
+    ds, data = _load(dataset)
+    out = []
+    for fold in tqdm(range(params["FOLDS"]), desc=f"teacher of {name}", disable=not progress):
+        members = [runs / run_name("inter_patient", seed_name(teacher, s), fold) / "best.pt" for s in params["SEEDS"]]
+        missing = [str(m) for m in members if not m.is_file()]
+        if missing:
+            raise ValueError(f"configuration {name}: its teacher's runs are not trained ({missing[0]}); train "
+                             f"{teacher} first (--only {teacher})")
+        path = runs / f"teacher_{teacher}_fold{fold}.npy"
+        if not path.is_file() or path.stat().st_mtime < max(m.stat().st_mtime for m in members):
+            split = make_split("inter_patient", ds.label, ds.record, folds=params["FOLDS"], fold=fold)
+            proba = teacher_proba(members, data, split.train, threads=params["WORKERS"])
+            with atomic_open(path, "wb") as handle:
+                np.save(handle, proba)
+        proba = np.load(path)
+        out.append((teacher_name(members, proba), str(path)))
+    return out
 
 
 def train_all(params: dict[str, Any], progress: bool = True, only: list[str] | None = None) -> None:
     """Every configuration (or those `only` names) x seed x fold run, `WORKERS` at a time (each process loads a
     dataset once); a configuration's own `epochs` overrides `EPOCHS`, its own `preprocess` settings build its own
-    dataset."""
-    runs = project_path(params["RUNS"])
+    dataset. Distilled configurations train after the others, once their teachers' runs exist (`fold_teachers`)."""
     names = only or list(params["CONFIGS"])
     datasets = {name: config_dataset(params, name, build=True) for name in names}
+    plain = [n for n in names if "teacher" not in params["CONFIGS"][n]]
+    _run_jobs(params, plain, datasets, {}, progress)
+    distilled = [n for n in names if n not in plain]
+    teachers = {name: fold_teachers(params, name, progress) for name in distilled}
+    _run_jobs(params, distilled, datasets, teachers, progress)
+
+
+def _run_jobs(params: dict[str, Any], names: list[str], datasets: dict[str, str],
+              teachers: dict[str, list[tuple[str, str]]], progress: bool) -> None:
+    runs = project_path(params["RUNS"])
     jobs = [(params["CONFIGS"][name], params["CONFIGS"][name].get("epochs", params["EPOCHS"]), seed, fold,
-             params["FOLDS"], str(runs / run_name("inter_patient", seed_name(name, seed), fold)), datasets[name])
+             params["FOLDS"], str(runs / run_name("inter_patient", seed_name(name, seed), fold)), datasets[name],
+             teachers[name][fold] if name in teachers else None)
             for name in names for seed in params["SEEDS"] for fold in range(params["FOLDS"])]
+    if not jobs:
+        return
     with ProcessPoolExecutor(params["WORKERS"], mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_train, *job) for job in jobs]
         for future in tqdm(as_completed(futures), total=len(futures), desc="fold runs", disable=not progress):

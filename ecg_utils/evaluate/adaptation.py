@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if params["CONFIG"] not in ablation["CONFIGS"]:
             raise ValueError(f"CONFIG {params['CONFIG']!r} is not a configuration of {params['ABLATION']}: choose one "
                              f"of {', '.join(ablation['CONFIGS'])}")
-        abl.train_all({**ablation, "CONFIGS": {params["CONFIG"]: ablation["CONFIGS"][params["CONFIG"]]}},
-                      progress=not args.no_progress)
+        abl.train_all(ablation, progress=not args.no_progress, only=[params["CONFIG"]])
         out = score_all(params, ablation, progress=not args.no_progress)
     except (OSError, ValueError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -113,3 +113,36 @@ def test_the_shipped_parameters_are_valid():
 
     params = read_params(PROJ_ROOT / "params" / "ablation.yaml")
     assert len(params["SEEDS"]) >= 2 and params["FOLDS"] == 5
+
+
+def test_a_distilled_configuration_learns_from_its_folds_trainings_of_the_teacher(tmp_path, mitdb_dir, capsys):
+    # The student of fold k learns from the teacher configuration's runs of fold k, one per seed (trained first, on
+    # the same patients); their probabilities are written once per fold, on that fold's training beats only.
+    from ecg_utils.data.splits import make_split
+    from ecg_utils.signal.dataset import load_dataset
+
+    params = _params(tmp_path, mitdb_dir)
+    values = yaml.safe_load(params.read_text())
+    values["CONFIGS"] = {"tiny": values["CONFIGS"]["tiny"],
+                         "tiny_student": {**values["CONFIGS"]["tiny"], "distil_weight": 0.5, "teacher": "tiny"}}
+    params.write_text(yaml.safe_dump(values))
+    assert main(["--params", str(params), "--no-progress", "--only", "tiny_student"]) == 1
+    assert "its teacher's runs are not trained" in capsys.readouterr().err
+    assert main(["--params", str(params), "--no-progress"]) == 0
+    runs = tmp_path / "runs"
+    ds = load_dataset(tmp_path / "ablation_mean_rr_stat-mean.npz")
+    for fold in range(2):
+        proba = np.load(runs / f"teacher_tiny_fold{fold}.npy")
+        train = make_split("inter_patient", ds.label, ds.record, folds=2, fold=fold).train
+        assert np.isfinite(proba[train]).all() and np.isnan(np.delete(proba, train, axis=0)).all()
+        for seed in (0, 10):
+            config = json.loads((runs / f"inter_patient_tiny_student_seed{seed}_fold{fold}" / "config.json").read_text())
+            teacher = config["train_config"]["teacher"]
+            assert teacher.startswith(f"mean of 2: inter_patient_tiny_seed0_fold{fold}, inter_patient_tiny_seed10_fold")
+            assert config["train_config"]["distil_weight"] == 0.5
+    scored = json.loads((tmp_path / "reports" / "ablation.json").read_text())["configs"]
+    assert set(scored) == {"tiny", "tiny_student"} and len(scored["tiny_student"]["per_seed"]) == 2
+    values["CONFIGS"]["tiny_student"]["teacher"] = "tiny_student"
+    params.write_text(yaml.safe_dump(values))
+    assert main(["--params", str(params), "--no-progress", "--only", "tiny_student"]) == 1
+    assert "name an undistilled configuration" in capsys.readouterr().err
