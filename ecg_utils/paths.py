@@ -24,3 +24,16 @@ def run_name(protocol: str, model: str, fold: int | None = None) -> str:
     """The run folder of a model: `<protocol>_<model>`, and `<protocol>_<model>_fold<k>` for a cross-validation
     fold model (the folder without a fold then holds the fold models' ensemble)."""
     return f"{protocol}_{model}" if fold is None else f"{protocol}_{model}_fold{fold}"
+
+
+#: A published configuration's student is the run `<protocol>_<config>_distilled` (notebook 02).
+SUFFIX = "_distilled"
+
+
+def student_of(config: str) -> str:
+    return config + SUFFIX
+
+
+def teacher_of(model: str) -> str | None:
+    """The configuration whose ensemble taught `model`, or None for a model that is not a student."""
+    return model[: -len(SUFFIX)] if model.endswith(SUFFIX) else None

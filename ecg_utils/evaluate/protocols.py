@@ -6,6 +6,7 @@ are enough to recompute every published figure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from ecg_utils.data.splits import Split, make_split
 from ecg_utils.evaluate.by_record import average_figures, ratio
 from ecg_utils.metrics import accuracy, macro_f1
 from ecg_utils.model.checkpoint import Checkpoint, load_model
-from ecg_utils.paths import run_name
+from ecg_utils.paths import run_name, teacher_of
 from ecg_utils.signal.dataset import BeatDataset
 
 if TYPE_CHECKING:  # sources loads PyTorch: a process that only scores prediction files (realtime) must not need it
@@ -156,12 +157,14 @@ def spread(figures: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], models: list[str],
-                  reports: str | Path, data: SequenceData | None = None
+                  reports: str | Path, data: SequenceData | None = None, distilled: Sequence[str] = ()
                   ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], pd.DataFrame]]:
     """Every run `<protocol>_<model>` under `runs_dir` scored once on its test part, beside the all-N baseline.
 
     An ensemble's members (the fold runs `<protocol>_<model>_fold<k>`) are scored too, one by one: their mean
-    and standard deviation are the `spread` beside the ensemble's figures. Writes `predictions/<run>.csv.gz`
+    and standard deviation are the `spread` beside the ensemble's figures. A student distilled from an ensemble
+    (`distilled`: `<model>_distilled` runs, trained for the inter-patient protocol only and scored there after the
+    models) gets its teacher's members' spread and names its `teacher`. Writes `predictions/<run>.csv.gz`
     (members without probabilities) and `metrics.json` (protocol → model → figures, with `all_N` for the
     majority-class reference) under `reports`; returns the metrics and the predictions.
     """
@@ -173,7 +176,7 @@ def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], m
     predictions: dict[tuple[str, str], pd.DataFrame] = {}
     for protocol in protocols:
         metrics[protocol] = {}
-        for model in models:
+        for model in [*models, *(distilled if protocol == "inter_patient" else [])]:
             path = runs_dir / run_name(protocol, model) / "best.pt"
             pred, figures, ckpt = evaluate_checkpoint(path, ds, data)
             write_predictions(pred, reports / "predictions" / f"{run_name(protocol, model)}.csv.gz")
@@ -188,6 +191,12 @@ def evaluate_runs(runs_dir: str | Path, ds: BeatDataset, protocols: list[str], m
                     scored.append(member)
                 figures["spread"] = spread(scored)
             figures["average"] = average_figures(pred)
+            teacher = teacher_of(model)
+            if ckpt.train_config.get("distil_weight") and teacher in metrics[protocol]:
+                # A student is one training; the spread beside it is that of the members it learnt from.
+                figures["teacher"] = teacher
+                if "spread" in metrics[protocol][teacher]:
+                    figures["spread"] = metrics[protocol][teacher]["spread"]
             predictions[protocol, model] = pred
             metrics[protocol][model] = figures
         # Every model of a protocol is scored on the same test beats: call them all N for the reference.

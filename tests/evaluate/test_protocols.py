@@ -128,6 +128,37 @@ def test_an_ensemble_is_scored_with_the_spread_of_its_members(small, tiny_model,
     assert table.loc["cnn_lstm", ("accuracy", "ensemble")] == m["accuracy"]
 
 
+
+def test_a_student_is_scored_on_ds2_only_with_its_teachers_spread(small, tiny_model, tmp_path):
+    # A student distilled from the ensemble (`<model>_distilled`): one training, scored in the inter-patient protocol
+    # only, the ensemble members' spread beside it.
+    import shutil
+
+    import torch
+
+    from ecg_utils.evaluate.protocols import evaluate_runs
+    from ecg_utils.model.checkpoint import ensemble_checkpoint, save_checkpoint
+
+    ds, _ = small
+    runs = tmp_path / "runs"
+    for fold in range(2):
+        (runs / f"inter_patient_cnn_lstm_fold{fold}").mkdir(parents=True)
+        shutil.copyfile(tiny_model, runs / f"inter_patient_cnn_lstm_fold{fold}" / "best.pt")
+    (runs / "inter_patient_cnn_lstm").mkdir()
+    save_checkpoint(ensemble_checkpoint([runs / f"inter_patient_cnn_lstm_fold{k}" / "best.pt" for k in range(2)]),
+                    runs / "inter_patient_cnn_lstm" / "best.pt")
+    state = torch.load(tiny_model, weights_only=True)
+    state["train_config"] = {**state["train_config"], "distil_weight": 0.5, "teacher": "the two folds"}
+    (runs / "inter_patient_cnn_lstm_distilled").mkdir()
+    torch.save(state, runs / "inter_patient_cnn_lstm_distilled" / "best.pt")
+    metrics, predictions = evaluate_runs(runs, ds, ["inter_patient"], ["cnn_lstm"], tmp_path / "reports",
+                                         distilled=["cnn_lstm_distilled"])
+    student, ensemble = metrics["inter_patient"]["cnn_lstm_distilled"], metrics["inter_patient"]["cnn_lstm"]
+    assert student["teacher"] == "cnn_lstm" and student["spread"] == ensemble["spread"]
+    assert ("inter_patient", "cnn_lstm_distilled") in predictions
+    assert (tmp_path / "reports" / "predictions" / "inter_patient_cnn_lstm_distilled.csv.gz").is_file()
+    assert not (tmp_path / "reports" / "predictions" / "inter_patient_cnn_lstm_distilled_fold0.csv.gz").exists()
+
 def test_spread_is_mean_and_sample_sd_and_skips_undefined_figures():
     from ecg_utils.evaluate.protocols import spread
 
