@@ -67,7 +67,9 @@ CONFIG_NAMES = {"cnn_lstm": "CNN–LSTM over 16 beats, beat + template", "gru": 
                 "cnn_lstm_rhythm_target_pair": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 "
                                                 "beats, rhythm pair, trained to name the rhythm too (weight 0.5)"),
                 "cnn_lstm_narrow": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
-                                    "encoder 8/16/16 channels instead of 16/32/32")}
+                                    "encoder 8/16/16 channels instead of 16/32/32"),
+                "cnn_lstm_distilled": ("CNN–LSTM over 16 beats, beat + template, running RR a median of 256 beats, "
+                                       "distilled from the fold's five trainings of it (half the loss)")}
 PROTOCOL_NAMES = {"intra_patient": "intra-patient (random beats)", "inter_patient": "inter-patient (DS1 → DS2)"}
 
 
