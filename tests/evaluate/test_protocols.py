@@ -101,14 +101,12 @@ def test_evaluate_runs_writes_metrics_and_predictions(small, tiny_model, tmp_pat
     assert metrics["inter_patient"]["all_N"]["average"]["N"]["se"] == 1.0
 
 
-def test_an_ensemble_is_scored_with_the_spread_of_its_members(small, tiny_model, tmp_path):
-    import json
+def _ensemble_runs(tiny_model, tmp_path):
+    """Run folders of an ensemble of two members (the tiny run twice) and the members' own runs."""
     import shutil
 
-    from ecg_utils.evaluate.protocols import evaluate_runs, spread_table
     from ecg_utils.model.checkpoint import ensemble_checkpoint, save_checkpoint
 
-    ds, _ = small
     runs = tmp_path / "runs"
     for fold in range(2):
         (runs / f"inter_patient_cnn_lstm_fold{fold}").mkdir(parents=True)
@@ -116,6 +114,16 @@ def test_an_ensemble_is_scored_with_the_spread_of_its_members(small, tiny_model,
     (runs / "inter_patient_cnn_lstm").mkdir()
     save_checkpoint(ensemble_checkpoint([runs / f"inter_patient_cnn_lstm_fold{k}" / "best.pt" for k in range(2)]),
                     runs / "inter_patient_cnn_lstm" / "best.pt")
+    return runs
+
+
+def test_an_ensemble_is_scored_with_the_spread_of_its_members(small, tiny_model, tmp_path):
+    import json
+
+    from ecg_utils.evaluate.protocols import evaluate_runs, spread_table
+
+    ds, _ = small
+    runs = _ensemble_runs(tiny_model, tmp_path)
     metrics, _ = evaluate_runs(runs, ds, ["inter_patient"], ["cnn_lstm"], tmp_path / "reports")
     m = metrics["inter_patient"]["cnn_lstm"]
     # Two identical members: the ensemble is each of them, and they do not spread at all.
@@ -128,25 +136,15 @@ def test_an_ensemble_is_scored_with_the_spread_of_its_members(small, tiny_model,
     assert table.loc["cnn_lstm", ("accuracy", "ensemble")] == m["accuracy"]
 
 
-
 def test_a_student_is_scored_on_ds2_only_with_its_teachers_spread(small, tiny_model, tmp_path):
     # A student distilled from the ensemble (`<model>_distilled`): one training, scored in the inter-patient protocol
     # only, the ensemble members' spread beside it.
-    import shutil
-
     import torch
 
     from ecg_utils.evaluate.protocols import evaluate_runs
-    from ecg_utils.model.checkpoint import ensemble_checkpoint, save_checkpoint
 
     ds, _ = small
-    runs = tmp_path / "runs"
-    for fold in range(2):
-        (runs / f"inter_patient_cnn_lstm_fold{fold}").mkdir(parents=True)
-        shutil.copyfile(tiny_model, runs / f"inter_patient_cnn_lstm_fold{fold}" / "best.pt")
-    (runs / "inter_patient_cnn_lstm").mkdir()
-    save_checkpoint(ensemble_checkpoint([runs / f"inter_patient_cnn_lstm_fold{k}" / "best.pt" for k in range(2)]),
-                    runs / "inter_patient_cnn_lstm" / "best.pt")
+    runs = _ensemble_runs(tiny_model, tmp_path)
     state = torch.load(tiny_model, weights_only=True)
     state["train_config"] = {**state["train_config"], "distil_weight": 0.5, "teacher": "the two folds"}
     (runs / "inter_patient_cnn_lstm_distilled").mkdir()
