@@ -26,14 +26,15 @@ def run_name(protocol: str, model: str, fold: int | None = None) -> str:
     return f"{protocol}_{model}" if fold is None else f"{protocol}_{model}_fold{fold}"
 
 
-#: A published configuration's student is the run `<protocol>_<config>_distilled` (notebook 02).
-SUFFIX = "_distilled"
+#: A configuration's student, distilled from its ensemble, is the run `<protocol>_<config>_distilled` (notebook 02).
+STUDENT_SUFFIX = "_distilled"
 
 
 def student_of(config: str) -> str:
-    return config + SUFFIX
+    """The model name of `config`'s student."""
+    return config + STUDENT_SUFFIX
 
 
 def teacher_of(model: str) -> str | None:
     """The configuration whose ensemble taught `model`, or None for a model that is not a student."""
-    return model[: -len(SUFFIX)] if model.endswith(SUFFIX) else None
+    return model[: -len(STUDENT_SUFFIX)] if model.endswith(STUDENT_SUFFIX) else None

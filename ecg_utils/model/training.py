@@ -468,7 +468,7 @@ def _teacher_tensor(config: TrainConfig, teacher: np.ndarray | None, split: Spli
     rows = np.asarray(teacher, np.float32)[split.train]
     if not np.isfinite(rows).all() or not np.allclose(rows.sum(axis=1), 1, atol=1e-3):
         raise ValueError("the teacher's probabilities of the training beats are not finite rows summing to 1")
-    return torch.from_numpy(np.nan_to_num(np.asarray(teacher, np.float32)))
+    return torch.from_numpy(np.asarray(teacher, np.float32))  # other rows may be NaN: a step that read one would show
 
 
 def run_config(config: Mapping[str, Any], epochs: int, seed: int, fold: int | None = None) -> TrainConfig:
