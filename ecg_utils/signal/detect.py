@@ -124,17 +124,18 @@ class QRSDetector:
         self._next_candidate = hi
         # Of candidates closer than the blanking interval the largest goes on: which ones depends on the signal
         # alone, not on the decisions, so they are found first and their R peaks and slopes measured together.
-        held, going = self._held, []
-        for p, h in zip(peaks.tolist(), mwi[peaks - offset].tolist()):
-            if held is not None and p - held[0] <= self._blank:
+        held, going, blank, height = self._held, [], self._blank, mwi.item
+        for p in peaks.tolist():
+            if held is not None and p - held[0] <= blank:
+                h = height(p - offset)
                 if h > held[1]:
                     held = (p, h)
                 continue
             if held is not None:
                 going.append(held)
-            held = (p, h)
+            held = (p, height(p - offset))
         # Every candidate within the blanking interval has been seen: the held one can be decided.
-        if held is not None and hi > held[0] + self._blank:
+        if held is not None and hi > held[0] + blank:
             going.append(held)
             held = None
         self._held = held
@@ -184,13 +185,15 @@ class QRSDetector:
     def _decide(self, p: int, height: float, r: int, slope: float) -> list[int]:
         out = []
         # Noise peaks too far back to be searched back to are let go, so that memory stays bounded through
-        # asystole or a lead-off stretch: those whose R peak is out of the `_keep` samples before the whole second of
-        # the signal in which the candidate is decided (the first at least a blanking interval after it). Whole
-        # seconds of the signal, not of the chunks, so that any chunking gives the same beats.
-        second = -(-(p + self._blank + 2) // self._second) * self._second
-        limit = max(0, second - self._keep) + self._search
-        if self._noise_peaks and self._noise_peaks[0][0] <= limit:
-            self._noise_peaks = [c for c in self._noise_peaks if c[0] > limit]
+        # asystole or a lead-off stretch: those whose R-peak search (`_search` before them) reaches past the `_keep`
+        # samples before the whole second of the signal in which the candidate is decided (the first at least a
+        # blanking interval after it). Whole seconds of the signal, not of the chunks, so that any chunking gives the
+        # same beats.
+        if self._noise_peaks:
+            second = -(-(p + self._blank + 2) // self._second) * self._second
+            limit = max(0, second - self._keep) + self._search
+            if self._noise_peaks[0][0] <= limit:
+                self._noise_peaks = [c for c in self._noise_peaks if c[0] > limit]
         # Search-back: a long gap since the last beat means one was missed; take the largest
         # noise peak since then that clears half the threshold.
         if self._rr and p - self._last_qrs > 1.66 * sum(self._rr) / len(self._rr):
