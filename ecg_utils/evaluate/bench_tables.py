@@ -36,8 +36,8 @@ def models_markdown(m: dict[str, Any]) -> str:
     names = {"cnn_lstm": "CNN–LSTM", "gru": "CNN–GRU", "cnn": "CNN"}
     rows = [f"| {names.get(k, k)} | {r['params']:,} | {r['train_beats_per_s']:,.0f} beats/s | "
             f"{r['infer_beats_per_s']:,.0f} beats/s |" for k, r in m["models"].items()]
-    return "\n".join([(f"| model as notebook 02 trains it, {m['threads']} threads, one member (beats in runs of 32 with their sequences; "
-                      f"{_when(m)}) | parameters | training (batch 256) | inference (batch 1024) |"),
+    return "\n".join([(f"| model as notebook 02 trains it, {m['threads']} threads, one member (beats in runs of 32 "
+                       f"with their sequences; {_when(m)}) | parameters | training (batch 256) | inference (batch 1024) |"),
                       "| --- | ---: | ---: | ---: |", *rows])
 
 
