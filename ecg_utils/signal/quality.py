@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, fields
 from importlib import resources
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal as sps
 
 from ecg_utils.errors import DataError
@@ -145,7 +146,8 @@ class SignalQuality:
         # The causal band-pass delays the QRS by a few samples: the amplitude window reaches 20 ms later.
         self._qrs_offsets = np.arange(2 * self._half + round(0.02 * fs))
         # At most NOISE_SAMPLES samples of the window, evenly spaced: a longer window costs no more.
-        self._noise_offsets = np.arange(0, self._win, -(-self._win // NOISE_SAMPLES))
+        self._noise_step = -(-self._win // NOISE_SAMPLES)
+        self._noise_offsets = np.arange(0, self._win, self._noise_step)
         self._qrs_before, self._qrs_after = (round(v * fs) for v in config.qrs_s)
         self._mask_qrs = self._qrs_before + self._qrs_after > 0
         self._flat = max(2, round(config.flat_s * fs))
@@ -248,17 +250,24 @@ class SignalQuality:
                 snr[ok] = self._local_snr(r[ok], hi[ok], start, qrs_mask)
             return snr
         filt, r, hi = self._filt, r - start, hi - start
-        # The band-passed signal has no mean: its median absolute value is the robust noise level.
-        idx = (hi - self._win)[:, None] + self._noise_offsets
-        dev = np.abs(filt[idx])
+        # The band-passed signal has no mean: its median absolute value is the robust noise level. A block's many
+        # beats gather their rows of noise samples from a strided view of |filt| (no index array of rows x
+        # samples); a stream's beat or two index directly, since the view costs more to build than it saves.
+        first = hi - self._win
+        if len(first) > 16:
+            dev = sliding_window_view(np.abs(filt), self._win)[:, ::self._noise_step][first]
+        else:
+            dev = np.abs(filt[first[:, None] + self._noise_offsets])
         k = len(self._noise_offsets) // 2
         if qrs_mask is not None:
+            idx = first[:, None] + self._noise_offsets
             qrs = qrs_mask[idx] & (idx < (r + self._qrs_after)[:, None])
             # Each QRS sample out of the median: replaced alternately by a value below every other (-1) and one
             # above (inf), so the middle of the row is the middle of the samples kept.
             qrs[(~qrs).sum(axis=1) < len(self._noise_offsets) // 4] = False
             dev = np.where(qrs, np.where(np.cumsum(qrs, axis=1) % 2 == 1, -1.0, np.inf), dev)
-        sigma = np.partition(dev, k, axis=1)[:, k] / 0.6745
+        dev.partition(k, axis=1)
+        sigma = dev[:, k] / 0.6745
         # The QRS amplitude up to the window end (a beat at the end of the signal: up to its last sample;
         # repeating that sample leaves the peak-to-peak amplitude as it is).
         idx = np.minimum((r - self._half)[:, None] + self._qrs_offsets, (hi - 1)[:, None])
@@ -303,14 +312,19 @@ class SignalQuality:
         if (length >= self._flat).any():
             return "flat"
         window = seg[w_lo - lo:]
-        mid, half_range = float(np.median(window)), 0.5 * float(np.ptp(window))
-        for a, b in zip(starts[overlap], stops[overlap]):
+        low, high = float(window.min()), float(window.max())
+        half_range, mid = 0.5 * (high - low), None
+        for a, b in zip(starts[overlap].tolist(), stops[overlap].tolist()):
             # A flat top (or bottom) far from the baseline: higher (lower) than both neighbours, in the
             # outer half of the window's range. A run on the baseline or on a slope is not clipping.
-            left, right = seg[a - 1] if a else None, seg[b] if b < len(seg) else None
-            v = seg[a]
-            top = (left is None or left < v) and (right is None or right < v) and v - mid > half_range
-            bottom = (left is None or left > v) and (right is None or right > v) and mid - v > half_range
-            if top or bottom:
+            v = float(seg[a])
+            up = (a == 0 or seg[a - 1] < v) and (b == len(seg) or seg[b] < v)
+            down = (a == 0 or seg[a - 1] > v) and (b == len(seg) or seg[b] > v)
+            # The median lies between the window's extremes: a run no farther than half the range from the far
+            # extreme cannot be that far from the median either, and most runs end here without it.
+            if not (up and v - low > half_range) and not (down and high - v > half_range):
+                continue
+            mid = float(np.median(window)) if mid is None else mid
+            if (up and v - mid > half_range) or (down and mid - v > half_range):
                 return "clipped"
         return ""

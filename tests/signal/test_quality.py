@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import wfdb
+from scipy import signal as sps
 
 from ecg_utils.classify import classify_source
 from ecg_utils.data.readers import ArraySource
@@ -14,6 +15,7 @@ from ecg_utils.model.inference import load_classifier
 from ecg_utils.model.shipped import MODEL_PATH
 from ecg_utils.paths import REPORTS_DIR
 from ecg_utils.signal.detect import detect_r_peaks
+from ecg_utils.signal.filters import SectionFilter
 from ecg_utils.signal.quality import GateConfig, SignalQuality, published_gate
 from ecg_utils.streaming import StreamingClassifier
 
@@ -176,3 +178,55 @@ def test_shipped_gate_is_the_one_calibrated_in_reports():
     assert set(report["calibration"]["records"]).isdisjoint({"100", "103", "105", "111", "113", "117", "121", "123",
                                                              "200", "202", "210", "212", "213", "214", "219", "221",
                                                              "222", "228", "231", "232", "233", "234"}), "DS1 only"
+
+
+def _reference_reason(x: np.ndarray, r: int, hi: int, flat: int, clip: int) -> str:
+    """The flat and clipping rules as stated, run by run over the beat's window and the history before it."""
+    lo = max(0, r - BEFORE - flat - FS)
+    seg, w_lo = x[lo:hi], max(0, r - BEFORE) - lo
+    window = seg[w_lo:]
+    mid, half_range = float(np.median(window)), 0.5 * float(np.ptp(window))
+    a, found = 0, ""
+    while a < len(seg):
+        b = a
+        while b < len(seg) and seg[b] == seg[a]:
+            b += 1
+        if b > w_lo and b - a >= clip:
+            if b - a >= flat:
+                return "flat"
+            v, left, right = seg[a], seg[a - 1] if a else None, seg[b] if b < len(seg) else None
+            top = (left is None or left < v) and (right is None or right < v) and v - mid > half_range
+            bottom = (left is None or left > v) and (right is None or right > v) and mid - v > half_range
+            found = found or ("clipped" if top or bottom else "")
+        a = b
+    return found
+
+
+def test_scores_and_reasons_are_the_plain_rules_computed_beat_by_beat(ecg):
+    """What the gate computes in array operations and with its shortcuts (the clipping rule reads the window's
+    median only where a run could be that far from it) is, beat by beat, the stated rule: the local SNR from the
+    QRS amplitude and the median |band-passed signal| of the noise window, the score the median of the last
+    beats' figures, and the flat and clipping rules run over the samples."""
+    # Plateaus of every kind: quantised T-wave tops and R peaks, runs on slopes and in the baseline.
+    x = np.round(_spoilt(ecg) * 40) / 40
+    peaks = detect_r_peaks(x, FS)
+    gate = GateConfig()
+    beats = _gate_peaks(x, peaks, gate)
+    flat, clip = round(gate.flat_s * FS), round(gate.clip_s * FS)
+    reasons = [_reference_reason(x, b.r, min(b.r + AFTER, len(x)), flat, clip) for b in beats]
+    assert [b.reason for b in beats] == reasons
+    assert {"", "flat", "clipped"} <= set(reasons)
+
+    filt = SectionFilter(sps.butter(2, gate.band_hz, btype="bandpass", fs=FS, output="sos"))(x)
+    win, half = round(gate.window_s * FS), round(0.05 * FS)
+    local = []
+    for b in beats:
+        hi = b.r + AFTER
+        if hi > len(x) or hi - win < 0 or b.r - half < 0:
+            continue
+        sigma = np.sort(np.abs(filt[hi - win:hi]))[win // 2] / 0.6745  # the upper middle of an even count
+        amp = np.ptp(filt[b.r - half: min(b.r + half + round(0.02 * FS), hi)])
+        local.append(20 * np.log10(amp / (2 * np.sqrt(2) * sigma)))
+        expected = np.median(local[-gate.beats:])
+        assert b.snr_db == pytest.approx(expected, abs=1e-9)
+    assert len(local) > 100
