@@ -55,7 +55,7 @@ MARGIN_S = 20.0  # filtered on each side of a block and dropped: transients of t
 
 @dataclass(frozen=True)
 class Prediction:
-    beats: pd.DataFrame  # sample (record's own rate), time_s, pred, p_N ... p_Q, quality_db, unreadable
+    beats: pd.DataFrame  # sample (record's own rate), time_s, pred, p_N ... p_Q, quality_db, similarity, unreadable
     name: str  # the record
     lead: str
     fs: float  # the record's sampling rate
@@ -320,11 +320,12 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
         bar.update()
     scored.extend(quality.finish())
     snr = np.array([q.snr_db for q in scored], dtype=np.float64)
+    similarity = np.array([q.similarity for q in scored], dtype=np.float64)
     reason = np.array([q.reason for q in scored], dtype=object)
     if ann is None:
         refined = np.concatenate(found) if found else np.zeros(0, np.int64)
         r, first = np.unique(refined, return_index=True)  # two detections may move to one peak
-        snr, reason = snr[first], reason[first]
+        snr, similarity, reason = snr[first], similarity[first], reason[first]
     if len(r) < 2:
         raise DataError(f"record {source.name}: found {len(r)} beat(s); at least 2 are needed for RR features")
 
@@ -394,6 +395,7 @@ def _classify_stretch(source: RecordSource, classifier: Classifier, beats: str, 
     # float64 before rounding: written as CSV or JSON, 0.927 stays "0.927" (a float32 would not).
     table = table.join(pd.DataFrame(np.round(proba.astype(np.float64), 4), columns=PROBA_COLUMNS))
     table["quality_db"] = np.round(snr[sel], 1)
+    table["similarity"] = np.round(similarity[sel], 1)
     table["unreadable"] = unreadable
     return Prediction(table, source.name, source.lead, source.fs, runs.n, len(r), n_nan, int((~fits).sum()),
                       quality.flat_samples / fs, adaptation=adapted)

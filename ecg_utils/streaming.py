@@ -58,6 +58,7 @@ class BeatEvent:
     latency_s: float  # stream time from the R peak to the end of the chunk that let the beat be classified
     quality_db: float = float("nan")  # the gate's score (local SNR, dB)
     unreadable: str = ""  # why the gate reported the beat as Q ('' if readable)
+    similarity: float = float("nan")  # the gate's QRS-shape similarity score (%)
 
 
 class StreamingClassifier:
@@ -220,7 +221,8 @@ class StreamingClassifier:
         sample = round(peak * self.fs_in / self.fs)
         reason = quality.reason if self.gate is not None else ""
         pred = "Q" if reason else CLASSES[int(proba.argmax())]
-        return BeatEvent(sample, pred, proba, (self._n_in - sample) / self.fs_in, quality.snr_db, reason)
+        return BeatEvent(sample, pred, proba, (self._n_in - sample) / self.fs_in, quality.snr_db, reason,
+                         quality.similarity)
 
     def _rr_features(self, r: int, r_next: int | None) -> list[float]:
         """The RR features the model reads, as the dataset's (`preprocess.rr_features`)."""

@@ -18,7 +18,7 @@ def test_reference_beats(tiny_model, rec100):
     beats = [s for s, sym in zip(ann.sample, ann.symbol) if sym in "NLRejAaJSVEF/fQ"]
     assert result.n_found == len(beats) and len(result.beats) == len(beats) - result.n_edge
     assert list(result.beats.columns) == ["sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q", "quality_db",
-                                          "unreadable"]
+                                          "similarity", "unreadable"]
     assert set(result.beats["sample"]) <= set(beats) and result.lead == "MLII"
     assert (result.beats.pred == "N").mean() > 0.9  # record 100 is almost all normal beats
 

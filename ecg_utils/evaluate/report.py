@@ -505,16 +505,20 @@ def detector_design_markdown(design: pd.DataFrame) -> str:
 
 def gate_design_markdown(design: pd.DataFrame) -> str:
     """Each way of measuring the gate's noise, calibrated on DS1 alike (notebook 05): what it removes and costs there."""
-    lines = [(f"The gate's noise measured {len(design)} ways, each calibrated on the {design['records'].iloc[0]} DS1 "
-              "records as the published gate is (the highest threshold that gates at most the budget of the clean "
-              f"beats of each class N, S and V; noisy stretches: {design['noisy'].iloc[0]}):"), "",
-             ("| noise measured over | threshold (dB) | clean N / S / V gated % | false V calls removed in noise % "
+    lines = [(f"{len(design)} gate designs, each calibrated on the {design['records'].iloc[0]} DS1 records with the "
+              "published budget of the clean beats of each class N, S and V (the SNR alone: the highest threshold within "
+              "it; with the QRS-shape similarity: the pair of thresholds that removes the most false V calls within it "
+              f"and gates no more than {MAX_CLEAN_UNREADABLE_PCT:g} % of a clean record that the SNR alone keeps within "
+              f"that; noisy stretches: {design['noisy'].iloc[0]}):"), "",
+             ("| gate | thresholds: SNR (dB); similarity (%) | clean N / S / V gated % | false V calls removed in noise % "
               f"| noisy beats gated % | DS1 records over {MAX_CLEAN_UNREADABLE_PCT:g} % (% gated) |"),
              "| --- | ---: | ---: | ---: | ---: | --- |"]
     for r in design.to_dict(orient="records"):
         clean = " / ".join(f"{r[f'clean_{c}_gated_%']:.2f}" for c in "NSV")
         over = f"{r['records_over']} of {r['records']}" + (f": {r['over']}" if r["records_over"] else "")
-        lines.append(f"| {r['gate']} | {r['threshold_db']:g} | {clean} | {r['noisy_false_V_removed_%']:.1f} "
+        similarity = r.get("min_similarity", "")  # empty for the SNR alone (read without NaN, as `over` must be)
+        both = f"{r['threshold_db']:g}" + (f"; {float(similarity):g}" if similarity != "" else "")
+        lines.append(f"| {r['gate']} | {both} | {clean} | {r['noisy_false_V_removed_%']:.1f} "
                      f"| {r['noisy_beats_gated_%']:.1f} | {over} |")
     return "\n".join(lines)
 
@@ -563,10 +567,15 @@ def noise_markdown(stress: dict[str, Any]) -> str:
                      f"{_num(f['false_V_per_h_noisy'], 0)} | "
                      f"{_num(f['false_V_per_h_clean'], 0)} |")
     t, gate = stress.get("target") or {}, stress["gate"]
-    lines += ["", (f"Gate: local SNR below **{gate['min_snr_db']} dB** (median of {gate['beats']} beats, "
-              f"{gate['band_hz'][0]:g}–{gate['band_hz'][1]:g} Hz; a record's first {gate['beats'] - 1} measured beats "
-              f"are never gated for noise), flat line ≥ {gate['flat_s']:g} s, clipping ≥ "
-              f"{1000 * gate['clip_s']:g} ms; calibrated on DS1 only.")]
+    snr = (f"local SNR below **{gate['min_snr_db']} dB** (median of {gate['beats']} beats, "
+           f"{gate['band_hz'][0]:g}–{gate['band_hz'][1]:g} Hz")
+    if gate.get("min_similarity") is not None:
+        snr = (f"noise where the local SNR is below **{gate['min_snr_db']} dB** and the QRS-shape similarity below "
+               f"**{gate['min_similarity']:g} %** (each the median of {gate['beats']} beats: the SNR in "
+               f"{gate['band_hz'][0]:g}–{gate['band_hz'][1]:g} Hz, the similarity a beat's highest correlation over "
+               f"±{1000 * gate['shape_s']:g} ms with one of the {gate['shape_beats']} beats before it")
+    lines += ["", (f"Gate: {snr}; a record's first {gate['beats'] - 1} measured beats are never gated for noise), "
+              f"flat line ≥ {gate['flat_s']:g} s, clipping ≥ {1000 * gate['clip_s']:g} ms; calibrated on DS1 only.")]
     clean = stress.get("clean_records")
     if clean:
         table = pd.DataFrame(clean).sort_values("unreadable_pct", ascending=False, kind="stable")

@@ -11,8 +11,8 @@ calibration of the signal-quality gate (notebook 05-robustness).
   class, its class with and without the gate, and whether it lies in a noisy stretch.
 - `noise_figures`: accuracy, S and V Se/+P and false S and V calls per hour in the noisy and in
   the clean stretches, with the gate and without.
-- `calibrate_gate`: the gate's threshold from DS1 records only (clean and with noise added); `gate_design` the same
-  for each way of measuring the noise that was tried (`gate_design_scores`).
+- `calibrate_gate`: the gate's thresholds (the SNR, and the QRS-shape similarity with it) from DS1 records only (clean
+  and with noise added); `gate_design` the same for each gate design that was tried (`gate_design_scores`).
 """
 
 from __future__ import annotations
@@ -155,13 +155,14 @@ def _conditions(noises: Sequence[str], snrs: Sequence[float]) -> list[tuple[str,
 def _with_model_class(beats: pd.DataFrame) -> pd.DataFrame:
     """The columns scored in noise, and `model`: the class without the gate (the most probable)."""
     model = np.asarray(CLASSES)[beats[PROBA_COLUMNS].to_numpy().argmax(axis=1)] if len(beats) else []
-    return beats[["sample", "pred", "quality_db", "unreadable"]].assign(model=model)
+    return beats[["sample", "pred", "quality_db", "similarity", "unreadable"]].assign(model=model)
 
 
 def _replay(classifier: Classifier, x: np.ndarray, fs: float, chunk_s: float,
             gate: GateConfig | None) -> pd.DataFrame:
     events = replay(classifier, x, fs, chunk_s, gate)
     beats = events_table(events).assign(quality_db=[e.quality_db for e in events],
+                                        similarity=[e.similarity for e in events],
                                         unreadable=[e.unreadable for e in events])
     return _with_model_class(beats)
 
@@ -206,7 +207,8 @@ def classify_in_noise(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path, 
                           "clean_h": (~mask).sum() / clean.fs / 3600})
             bar.update()
     bar.close()
-    cols = ["record", "noise", "snr_db", "path", "sample", "true", "pred", "model", "quality_db", "unreadable", "noisy"]
+    cols = ["record", "noise", "snr_db", "path", "sample", "true", "pred", "model", "quality_db", "similarity",
+            "unreadable", "noisy"]
     return pd.concat(tables, ignore_index=True)[cols], pd.DataFrame(hours)
 
 
@@ -320,7 +322,7 @@ def gate_scores(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path, record
                 progress: bool = True) -> pd.DataFrame:
     """Every detected beat of `records` (DS1), clean and in noise, with its gate score and the model's class."""
     beats, _ = classify_in_noise(classifier, mitdb_dir, nstdb_dir, records, noises, snrs,
-                                 replace(config, min_snr_db=None), progress=progress)
+                                 replace(config, min_snr_db=None, min_similarity=None), progress=progress)
     return beats
 
 
@@ -329,9 +331,15 @@ def write_gate(path: Path, gate: GateConfig, calibration: dict) -> None:
     write_json(path, {"gate": gate.to_dict(), "calibration": calibration})
 
 
-def calibrate_gate(scores: pd.DataFrame, config: GateConfig, max_loss: float = 0.005) -> GateConfig:
-    """The gate with its threshold: the highest that marks at most `max_loss` of the clean records'
-    beats of each class N, S and V unreadable (scores from `gate_scores` on DS1, never DS2)."""
+def calibrate_gate(scores: pd.DataFrame, config: GateConfig, max_loss: float = 0.005, shape: bool = False) -> GateConfig:
+    """The gate with its thresholds, from `gate_scores` on DS1 (never DS2).
+
+    SNR alone (`shape` False): the highest threshold that marks at most `max_loss` of the clean records' beats of each
+    class N, S and V unreadable. With the QRS-shape similarity (`shape`), a beat is noise where both scores are low: the
+    SNR threshold runs from that of SNR alone up in 0.5 dB steps, each with the highest similarity threshold (0.1 %
+    steps) that keeps the same class budget and leaves every clean record that SNR alone gates at most
+    `MAX_CLEAN_UNREADABLE_PCT` of within it; of those pairs, the one that removes the most false V calls in the noisy
+    stretches of `scores`."""
     clean = scores[(scores.noise == "none") & (scores.path == "offline")]
     cuts = []
     for c in ("N", "S", "V"):
@@ -339,55 +347,91 @@ def calibrate_gate(scores: pd.DataFrame, config: GateConfig, max_loss: float = 0
         if not len(q):
             raise DataError(f"no clean {c} beats to calibrate the gate on; include records with {c} beats")
         cuts.append(float(np.quantile(q, max_loss)))
-    return replace(config, min_snr_db=math.floor(10 * min(cuts)) / 10)
+    alone = replace(config, min_snr_db=math.floor(10 * min(cuts)) / 10, min_similarity=None)
+    if not shape:
+        return alone
+    noisy = scores[(scores.noise != "none") & scores.noisy & (scores.path == "offline")]
+    false_v = noisy[(noisy.model == "V") & (noisy.true != "V")]
+    matched = clean[clean.true != ""]
+    spared = (100 * gated(matched, alone.min_snr_db)).groupby(matched.record).mean() <= MAX_CLEAN_UNREADABLE_PCT
+    # Each limit: beats that may be gated, and the beats they are counted among (a class's, or a spared record's).
+    groups = [(clean[clean.true == c], max_loss * int(clean.quality_db[clean.true == c].notna().sum()))
+              for c in ("N", "S", "V")]
+    groups += [(g, MAX_CLEAN_UNREADABLE_PCT / 100 * len(g)) for r, g in matched.groupby("record") if spared[r]]
+    best, removed = alone, float(gated(false_v, alone.min_snr_db).mean()) if len(false_v) else 0.0
+    for snr in np.round(alone.min_snr_db + np.arange(0.0, 10.01, 0.5), 1):
+        ceiling = 100.0
+        for g, allowed in groups:
+            # Beats below a similarity threshold t are gated; at most `allowed` of them: t up to the next one's score.
+            low = np.sort(g.similarity[g.quality_db < snr].dropna().to_numpy())
+            if int(allowed) < len(low):
+                ceiling = min(ceiling, float(low[int(allowed)]))
+        sim = math.floor(10 * ceiling) / 10
+        got = float(gated(false_v, snr, sim).mean()) if len(false_v) else 0.0
+        if got > removed:
+            best, removed = replace(config, min_snr_db=float(snr), min_similarity=sim), got
+    return best
 
 
 #: The gate's target: the most of a clean record's beats it may call unreadable, %.
 MAX_CLEAN_UNREADABLE_PCT = 0.2
-#: The noise measures `gate_design` compares: the published one (the whole window, QRS complexes included) and the same
-#: window with each QRS complex left out (`GateConfig.qrs_s`: 50 ms before to 100 ms after each R peak).
-DESIGN_GATES = {"whole window (published)": {}, "away from the QRS (rejected)": {"qrs_s": (0.05, 0.10)}}
+#: The gate designs `gate_design` compares: the SNR alone, its noise measured over the whole window, QRS complexes
+#: included (published until 2026-12-07), or with each QRS complex left out (`GateConfig.qrs_s`: 50 ms before to 100 ms
+#: after each R peak); and the whole-window SNR with the QRS-shape similarity (published): (changes to the config,
+#: whether the similarity is calibrated too).
+DESIGN_GATES = {"SNR, whole window": ({}, False), "SNR, away from the QRS (rejected)": ({"qrs_s": (0.05, 0.10)}, False),
+                "SNR and QRS-shape similarity (published)": ({}, True)}
 
 
 def gate_design_scores(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path, records: Iterable[str],
                        noises: Sequence[str], snrs: Sequence[float], config: GateConfig, scores: pd.DataFrame,
-                       variants: dict[str, dict] = DESIGN_GATES, progress: bool = True
-                       ) -> dict[str, tuple[GateConfig, pd.DataFrame]]:
-    """Each of `variants` (changes to `config`) with its `gate_scores` on `records`, for `gate_design`: `scores`, those
-    of `config` itself, already computed, serve the variant that changes nothing."""
+                       variants: dict[str, tuple[dict, bool]] = DESIGN_GATES, progress: bool = True
+                       ) -> dict[str, tuple[GateConfig, pd.DataFrame, bool]]:
+    """Each of `variants` (changes to `config`, and whether the similarity is calibrated too) with its `gate_scores` on
+    `records`, for `gate_design`: `scores`, those of `config` itself, already computed, serve the variants that change
+    none of its measures (every beat's similarity is in them)."""
     out = {}
-    for name, change in variants.items():
+    for name, (change, shape) in variants.items():
         variant = GateConfig.from_dict({**config.to_dict(), **change})
-        out[name] = (variant, scores if variant == config else
-                     gate_scores(classifier, mitdb_dir, nstdb_dir, records, noises, snrs, variant, progress))
+        same = replace(variant, min_snr_db=None, min_similarity=None) == replace(config, min_snr_db=None,
+                                                                                  min_similarity=None)
+        out[name] = (variant, scores if same else
+                     gate_scores(classifier, mitdb_dir, nstdb_dir, records, noises, snrs, variant, progress), shape)
     return out
 
 
-def gate_design(variants: dict[str, tuple[GateConfig, pd.DataFrame]], max_loss: float) -> pd.DataFrame:
+def gate_design(variants: dict[str, tuple[GateConfig, pd.DataFrame, bool]], max_loss: float) -> pd.DataFrame:
     """Each noise measure calibrated on DS1 as the published gate is, and what it removes and costs there.
 
-    `variants`: name → (config, its `gate_scores`). Per variant: the calibrated threshold, the shares of `gate_tradeoff`
+    `variants`: name → (config, its `gate_scores`, whether the similarity is calibrated too). Per variant: the calibrated threshold, the shares of `gate_tradeoff`
     at it, and the DS1 records whose clean beats it gates beyond `MAX_CLEAN_UNREADABLE_PCT` (counted as `gate_tradeoff`
     counts, from the scores: a record's first beats, which the gate never gates, included). The measure that removes
     the most false V calls at the same budget is not the better gate if it gates clean records that the other spares.
     """
     rows = []
-    for name, (config, scores) in variants.items():
-        gate = calibrate_gate(scores, config, max_loss)
-        row = gate_tradeoff(scores, [gate.min_snr_db]).iloc[0].to_dict()
+    for name, (config, scores, shape) in variants.items():
+        gate = calibrate_gate(scores, config, max_loss, shape)
+        row = gate_tradeoff(scores, [gate.min_snr_db], gate.min_similarity).iloc[0].to_dict()
         clean = scores[(scores.noise == "none") & (scores.path == "offline") & (scores.true != "")]
-        pct = (100 * (clean.quality_db < gate.min_snr_db)).groupby(clean.record).mean()
+        pct = (100 * gated(clean, gate.min_snr_db, gate.min_similarity)).groupby(clean.record).mean()
         over = pct[pct > MAX_CLEAN_UNREADABLE_PCT].sort_values(ascending=False)
         noisy = scores[scores.noise != "none"][["noise", "snr_db"]].drop_duplicates()
-        rows.append({"gate": name, "qrs_s": list(config.qrs_s),
+        rows.append({"gate": name, "qrs_s": list(config.qrs_s), "min_similarity": gate.min_similarity,
                      "noisy": "; ".join(f"{n} {s:g} dB" for n, s in noisy.itertuples(index=False)),
                      **row, "records": int(clean.record.nunique()),
                      "records_over": len(over), "over": "; ".join(f"{r} {v:.2f}" for r, v in over.items())})
     return pd.DataFrame(rows)
 
 
-def gate_tradeoff(scores: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
-    """For each threshold: % of clean N, S, V beats gated, and % of false V calls in noisy stretches removed."""
+def gated(scores: pd.DataFrame, min_snr_db: float, min_similarity: float | None = None) -> pd.Series:
+    """Which beats of `scores` a gate with these thresholds calls noise (as `quality.SignalQuality` decides)."""
+    low = scores.quality_db < min_snr_db
+    return low if min_similarity is None else low & (scores.similarity < min_similarity)
+
+
+def gate_tradeoff(scores: pd.DataFrame, thresholds: Sequence[float], min_similarity: float | None = None) -> pd.DataFrame:
+    """For each SNR threshold (with the similarity threshold, if given): % of clean N, S, V beats gated, and % of false V
+    calls in noisy stretches removed."""
     clean = scores[(scores.noise == "none") & (scores.path == "offline")]
     noisy = scores[(scores.noise != "none") & scores.noisy & (scores.path == "offline")]
     false_v = noisy[(noisy.model == "V") & (noisy.true != "V")]
@@ -395,8 +439,8 @@ def gate_tradeoff(scores: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataF
     for t in thresholds:
         row = {"threshold_db": t}
         for c in ("N", "S", "V"):
-            row[f"clean_{c}_gated_%"] = 100 * float((clean.quality_db[clean.true == c] < t).mean())
-        row["noisy_false_V_removed_%"] = 100 * float((false_v.quality_db < t).mean()) if len(false_v) else None
-        row["noisy_beats_gated_%"] = 100 * float((noisy.quality_db < t).mean()) if len(noisy) else None
+            row[f"clean_{c}_gated_%"] = 100 * float(gated(clean[clean.true == c], t, min_similarity).mean())
+        row["noisy_false_V_removed_%"] = 100 * float(gated(false_v, t, min_similarity).mean()) if len(false_v) else None
+        row["noisy_beats_gated_%"] = 100 * float(gated(noisy, t, min_similarity).mean()) if len(noisy) else None
         rows.append(row)
     return pd.DataFrame(rows)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ecg_utils.data.aami import PROBA_COLUMNS
 
-BEAT_COLUMNS = ["sample", "time_s", "pred", *PROBA_COLUMNS, "quality_db", "unreadable"]
+BEAT_COLUMNS = ["sample", "time_s", "pred", *PROBA_COLUMNS, "quality_db", "similarity", "unreadable"]
 
 
 class ApiError(RuntimeError):

@@ -272,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                         **{c: round(float(p), 4) for c, p in zip(PROBA_COLUMNS, e.proba)},
                                         "latency_s": round(e.latency_s, 3),
                                         "quality_db": None if np.isnan(e.quality_db) else round(e.quality_db, 1),
+                                        "similarity": None if np.isnan(e.similarity) else round(e.similarity, 1),
                                         "unreadable": e.unreadable})
         except WebSocketDisconnect:
             return

@@ -19,9 +19,14 @@ streaming classifier and the service:
   on DS1, measuring away from the QRS removed more false V calls in noise at the same clean-beat budget
   but gated more clean beats of some records (atrial flutter, paced, noisy ones), so it is not published (notebook
   05 calibrates both on DS1 and tables the trade: `robustness.gate_design`).
-  A single beat's figure is noisy; the score is the median over the beat and the `beats - 1`
+  A low SNR alone does not tell noise from a run of wide beats, which a clean ECG repeats: each beat also gets a
+  **QRS-shape similarity**, the highest correlation (%) of its signal over ±`shape_s` around the R peak (mean
+  removed) with that of one of the `shape_beats` beats before it. Noise changes the shape from beat to beat; a clean
+  ECG repeats it, ventricular beats included (they repeat earlier ventricular beats).
+  A single beat's figure is noisy; each score is the median over the beat and the `beats - 1`
   beats before it, so a noisy stretch is recognised as a whole and an odd-looking beat among clean ones is
-  not. Beats scoring below `min_snr_db` are unreadable, once the score is the median of `beats` beats: a
+  not. Beats whose SNR score is below `min_snr_db` (and, with `min_similarity`, whose similarity score is below that
+  too) are unreadable, once the SNR score is the median of `beats` beats: a
   record's first beats (its first seconds) are never gated for noise, so that a start with few beats to
   compare (record 208 opens with a run of wide ventricular beats) cannot gate clean ones.
 - **Flat line.** A run of identical samples at least `flat_s` long.
@@ -57,6 +62,7 @@ from ecg_utils.signal.filters import SectionFilter
 REASONS = ("flat", "clipped", "noise")
 GATE_RESOURCE = "resources/quality_gate.json"
 NOISE_SAMPLES = 1024  # the noise level is the median of at most this many samples of its window
+FEW = 4  # beats scored together up to this many (a stream's) take per-beat paths: fewer calls, the same arithmetic
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class GateConfig:
     qrs_s: tuple[float, float] = (0.0, 0.0)  # left out of the noise: this long before and after each R peak
     beats: int = 15  # the score is the median local SNR of this many beats (the beat and those before)
     min_snr_db: float | None = None  # beats scoring below are unreadable (None: score only, gate nothing)
+    shape_s: float = 0.15  # each QRS shape: the signal this long either side of the R peak, its mean removed
+    shape_beats: int = 8  # each beat's shape is compared with this many beats before it
+    min_similarity: float | None = None  # with min_snr_db: noise only if the similarity score is below this too (%)
     flat_s: float = 0.5  # identical samples for this long: a flat line
     clip_s: float = 0.014  # identical samples for this long at a flat top or bottom: clipping
 
@@ -74,6 +83,10 @@ class GateConfig:
         lo, hi = self.band_hz
         if not 0 < lo < hi:
             problems.append(f"band_hz={self.band_hz} (need 0 < low < high)")
+        if not self.shape_s > 0 or self.shape_beats < 1:
+            problems.append(f"shape_s={self.shape_s}, shape_beats={self.shape_beats} (need > 0 and >= 1)")
+        if self.min_similarity is not None and self.min_snr_db is None:
+            problems.append("min_similarity without min_snr_db (the similarity narrows the SNR rule; give both)")
         if len(self.qrs_s) != 2 or min(self.qrs_s) < 0:
             problems.append(f"qrs_s={self.qrs_s} (need two lengths >= 0: before and after the R peak)")
         if not self.window_s > 0 or not self.flat_s > 0 or not self.clip_s > 0:
@@ -118,11 +131,33 @@ def resolve_gate(gate: GateConfig | str | None) -> GateConfig | None:
     return gate
 
 
+def _medians(recent: deque[float], values: np.ndarray) -> np.ndarray:
+    """Each of `values`' median over it and those before it, `recent` holding the last ones (as many as its maxlen);
+    `recent` moves on. As sliding windows (for an odd count the middle value itself, as `statistics.median` gives one by
+    one; for an even count the mean of the middle two, the same sum halved)."""
+    m, h = recent.maxlen or 1, len(recent)
+    if h + len(values) < m:
+        out = []
+        for v in values.tolist():
+            recent.append(v)
+            out.append(statistics.median(recent))
+        return np.array(out)
+    both = np.concatenate([np.array(recent, dtype=np.float64), values])
+    first = max(0, m - 1 - h)  # the values before it have fewer than m - 1 before them: one by one
+    out = np.empty(len(values))
+    for j in range(first):
+        out[j] = statistics.median(both[: h + j + 1].tolist())
+    out[first:] = np.median(sliding_window_view(both, m)[h + first + 1 - m:], axis=1)
+    recent.extend(values.tolist())
+    return out
+
+
 @dataclass(frozen=True)
 class BeatQuality:
     r: int  # the R peak as given (samples at the gate's rate)
     snr_db: float  # the score: median local SNR of the last `beats` beats (NaN: not measurable)
     reason: str  # '' (readable) or one of REASONS
+    similarity: float = math.nan  # median over the last `beats` beats of each one's best QRS correlation, %
 
 
 class SignalQuality:
@@ -150,6 +185,15 @@ class SignalQuality:
         self._noise_offsets = np.arange(0, self._win, self._noise_step)
         self._qrs_before, self._qrs_after = (round(v * fs) for v in config.qrs_s)
         self._mask_qrs = self._qrs_before + self._qrs_after > 0
+        # QRS shapes: the signal around each R peak, each beat's against those of the `shape_beats` beats before it.
+        half_shape = max(1, round(config.shape_s * fs))
+        self._shape_offsets = np.arange(-half_shape, half_shape + 1)
+        self._lags = np.arange(config.shape_beats, 0, -1)
+        if half_shape >= after:
+            raise DataError(f"quality gate: shape_s={config.shape_s} s reaches past the beat's window "
+                            f"({after / fs:.2f} s after the R peak); give a shorter shape_s")
+        self._shapes = np.full((config.shape_beats, len(self._shape_offsets)), np.nan)  # the last beats' shapes
+        self._similar: deque[float] = deque(maxlen=config.beats)
         self._flat = max(2, round(config.flat_s * fs))
         self._clip = max(2, round(config.clip_s * fs))
         self._second = round(fs)
@@ -225,20 +269,61 @@ class SignalQuality:
         if self._mask_qrs:
             reach = self._n - self._keep - self._qrs_after  # a peak before this cannot reach the kept history
             self._scored_peaks = [p for p in self._scored_peaks if p >= reach] + [p for p in r.tolist() if p >= reach]
+        threshold, min_similarity = self.config.min_snr_db, self.config.min_similarity
+        score, similar = self._scores(snr, self._similarity(r, hi, start))
         out = []
-        threshold = self.config.min_snr_db
-        for ri, hii, si, near in zip(r.tolist(), hi.tolist(), snr.tolist(), self._long_runs(r, hi, start).tolist()):
+        for ri, hii, si, ci, near in zip(r.tolist(), hi.tolist(), score, similar, self._long_runs(r, hi, start).tolist()):
             reason = self._runs(ri, start, hii) if near else ""
-            score = math.nan
             if not math.isnan(si):
-                self._recent.append(si)
                 self._measured += 1
-                score = statistics.median(self._recent)
             warm = self._measured >= self.config.beats  # a record's first beats are never gated for noise
-            if not reason and warm and threshold is not None and not math.isnan(score) and score < threshold:
-                reason = "noise"
-            out.append(BeatQuality(ri, score, reason))
+            noisy = threshold is not None and si < threshold and (min_similarity is None or ci < min_similarity)
+            out.append(BeatQuality(ri, si, reason or ("noise" if warm and noisy else ""), ci))
         return out
+
+    def _scores(self, snr: np.ndarray, similarity: np.ndarray) -> tuple[list[float], list[float]]:
+        """The beats' scores, the medians over the last beats' figures: a beat without an SNR has no SNR score, one
+        without a similarity keeps the similarity score as it stood. A stream's few beats one by one; a block's in
+        array operations (`_medians`)."""
+        if len(snr) <= FEW:
+            score, similar = [], []
+            for si, ci in zip(snr.tolist(), similarity.tolist()):
+                if not math.isnan(si):
+                    self._recent.append(si)
+                score.append(statistics.median(self._recent) if not math.isnan(si) else math.nan)
+                if not math.isnan(ci):
+                    self._similar.append(ci)
+                similar.append(statistics.median(self._similar) if self._similar else math.nan)
+            return score, similar
+        measured, shaped = ~np.isnan(snr), ~np.isnan(similarity)
+        scores = np.full(len(snr), np.nan)
+        scores[measured] = _medians(self._recent, snr[measured])
+        before = statistics.median(self._similar) if self._similar else math.nan
+        medians = np.concatenate([[before], _medians(self._similar, similarity[shaped])])
+        return scores.tolist(), medians[np.cumsum(shaped)].tolist()
+
+    def _similarity(self, r: np.ndarray, hi: np.ndarray, start: int) -> np.ndarray:
+        """Each beat's QRS shape correlated with those of the `shape_beats` beats before it: the highest correlation,
+        in %. A clean ECG repeats its shapes (a ventricular beat those of earlier ventricular beats); noise does not.
+        NaN where the beat's shape is not all in the history or no earlier shape is known. A stream's few beats at a time
+        take a path of their own, beat by beat, that does the same arithmetic in fewer calls (tested: the same figures)."""
+        if len(r) <= FEW:
+            return np.array([self._similarity_one(ri, hii, start) for ri, hii in zip(r.tolist(), hi.tolist())])
+        idx = (r - start)[:, None] + self._shape_offsets
+        whole = (idx[:, 0] >= 0) & (idx[:, -1] < np.minimum(hi, self._n) - start)
+        shapes = np.full((len(r), idx.shape[1]), np.nan)
+        seg = self._raw[idx[whole]]
+        seg = seg - seg.mean(axis=1, keepdims=True)
+        norm = np.sqrt((seg * seg).sum(axis=1, keepdims=True))
+        shapes[whole] = np.where(norm > 0, seg / np.where(norm > 0, norm, 1.0), np.nan)  # a flat stretch: no shape
+        k = len(self._shapes)
+        both = np.concatenate([self._shapes, shapes])
+        # Row i of `shapes` is row k + i of `both`; its predecessors are rows k + i - lag: all pairs in one product.
+        rows = np.arange(k, len(both))
+        earlier = both[rows[:, None] - self._lags]  # (beats, shape_beats, samples)
+        corr = (earlier * both[rows][:, None, :]).sum(axis=2)
+        self._shapes = both[-k:]
+        return 100 * np.fmax.reduce(corr, axis=1)
 
     def _local_snr(self, r: np.ndarray, hi: np.ndarray, start: int, qrs_mask: np.ndarray | None) -> np.ndarray:
         """Each beat's local SNR (dB); NaN where its noise window or QRS is not all in the history. `qrs_mask`: the
@@ -249,6 +334,8 @@ class SignalQuality:
             if ok.any():
                 snr[ok] = self._local_snr(r[ok], hi[ok], start, qrs_mask)
             return snr
+        if len(r) <= FEW and qrs_mask is None:
+            return np.array([self._local_snr_one(ri - start, hii - start) for ri, hii in zip(r.tolist(), hi.tolist())])
         filt, r, hi = self._filt, r - start, hi - start
         # The band-passed signal has no mean: its median absolute value is the robust noise level. A block's many
         # beats gather their rows of noise samples from a strided view of |filt| (no index array of rows x
@@ -276,6 +363,31 @@ class SignalQuality:
             value = 20 * np.log10(amp / (2 * math.sqrt(2) * sigma))
         return np.where((sigma > 0) & (amp > 0), value, np.where(amp > 0, np.inf, -np.inf))
 
+    def _similarity_one(self, r: int, hi: int, start: int) -> float:
+        a = r - start + int(self._shape_offsets[0])
+        seg = self._raw[a: a + len(self._shape_offsets)]
+        if a < 0 or a + len(self._shape_offsets) > min(hi, self._n) - start:
+            seg = np.full(len(self._shape_offsets), np.nan)
+        seg = seg - seg.mean()
+        norm = math.sqrt((seg * seg).sum())
+        shape = seg / norm if norm > 0 else np.full(len(seg), np.nan)
+        corr = (self._shapes * shape).sum(axis=1)
+        self._shapes = np.concatenate([self._shapes[1:], shape[None]])
+        return float(100 * np.fmax.reduce(corr))
+
+    def _local_snr_one(self, r: int, hi: int) -> float:
+        """`_local_snr` of one beat (history indices, all in the history) in fewer calls, as a stream's beat comes: the
+        same samples and arithmetic (tested: the same figures)."""
+        dev = np.abs(self._filt[hi - self._win: hi: self._noise_step])
+        k = len(self._noise_offsets) // 2
+        dev.partition(k)
+        sigma = float(dev[k]) / 0.6745
+        q = r - self._half
+        amp = float(np.ptp(self._filt[q: min(q + len(self._qrs_offsets), hi)]))
+        if sigma > 0 and amp > 0:
+            return float(20 * np.log10(amp / (2 * math.sqrt(2) * sigma)))
+        return math.inf if amp > 0 else -math.inf
+
     def _qrs_mask(self, r: np.ndarray, start: int) -> np.ndarray:
         """Over the kept history (its first sample is `start`): True within the QRS reach of the scored peaks and
         of `r`."""
@@ -287,7 +399,12 @@ class SignalQuality:
 
     def _long_runs(self, r: np.ndarray, hi: np.ndarray, start: int) -> np.ndarray:
         """Whether a constant run at least `clip_s` long ends inside each beat's window: only those beats are looked at
-        closer (`_runs`). The common case, no such run, is decided for all the beats at once."""
+        closer (`_runs`). The common case, no such run, is decided for all the beats at once (a stream's few beats
+        by slicing)."""
+        if len(r) <= FEW:
+            return np.array([top > lo and int(self._runlen[lo:top].max()) >= self._clip
+                             for lo, top in zip((max(start, v - self.before) - start for v in r.tolist()),
+                                                (v - start for v in hi.tolist()))], dtype=bool)
         lo = np.maximum(start, r - self.before) - start
         top = hi - start
         # One maximum per window over the run lengths (a 0 appended, so that a window may end at the last sample).

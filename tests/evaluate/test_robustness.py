@@ -18,6 +18,7 @@ from ecg_utils.evaluate.robustness import (
     gate_design_scores,
     gate_target,
     gate_tradeoff,
+    gated,
     noise_figures,
     nst_detection,
 )
@@ -106,7 +107,8 @@ def test_gate_design_calibrates_each_measure_alike_and_names_the_clean_records_i
         return pd.concat([clean, noisy], ignore_index=True)
 
     whole, masked = GateConfig(), GateConfig(qrs_s=(0.05, 0.1))
-    table = gate_design({"whole": (whole, scores(12.0, False)), "masked": (masked, scores(18.0, True))}, 0.005)
+    table = gate_design({"whole": (whole, scores(12.0, False), False), "masked": (masked, scores(18.0, True), False)},
+                        0.005)
     assert list(table.gate) == ["whole", "masked"] and list(table.records) == [2, 2]
     assert table.threshold_db[0] < 10 and 14 < table.threshold_db[1] < 16 and table.noisy[0] == "em 6 dB"
     removed = table["noisy_false_V_removed_%"]
@@ -121,8 +123,40 @@ def test_gate_design_scores_reuse_the_configs_own_scores():
     # (no classifier, records or databases are given, so scoring anything would fail).
     scores = pd.DataFrame({"quality_db": [12.0]})
     config = GateConfig(min_snr_db=11.4)
-    variants = gate_design_scores(None, None, None, [], ["em"], [6.0], config, scores, {"same": {}})
-    assert list(variants) == ["same"] and variants["same"][0] == config and variants["same"][1] is scores
+    variants = gate_design_scores(None, None, None, [], ["em"], [6.0], config, scores, {"same": ({}, False),
+                                                                                          "shape": ({}, True)})
+    assert list(variants) == ["same", "shape"] and variants["same"][0] == config and variants["same"][1] is scores
+    assert variants["shape"][1] is scores and variants["shape"][2]  # the similarity is in every beat's scores
+
+
+def _shape_scores() -> pd.DataFrame:
+    """Clean records "a" (2,000 beats: N, S and V) and "c" (1,000 N beats, 10 of them of low SNR and dissimilar:
+    1 % of the record), and noisy beats (half of them false V calls) of low SNR and low similarity."""
+    rng = np.random.default_rng(2)
+    clean = pd.DataFrame({"record": np.repeat(["a", "c"], [2000, 1000]),
+                          "true": np.r_[np.repeat(list("NSV"), [1400, 300, 300]), np.repeat("N", 1000)],
+                          "quality_db": rng.normal(20, 3, 3000), "similarity": rng.normal(99, 0.5, 3000),
+                          "noise": "none", "path": "offline", "noisy": False, "model": "N"})
+    clean.loc[clean.true == "V", "quality_db"] -= 6  # wide beats: a low SNR, but they repeat their shape
+    clean.loc[2000:2009, ["quality_db", "similarity"]] = [2.0, 80.0]
+    noisy = pd.DataFrame({"record": "a", "true": "", "quality_db": rng.normal(12, 2, 1000),
+                          "similarity": rng.normal(85, 5, 1000), "noise": "em", "path": "offline", "noisy": True,
+                          "model": np.tile(["V", "N"], 500)})
+    return pd.concat([clean, noisy], ignore_index=True)
+
+
+def test_shape_calibration_removes_more_within_the_budget_and_spares_the_records_snr_spares():
+    scores = _shape_scores()
+    alone, both = (calibrate_gate(scores, GateConfig(), max_loss=0.01, shape=s) for s in (False, True))
+    assert alone.min_similarity is None and both.min_snr_db >= alone.min_snr_db and both.min_similarity < 99
+    tables = [gate_tradeoff(scores, [g.min_snr_db], g.min_similarity).iloc[0] for g in (alone, both)]
+    assert tables[1]["noisy_false_V_removed_%"] > tables[0]["noisy_false_V_removed_%"] + 30
+    assert all(tables[1][f"clean_{c}_gated_%"] <= 1.0 for c in "NSV")
+    clean = scores[(scores.noise == "none") & (scores.record == "a")]
+    per_record = 100 * gated(clean, both.min_snr_db, both.min_similarity).mean()
+    assert per_record <= 0.2  # record a: SNR alone gates under 0.2 % of it, and so must the pair
+    # Record c's 10 dissimilar beats of low SNR are gated by both (SNR alone already gated them: c is not spared).
+    assert gated(scores.loc[2000:2009], both.min_snr_db, both.min_similarity).all()
 
 
 def test_noise_stress_test_counts_both_detectors(mitdb_dir, nstdb_dir):

@@ -270,7 +270,7 @@ def test_websocket_gives_the_streaming_classifiers_beats(client, rec):
         assert [b["pred"] for b in got] == [e.pred for e in want]
         assert [b["unreadable"] for b in got] == [e.unreadable for e in want]
         assert set(got[0]) == {"sample", "time_s", "pred", "p_N", "p_S", "p_V", "p_F", "p_Q", "latency_s", "quality_db",
-                               "unreadable"}
+                               "similarity", "unreadable"}
 
 
 def test_websocket_bad_input(client):

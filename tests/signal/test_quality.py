@@ -73,7 +73,8 @@ def test_each_kind_of_bad_stretch_is_marked_and_clean_beats_are_not(ecg):
     assert all(b.reason == "" for b in _in(beats, 105, 119)), "readable again once the noise is over"
 
 
-@pytest.mark.parametrize("config", [GATE, replace(GATE, qrs_s=(0.1, 0.15), window_s=5.0)], ids=["whole", "away"])
+@pytest.mark.parametrize("config", [GATE, replace(GATE, qrs_s=(0.1, 0.15), window_s=5.0),
+                                    replace(GATE, min_snr_db=14.0, min_similarity=97.0)], ids=["whole", "away", "shape"])
 def test_scores_do_not_depend_on_chunk_size(ecg, config):
     x = _spoilt(ecg)
     whole, flat = _gate(x, len(x), config)
@@ -82,6 +83,7 @@ def test_scores_do_not_depend_on_chunk_size(ecg, config):
         assert got_flat == flat
         assert [(b.r, b.reason) for b in got] == [(b.r, b.reason) for b in whole]
         np.testing.assert_array_equal([b.snr_db for b in got], [b.snr_db for b in whole])
+        np.testing.assert_array_equal([b.similarity for b in got], [b.similarity for b in whole])
 
 
 def test_predict_reports_unreadable_beats_as_q_and_says_why(ecg):
@@ -103,12 +105,13 @@ def test_stream_gate_is_the_same_whatever_the_chunk_size(ecg):
 
     def run(chunk: int) -> list:
         stream = StreamingClassifier(clf, FS, gate=GATE)
-        return [(e.sample, e.pred, e.unreadable, e.quality_db) for i in range(0, len(x), chunk)
-                for e in stream.process(x[i:i + chunk])]
+        # (NaN, a score not measured yet, as None: NaN equals nothing, itself included)
+        return [(e.sample, e.pred, e.unreadable, *(None if np.isnan(v) else v for v in (e.quality_db, e.similarity)))
+                for i in range(0, len(x), chunk) for e in stream.process(x[i:i + chunk])]
 
     whole = run(len(x))
-    assert {u for *_, u, _ in whole} >= {"", "noise", "clipped"}
-    assert all(p == "Q" for _, p, u, _ in whole if u)
+    assert {u for _, _, u, *_ in whole} >= {"", "noise", "clipped"}
+    assert all(p == "Q" for _, p, u, *_ in whole if u)
     for chunk in (36, FS, 5 * FS + 7):
         assert run(chunk) == whole
 
@@ -169,6 +172,14 @@ def test_gate_parameters_are_checked():
     assert GateConfig.from_dict(GateConfig(qrs_s=(0.05, 0.2)).to_dict()) == GateConfig(qrs_s=(0.05, 0.2))
     with pytest.raises(DataError, match="sampling rate"):
         SignalQuality(30.0, GateConfig(), 5, 10)
+    with pytest.raises(DataError, match="min_similarity without min_snr_db"):
+        GateConfig(min_similarity=95.0)
+    with pytest.raises(DataError, match="shape_beats"):
+        GateConfig(shape_beats=0)
+    with pytest.raises(DataError, match="shape_s=0.5 s reaches past"):
+        SignalQuality(FS, GateConfig(shape_s=0.5), BEFORE, AFTER)
+    both = GateConfig(min_snr_db=14.0, min_similarity=96.0, shape_s=0.1)
+    assert GateConfig.from_dict(both.to_dict()) == both
 
 
 def test_shipped_gate_is_the_one_calibrated_in_reports():
@@ -230,3 +241,14 @@ def test_scores_and_reasons_are_the_plain_rules_computed_beat_by_beat(ecg):
         expected = np.median(local[-gate.beats:])
         assert b.snr_db == pytest.approx(expected, abs=1e-9)
     assert len(local) > 100
+
+
+def test_similarity_tells_a_repeating_ecg_from_noise(ecg):
+    """Clean beats repeat their QRS shape (similarity near 100 %); in noise they do not. With both thresholds a beat is
+    noise only where its SNR score and its similarity score are both low: a clean stretch of low SNR stays readable."""
+    x = _spoilt(ecg)
+    beats, _ = _gate(x, len(x), GateConfig(min_snr_db=30.0, min_similarity=90.0))
+    clean, noisy = _in(beats, 5, 29), _in(beats, 80, 95)
+    assert min(b.similarity for b in clean) > 95 and max(b.similarity for b in noisy) < 90
+    assert all(b.reason == "" for b in clean) and all(b.reason == "noise" for b in noisy)
+    assert all(b.snr_db < 30 for b in clean)  # the SNR rule alone would have gated them
