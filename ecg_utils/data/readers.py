@@ -108,15 +108,39 @@ class WfdbSource:
         self.stretches = (Stretch(0, self.n_samples, 0),)
         self.start = (datetime.datetime.combine(header.base_date, header.base_time)
                       if header.base_date and header.base_time else header.base_time)
+        # A one-segment record with one sample per frame in the lead is read with the header parsed here, not once per
+        # block (`rdrecord` parses it on every call: most of a block's read time); any other through `rdrecord`.
+        self._header = header if (isinstance(header, wfdb.Record) and header.samps_per_frame[self.channel] == 1) else None
 
     def read(self, start: int, stop: int) -> np.ndarray:
         if stop <= start:
             return np.zeros(0)
         try:
+            if self._header is not None:
+                return self._read_samples(start, stop)
             rec = self._wfdb.rdrecord(str(self.path), sampfrom=start, sampto=stop, channels=[self.channel])
         except Exception as exc:  # wfdb fails in assorted ways on damaged files
             raise DataError(f"record {self.name}: its signal file could not be read ({exc}); {OWN_RECORD_FIX}") from exc
         return np.asarray(rec.p_signal[:, 0], dtype=np.float64)
+
+    def _read_samples(self, start: int, stop: int) -> np.ndarray:
+        """What `rdrecord(..., channels=[channel]).p_signal[:, 0]` gives (tested), by the same wfdb functions it calls
+        once the header is parsed: the digital samples, then (digital - baseline) / gain, NaN for the format's
+        invalid-sample value."""
+        from wfdb.io import _signal
+
+        h, c = self._header, self.channel
+        digital = _signal._rd_segment(
+            file_name=h.file_name, dir_name=str(self.path.parent.absolute()), pn_dir=None, fmt=h.fmt, n_sig=h.n_sig,
+            sig_len=h.sig_len, byte_offset=h.byte_offset, samps_per_frame=h.samps_per_frame, skew=h.skew,
+            init_value=h.init_value, sampfrom=start, sampto=stop, channels=[c], ignore_skew=False, no_file=False,
+            sig_data=None, return_res=64)[0]
+        invalid = digital == _signal._digi_nan(h.fmt)[c]
+        out = digital.astype(np.float64)
+        np.subtract(out, h.baseline[c], out)
+        np.divide(out, h.adc_gain[c], out)
+        out[invalid] = np.nan
+        return out
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         return _by_position(self, size)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from ecg_utils.data.readers import detect_format, open_record
+from ecg_utils.data.readers import WfdbSource, detect_format, open_record
 from ecg_utils.data.records import read_record
 from ecg_utils.errors import DataError, LeadError
 from tests.synthetic_records import write_csv, write_edf, write_edf_d
@@ -162,3 +162,26 @@ def test_edf_plus_d_stretches(tmp_path):
                           ["ECG1"])
     with pytest.raises(DataError, match="o.edf: the EDF\\+D file's data records overlap"):
         open_record(overlap)
+
+
+@pytest.mark.parametrize("record, lead", [("114", "MLII"), ("100", "V5")])  # format 212; MLII on 114's second signal
+def test_wfdb_blocks_read_what_rdrecord_reads(mitdb_dir, record, lead):
+    """The reader parses the header once and reads each block's samples with wfdb's own functions: the same values as
+    `wfdb.rdrecord` of that block, at the start, across the middle and up to the end."""
+    source = WfdbSource(mitdb_dir / record, lead=lead)
+    channel = source.leads.index(lead)
+    for start, stop in ((0, 1), (0, 3601), (123_457, 250_000), (source.n_samples - 999, source.n_samples)):
+        want = wfdb.rdrecord(str(mitdb_dir / record), sampfrom=start, sampto=stop, channels=[channel]).p_signal[:, 0]
+        np.testing.assert_array_equal(source.read(start, stop), want)
+
+
+def test_wfdb_format_16_invalid_samples_read_as_nan(tmp_path):
+    """Format 16 with the invalid-sample value (-32768) in one lead of two: NaN there, as `rdrecord` gives it."""
+    digital = np.array([[0, 5], [-32768, 6], [200, -32768], [-200, 7]], dtype=np.int16)
+    wfdb.wrsamp("rec", fs=250, units=["mV", "mV"], sig_name=["I", "MLII"], d_signal=digital, fmt=["16", "16"],
+                adc_gain=[200.0, 100.0], baseline=[0, 5], write_dir=str(tmp_path))
+    for lead, channel in (("I", 0), ("MLII", 1)):
+        want = wfdb.rdrecord(str(tmp_path / "rec"), channels=[channel]).p_signal[:, 0]
+        got = WfdbSource(tmp_path / "rec", lead=lead).read(0, 4)
+        np.testing.assert_array_equal(got, want)
+        assert np.isnan(got).sum() == 1
