@@ -384,16 +384,18 @@ def test_gate_design_markdown_gives_each_measure_its_row():
     from ecg_utils.evaluate.report import gate_design_markdown
 
     design = pd.DataFrame([
-        {"gate": "whole window (published)", "qrs_s": "[0.0, 0.0]", "noisy": "em 6 dB", "threshold_db": 11.4,
+        {"gate": "whole window (published)", "qrs_s": "[0.0, 0.0]", "min_similarity": "", "noisy": "em 6 dB",
+         "threshold_db": 11.4,
          "clean_N_gated_%": 0.1, "clean_S_gated_%": 0.0, "clean_V_gated_%": 0.7, "noisy_false_V_removed_%": 56.9,
          "noisy_beats_gated_%": 44.4, "records": 22, "records_over": 0, "over": ""},
-        {"gate": "away from the QRS (rejected)", "qrs_s": "[0.05, 0.1]", "noisy": "em 6 dB", "threshold_db": 14.7,
+        {"gate": "away from the QRS (rejected)", "qrs_s": "[0.05, 0.1]", "min_similarity": "", "noisy": "em 6 dB",
+         "threshold_db": 14.7,
          "clean_N_gated_%": 0.2, "clean_S_gated_%": 0.1, "clean_V_gated_%": 0.74, "noisy_false_V_removed_%": 70.4,
          "noisy_beats_gated_%": 56.8, "records": 22, "records_over": 2, "over": "108 3.64; 203 0.98"},
         {"gate": "with the shape", "qrs_s": "[0.0, 0.0]", "min_similarity": 94.6, "noisy": "em 6 dB",
          "threshold_db": 13.9, "clean_N_gated_%": 0.45, "clean_S_gated_%": 0.11, "clean_V_gated_%": 0.69,
          "noisy_false_V_removed_%": 87.4, "noisy_beats_gated_%": 71.9, "records": 22, "records_over": 1,
-         "over": "108 7.29"}]).fillna("")  # as the report reads the file: no NaN
+         "over": "108 7.29"}])  # as the report reads the file: an empty cell, not NaN, for the SNR alone
     text = gate_design_markdown(design)
     assert "3 gate designs, each calibrated on the 22 DS1 records" in text and "noisy stretches: em 6 dB" in text
     assert "| with the shape | 13.9; 94.6 | 0.45 / 0.11 / 0.69 | 87.4 | 71.9 | 1 of 22: 108 7.29 |" in text
