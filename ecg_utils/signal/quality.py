@@ -143,7 +143,7 @@ def _medians(recent: deque[float], values: np.ndarray) -> np.ndarray:
             out.append(statistics.median(recent))
         return np.array(out)
     both = np.concatenate([np.array(recent, dtype=np.float64), values])
-    first = max(0, m - 1 - h)  # the values before it have fewer than m - 1 before them: one by one
+    first = max(0, m - 1 - h)  # the first values have fewer than m - 1 before them: their medians one by one
     out = np.empty(len(values))
     for j in range(first):
         out[j] = statistics.median(both[: h + j + 1].tolist())
