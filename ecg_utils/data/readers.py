@@ -127,9 +127,7 @@ class WfdbSource:
         """What `rdrecord(..., channels=[channel]).p_signal[:, 0]` gives (tested), by the same wfdb functions it calls
         once the header is parsed: the digital samples, then (digital - baseline) / gain, NaN for the format's
         invalid-sample value."""
-        from wfdb.io import _signal
-
-        h, c = self._header, self.channel
+        _signal, h, c = self._wfdb.io._signal, self._header, self.channel
         digital = _signal._rd_segment(
             file_name=h.file_name, dir_name=str(self.path.parent.absolute()), pn_dir=None, fmt=h.fmt, n_sig=h.n_sig,
             sig_len=h.sig_len, byte_offset=h.byte_offset, samps_per_frame=h.samps_per_frame, skew=h.skew,

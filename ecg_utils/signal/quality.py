@@ -337,14 +337,10 @@ class SignalQuality:
         if len(r) <= FEW and qrs_mask is None:
             return np.array([self._local_snr_one(ri - start, hii - start) for ri, hii in zip(r.tolist(), hi.tolist())])
         filt, r, hi = self._filt, r - start, hi - start
-        # The band-passed signal has no mean: its median absolute value is the robust noise level. A block's many
-        # beats gather their rows of noise samples from a strided view of |filt| (no index array of rows x
-        # samples); a stream's beat or two index directly, since the view costs more to build than it saves.
+        # The band-passed signal has no mean: its median absolute value is the robust noise level. The beats gather
+        # their rows of noise samples from a strided view of |filt| (no index array of rows x samples).
         first = hi - self._win
-        if len(first) > 16:
-            dev = sliding_window_view(np.abs(filt), self._win)[:, ::self._noise_step][first]
-        else:
-            dev = np.abs(filt[first[:, None] + self._noise_offsets])
+        dev = sliding_window_view(np.abs(filt), self._win)[:, ::self._noise_step][first]
         k = len(self._noise_offsets) // 2
         if qrs_mask is not None:
             idx = first[:, None] + self._noise_offsets
@@ -364,6 +360,7 @@ class SignalQuality:
         return np.where((sigma > 0) & (amp > 0), value, np.where(amp > 0, np.inf, -np.inf))
 
     def _similarity_one(self, r: int, hi: int, start: int) -> float:
+        """`_similarity` of one beat (the beat's shape joins the kept ones): the same samples and arithmetic."""
         a = r - start + int(self._shape_offsets[0])
         seg = self._raw[a: a + len(self._shape_offsets)]
         if a < 0 or a + len(self._shape_offsets) > min(hi, self._n) - start:
