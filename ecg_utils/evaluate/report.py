@@ -491,7 +491,7 @@ def _gross_avg(figures: dict[str, Any], key: str) -> str:
 
 
 def detector_design_markdown(design: pd.DataFrame) -> str:
-    """The detector's band beside the others tried, on DS1 records in noise (notebook 05): how a design is judged."""
+    """The detector beside the designs it was compared with, on DS1 records in noise (notebook 05)."""
     names = list(dict.fromkeys(design.detector))
     lines = [(f"The detector on the {design.record.nunique()} DS1 records it is designed on (lead MLII, the noise "
               "stress test's noise records mixed in as the database was made; EC57 counting, pooled), Se / +P:"), "",

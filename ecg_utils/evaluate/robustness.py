@@ -4,8 +4,9 @@ calibration of the signal-quality gate (notebook 05-robustness).
 - `nst_detection`: this repo's R-peak detector and wfdb's `xqrs_detect` on the noise stress test
   database's 12 records (118 and 119 with electrode-motion noise at 24 ... -6 dB) and on the clean
   records, counted as EC57 counts (150 ms match window, first 5 minutes a learning period).
-- `detector_design`: the detector's band beside Pan & Tompkins' on DS1 records other than 118 and 119
-  with noise mixed in, the comparison the band was chosen on (118 and 119 stay a test).
+- `detector_design`: the detector beside the designs it was compared with (without its rhythm check, a wider band)
+  on DS1 records other than 118 and 119 with noise mixed in, the comparison they were chosen on (118 and 119 stay a
+  test).
 - `classify_in_noise`: DS2 records with `em`, `ma` or `bw` noise mixed in as the database was made
   (`noise.mix`), classified offline (`predict`, whole-record mode) and as a stream, every beat kept with its reference
   class, its class with and without the gate, and whether it lies in a noisy stretch.
@@ -105,8 +106,11 @@ def band_name(band: tuple[float, float]) -> str:
     return f"{band[0]:g}-{band[1]:g} Hz"
 
 
-#: The bands `detector_design` compares: the detector's own and a wider one that was tried and rejected.
-DESIGN_BANDS = {f"this repo ({band_name(QRS_BAND)})": QRS_BAND, "6-18 Hz (rejected)": (6.0, 18.0)}
+#: The designs `detector_design` compares (name: `QRSDetector` options): the detector's own, the same without the
+#: rhythm check (the detector until 2026-12-07), and a wider band that was tried without it and rejected.
+DESIGN_DETECTORS = {f"this repo ({band_name(QRS_BAND)}, rhythm check)": {},
+                    "without the rhythm check (until 2026-12-07)": {"rhythm_check": False},
+                    "6-18 Hz, no rhythm check (rejected)": {"band": (6.0, 18.0), "rhythm_check": False}}
 
 
 def design_records() -> list[str]:
@@ -117,11 +121,11 @@ def design_records() -> list[str]:
 
 
 def detector_design(mitdb_dir: Path, nstdb_dir: Path, records: Sequence[str], snrs: Sequence[float],
-                    noises: Sequence[str] = ("em", "ma"), bands: dict[str, tuple[float, float]] = DESIGN_BANDS,
+                    noises: Sequence[str] = ("em", "ma"), designs: dict[str, dict] = DESIGN_DETECTORS,
                     progress: bool = True) -> pd.DataFrame:
-    """EC57 counts of the detector with each of `bands` on lead MLII of `records` (`design_records`), clean and
-    with each of `noises` mixed in at each SNR (`with_noise`): the detector's development set, on which a change
-    must help in electrode motion and muscle noise alike, so that 118 and 119 stay a test."""
+    """EC57 counts of each of the detector `designs` (name: `QRSDetector` options) on lead MLII of `records`
+    (`design_records`), clean and with each of `noises` mixed in at each SNR (`with_noise`): the detector's development
+    set, on which a change must help in electrode motion and muscle noise alike, so that 118 and 119 stay a test."""
     outside = sorted(set(records) - set(design_records()))
     if outside:
         raise DataError(f"records {outside} are not in the detector's development set: DS1 without "
@@ -133,8 +137,8 @@ def detector_design(mitdb_dir: Path, nstdb_dir: Path, records: Sequence[str], sn
         versions = [("none", math.inf, clean.signal)] + [
             (kind, float(snr), with_noise(clean, noise_signals[kind], snr)[0]) for kind in noises for snr in snrs]
         for kind, snr, x in versions:
-            for name, band in bands.items():
-                found = np.asarray(QRSDetector(clean.fs, band=band).process(x), dtype=np.int64)
+            for name, options in designs.items():
+                found = np.asarray(QRSDetector(clean.fs, **options).process(x), dtype=np.int64)
                 c = ec57_counts(clean.ann_sample, clean.ann_symbol, found, clean.fs, MATCH_S)
                 rows.append({"record": rec, "noise": kind, "snr_db": float(snr), "detector": name, **c})
     return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ import pytest
 from ecg_utils.data.splits import DS1
 from ecg_utils.errors import DataError
 from ecg_utils.evaluate.robustness import (
-    DESIGN_BANDS,
+    DESIGN_DETECTORS,
     calibrate_gate,
     design_records,
     detection_by_snr,
@@ -170,13 +170,15 @@ def test_noise_stress_test_counts_both_detectors(mitdb_dir, nstdb_dir):
         nst_detection(nstdb_dir, mitdb_dir, ["100"], ["24"], progress=False)
 
 
-def test_detector_design_compares_the_bands_on_ds1_only(mitdb_dir, nstdb_dir):
+def test_detector_design_compares_the_designs_on_ds1_only(mitdb_dir, nstdb_dir):
     table = detector_design(mitdb_dir, nstdb_dir, ["205"], [6.0], ["em", "ma"], progress=False)
-    assert list(table.detector) == list(DESIGN_BANDS) * 3 and list(table.noise) == ["none"] * 2 + ["em"] * 2 + ["ma"] * 2
-    assert list(table.snr_db) == [math.inf] * 2 + [6.0] * 4
+    k = len(DESIGN_DETECTORS)
+    assert list(table.detector) == list(DESIGN_DETECTORS) * 3 and list(table.noise) == ["none"] * k + ["em"] * k + ["ma"] * k
+    assert list(table.snr_db) == [math.inf] * k + [6.0] * 2 * k
     clean, noisy = table[table.noise == "none"], table[table.noise != "none"]
     assert (clean.fp < 5).all() and (noisy.fp > 30).all()  # the noise is in the signal the detector read
-    assert noisy.fp.iloc[0] != noisy.fp.iloc[1]  # each band is the detector's own
+    em = noisy[noisy.noise == "em"].set_index("detector").fp
+    assert em.nunique() == k  # each design is the detector with its own options
     for outside in ("118", "100"):  # 118 and 119 are the test; DS2 is never looked at
         with pytest.raises(DataError, match="not in the detector's development set"):
             detector_design(mitdb_dir, nstdb_dir, [outside], [6.0], progress=False)

@@ -155,3 +155,52 @@ def test_refine_peaks_gives_what_a_beat_by_beat_search_gives():
     peaks = np.sort(rng.choice(np.arange(-3, 2003), 300)).clip(0, 1999)
     one_by_one = [max(0, p - 7) + int(np.argmax(np.abs(x[max(0, p - 7): p + 8]))) for p in peaks]
     np.testing.assert_array_equal(refine_peaks(x, peaks, 7), one_by_one)
+
+
+def _pulses(fs: int, seconds: float, at: list[tuple[float, float]]) -> np.ndarray:
+    t = np.arange(round(seconds * fs)) / fs
+    return sum(amp * np.exp(-0.5 * ((t - b) / 0.010) ** 2) for b, amp in at)
+
+
+@pytest.mark.parametrize("rhythm_check", [True, False])
+def test_rhythm_check_drops_a_weak_early_peak_the_rhythm_ignores_and_keeps_an_ectopic_beat(rhythm_check):
+    # A regular rhythm (0.8 s). At 12.1 s a weak peak half-way between two beats: the next beat comes on time
+    # (12.5 s), so it was noise. At 20.1 s a weak early beat after which the rhythm starts again from it (the next
+    # beat at 20.9 s, 1.2 s after the one before): an ectopic beat, kept. Without the check both are beats.
+    fs = 360
+    beats = [0.5 + 0.8 * k for k in range(25)] + [20.1] + [20.9 + 0.8 * k for k in range(10)]
+    x = _pulses(fs, 30, [(b, 0.5 if b == 20.1 else 1.0) for b in beats] + [(12.1, 0.5)])
+    found = detect_r_peaks(x, fs) if rhythm_check else np.asarray(QRSDetector(fs, rhythm_check=False).process(x))
+    found = found / fs
+    assert all(np.abs(found - b).min() < 0.02 for b in beats)  # the ectopic beat too, either way
+    assert (np.abs(found - 12.1).min() < 0.02) != rhythm_check  # the noise peak, only without the check
+    assert len(found) == len(beats) + (not rhythm_check)
+
+
+def test_rhythm_check_waits_for_nothing_in_an_irregular_rhythm():
+    # The same weak peak between two beats, in an irregular rhythm (intervals of 0.6 to 1.0 s, as in atrial
+    # fibrillation), 0.4 s after a beat with the next one 0.8 s after it (on time for the mean interval): no rhythm
+    # tells it from a beat, so it is kept as without the check.
+    fs = 360
+    rr = np.resize([0.6, 1.0, 0.7, 0.95, 0.65, 0.9, 0.8], 35)
+    beats = 0.5 + np.concatenate([[0], np.cumsum(rr)])
+    extra = beats[20] + 0.4
+    assert rr[20] == 0.8
+    x = _pulses(fs, beats[-1] + 1, [(b, 1.0) for b in beats] + [(extra, 0.5)])
+    found = detect_r_peaks(x, fs) / fs
+    assert np.abs(found - extra).min() < 0.02 and len(found) == len(beats) + 1
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 360, 1000])
+def test_rhythm_check_gives_the_same_beats_whatever_the_chunk_size(mitdb_dir, nstdb_dir, chunk):
+    # Electrode motion noise at 6 dB on record 100 (after its first five minutes, as the noise stress test adds
+    # it): beats wait for the rhythm check across chunk boundaries, and the stream gives what the whole signal gives.
+    from ecg_utils.evaluate.robustness import read_noise, with_noise
+
+    rec = read_record(mitdb_dir / "100", ["MLII"])
+    x = with_noise(rec, read_noise(nstdb_dir, "em"), 6.0)[0][300 * 360: 300 * 360 + 360 * (60 if chunk > 1 else 20)]
+    whole = detect_r_peaks(x, 360)
+    det = QRSDetector(360)
+    streamed = [b for i in range(0, len(x), chunk) for b in det.process(x[i:i + chunk])]
+    np.testing.assert_array_equal(streamed, whole)
+    assert len(whole) != len(QRSDetector(360, rhythm_check=False).process(x))  # the check acted on this stretch
