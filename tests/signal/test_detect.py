@@ -162,12 +162,12 @@ def _pulses(fs: int, seconds: float, at: list[tuple[float, float]]) -> np.ndarra
     return sum(amp * np.exp(-0.5 * ((t - b) / 0.010) ** 2) for b, amp in at)
 
 
-@pytest.mark.parametrize("rhythm_check", [True, False])
-def test_rhythm_check_drops_a_weak_early_peak_the_rhythm_ignores_and_keeps_an_ectopic_beat(rhythm_check):
+@pytest.mark.parametrize(("rhythm_check", "fs"), [(True, 360), (False, 360), (True, 128), (True, 250)])
+def test_rhythm_check_drops_a_weak_early_peak_the_rhythm_ignores_and_keeps_an_ectopic_beat(rhythm_check, fs):
     # A regular rhythm (0.8 s). At 12.1 s a weak peak half-way between two beats: the next beat comes on time
     # (12.5 s), so it was noise. At 20.1 s a weak early beat after which the rhythm starts again from it (the next
-    # beat at 20.9 s, 1.2 s after the one before): an ectopic beat, kept. Without the check both are beats.
-    fs = 360
+    # beat at 20.9 s, 1.2 s after the one before): an ectopic beat, kept. Without the check both are beats. The rule
+    # reads intervals and heights, not samples: the same at other sampling rates.
     beats = [0.5 + 0.8 * k for k in range(25)] + [20.1] + [20.9 + 0.8 * k for k in range(10)]
     x = _pulses(fs, 30, [(b, 0.5 if b == 20.1 else 1.0) for b in beats] + [(12.1, 0.5)])
     found = detect_r_peaks(x, fs) if rhythm_check else np.asarray(QRSDetector(fs, rhythm_check=False).process(x))
