@@ -504,7 +504,7 @@ def detector_design_markdown(design: pd.DataFrame) -> str:
 
 
 def gate_design_markdown(design: pd.DataFrame) -> str:
-    """Each way of measuring the gate's noise, calibrated on DS1 alike (notebook 05): what it removes and costs there."""
+    """Each gate design, calibrated on DS1 alike (notebook 05): what it removes and costs there."""
     lines = [(f"{len(design)} gate designs, each calibrated on the {design['records'].iloc[0]} DS1 records with the "
               "published budget of the clean beats of each class N, S and V (the SNR alone: the highest threshold within "
               "it; with the QRS-shape similarity: the pair of thresholds that removes the most false V calls within it "

@@ -405,12 +405,13 @@ def gate_design_scores(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path,
 
 
 def gate_design(variants: dict[str, tuple[GateConfig, pd.DataFrame, bool]], max_loss: float) -> pd.DataFrame:
-    """Each noise measure calibrated on DS1 as the published gate is, and what it removes and costs there.
+    """Each gate design calibrated on DS1 as the published gate is, and what it removes and costs there.
 
     `variants`: name → (config, its `gate_scores`, whether the similarity is calibrated too). Per variant: the calibrated
-    thresholds, the shares of `gate_tradeoff` at them, and the DS1 records whose clean beats it gates beyond `MAX_CLEAN_UNREADABLE_PCT` (counted as `gate_tradeoff`
-    counts, from the scores: a record's first beats, which the gate never gates, included). The measure that removes
-    the most false V calls at the same budget is not the better gate if it gates clean records that the other spares.
+    thresholds, the shares of `gate_tradeoff` at them, and the DS1 records whose clean beats it gates beyond
+    `MAX_CLEAN_UNREADABLE_PCT` (counted as `gate_tradeoff` counts, from the scores: a record's first beats, which the gate
+    never gates, included). The design that removes the most false V calls at the same budget is not the better gate if
+    it gates clean records that another spares.
     """
     rows = []
     for name, (config, scores, shape) in variants.items():

@@ -226,12 +226,10 @@ class QRSDetector:
             if cands:
                 q, rq, h, sl = max(cands, key=lambda c: c[2])
                 out.append(self._accept(q, rq, h, sl, searchback=True))
-        if r - self._last_r < self._refractory:
-            return out  # the same beat seen again (its tail, or a wide QRS's second hump)
         # A waiting beat is the last beat for the refractory period and the T-wave rule, as if it had been accepted.
         last_r, last_slope = (self._waiting[1], self._waiting[3]) if self._waiting else (self._last_r, self._last_slope)
         if r - last_r < self._refractory:
-            return out
+            return out  # the same beat seen again (its tail, or a wide QRS's second hump)
         is_qrs = height > self._threshold
         if is_qrs and r - last_r < self._twave and slope < 0.5 * last_slope:
             is_qrs = False  # a T wave: it rises more slowly than the beat before it

@@ -361,10 +361,8 @@ class SignalQuality:
 
     def _similarity_one(self, r: int, hi: int, start: int) -> float:
         """`_similarity` of one beat (the beat's shape joins the kept ones): the same samples and arithmetic."""
-        a = r - start + int(self._shape_offsets[0])
-        seg = self._raw[a: a + len(self._shape_offsets)]
-        if a < 0 or a + len(self._shape_offsets) > min(hi, self._n) - start:
-            seg = np.full(len(self._shape_offsets), np.nan)
+        a, n = r - start + int(self._shape_offsets[0]), len(self._shape_offsets)
+        seg = self._raw[a: a + n] if 0 <= a and a + n <= min(hi, self._n) - start else np.full(n, np.nan)
         seg = seg - seg.mean()
         norm = math.sqrt((seg * seg).sum())
         shape = seg / norm if norm > 0 else np.full(len(seg), np.nan)
