@@ -511,15 +511,18 @@ def gate_design_markdown(design: pd.DataFrame) -> str:
               f"and gates no more than {MAX_CLEAN_UNREADABLE_PCT:g} % of a clean record that the SNR alone keeps within "
               f"that; noisy stretches: {design['noisy'].iloc[0]}):"), "",
              ("| gate | thresholds: SNR (dB); similarity (%) | clean N / S / V gated % | false V calls removed in noise % "
-              f"| noisy beats gated % | DS1 records over {MAX_CLEAN_UNREADABLE_PCT:g} % (% gated) |"),
-             "| --- | ---: | ---: | ---: | ---: | --- |"]
+              "| noisy beats gated % | V beats gated between the noisy stretches % "
+              f"| DS1 records over {MAX_CLEAN_UNREADABLE_PCT:g} % (% gated) |"),
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in design.to_dict(orient="records"):
         clean = " / ".join(f"{r[f'clean_{c}_gated_%']:.2f}" for c in "NSV")
         over = f"{r['records_over']} of {r['records']}" + (f": {r['over']}" if r["records_over"] else "")
         similarity = r.get("min_similarity", "")  # empty for the SNR alone (read without NaN, as `over` must be)
         both = f"{r['threshold_db']:g}" + (f"; {float(similarity):g}" if similarity != "" else "")
+        between = r.get("between_V_gated_%")  # (absent from tables written before it was measured)
+        between = "–" if between is None or pd.isna(between) else f"{between:.2f}"
         lines.append(f"| {r['gate']} | {both} | {clean} | {r['noisy_false_V_removed_%']:.1f} "
-                     f"| {r['noisy_beats_gated_%']:.1f} | {over} |")
+                     f"| {r['noisy_beats_gated_%']:.1f} | {between} | {over} |")
     return "\n".join(lines)
 
 
@@ -567,11 +570,14 @@ def noise_markdown(stress: dict[str, Any]) -> str:
                      f"{_num(f['false_V_per_h_noisy'], 0)} | "
                      f"{_num(f['false_V_per_h_clean'], 0)} |")
     t, gate = stress.get("target") or {}, stress["gate"]
-    snr = (f"local SNR below **{gate['min_snr_db']} dB** (median of {gate['beats']} beats, "
+    median = f"median of {gate['beats']} beats"
+    if gate.get("recover_beats"):  # (older reports have no such key)
+        median = f"higher of the {median} and that of the last {gate['recover_beats']}"
+    snr = (f"local SNR below **{gate['min_snr_db']} dB** (the {median}, "
            f"{gate['band_hz'][0]:g}–{gate['band_hz'][1]:g} Hz")
     if gate.get("min_similarity") is not None:
         snr = (f"noise where the local SNR is below **{gate['min_snr_db']} dB** and the QRS-shape similarity below "
-               f"**{gate['min_similarity']:g} %** (each the median of {gate['beats']} beats: the SNR in "
+               f"**{gate['min_similarity']:g} %** (each the {median}: the SNR in "
                f"{gate['band_hz'][0]:g}–{gate['band_hz'][1]:g} Hz, the similarity a beat's highest correlation over "
                f"±{1000 * gate['shape_s']:g} ms with one of the {gate['shape_beats']} beats before it")
     lines += ["", (f"Gate: {snr}; a record's first {gate['beats'] - 1} measured beats are never gated for noise), "

@@ -381,10 +381,13 @@ def calibrate_gate(scores: pd.DataFrame, config: GateConfig, max_loss: float = 0
 MAX_CLEAN_UNREADABLE_PCT = 0.2
 #: The gate designs `gate_design` compares: the SNR alone, its noise measured over the whole window, QRS complexes
 #: included (published until 2026-12-07), or with each QRS complex left out (`GateConfig.qrs_s`: 50 ms before to 100 ms
-#: after each R peak); and the whole-window SNR with the QRS-shape similarity (published): (changes to the config,
-#: whether the similarity is calibrated too).
-DESIGN_GATES = {"SNR, whole window": ({}, False), "SNR, away from the QRS (rejected)": ({"qrs_s": (0.05, 0.10)}, False),
-                "SNR and QRS-shape similarity (published)": ({}, True)}
+#: after each R peak); the whole-window SNR with the QRS-shape similarity, each score the median of 15 beats (published
+#: until the next one), and the same with each score the higher of that and the median of the last 5 beats
+#: (`GateConfig.recover_beats`; published): (changes to the config, whether the similarity is calibrated too).
+DESIGN_GATES = {"SNR, whole window": ({"recover_beats": None}, False),
+                "SNR, away from the QRS (rejected)": ({"qrs_s": (0.05, 0.10), "recover_beats": None}, False),
+                "SNR and QRS-shape similarity, medians of 15 beats": ({"recover_beats": None}, True),
+                "the same, and of the last 5 beats (published)": ({"recover_beats": 5}, True)}
 
 
 def gate_design_scores(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path, records: Iterable[str],
@@ -393,14 +396,18 @@ def gate_design_scores(classifier: Classifier, mitdb_dir: Path, nstdb_dir: Path,
                        ) -> dict[str, tuple[GateConfig, pd.DataFrame, bool]]:
     """Each of `variants` (changes to `config`, and whether the similarity is calibrated too) with its `gate_scores` on
     `records`, for `gate_design`: `scores`, those of `config` itself, already computed, serve the variants that change
-    none of its measures (every beat's similarity is in them)."""
-    out = {}
+    none of its measures (every beat's similarity is in them), and variants that measure alike share their scores."""
+    def measures(c: GateConfig) -> GateConfig:
+        return replace(c, min_snr_db=None, min_similarity=None)
+
+    out: dict[str, tuple[GateConfig, pd.DataFrame, bool]] = {}
+    scored = {measures(config): scores}
     for name, (change, shape) in variants.items():
         variant = GateConfig.from_dict({**config.to_dict(), **change})
-        same = replace(variant, min_snr_db=None, min_similarity=None) == replace(config, min_snr_db=None,
-                                                                                  min_similarity=None)
-        out[name] = (variant, scores if same else
-                     gate_scores(classifier, mitdb_dir, nstdb_dir, records, noises, snrs, variant, progress), shape)
+        if measures(variant) not in scored:
+            scored[measures(variant)] = gate_scores(classifier, mitdb_dir, nstdb_dir, records, noises, snrs, variant,
+                                                    progress)
+        out[name] = (variant, scored[measures(variant)], shape)
     return out
 
 
@@ -435,10 +442,13 @@ def gated(scores: pd.DataFrame, min_snr_db: float, min_similarity: float | None 
 
 
 def gate_tradeoff(scores: pd.DataFrame, thresholds: Sequence[float], min_similarity: float | None = None) -> pd.DataFrame:
-    """For each SNR threshold (with the similarity threshold, if given): % of clean N, S, V beats gated, and % of false V
-    calls in noisy stretches removed."""
+    """For each SNR threshold (with the similarity threshold, if given): % of clean N, S, V beats gated, % of false V
+    calls in noisy stretches removed, % of the noisy stretches' beats gated, and % of the V beats gated in the clean
+    stretches of the records with noise added (the gate's lag after a noisy stretch ends costs those)."""
     clean = scores[(scores.noise == "none") & (scores.path == "offline")]
     noisy = scores[(scores.noise != "none") & scores.noisy & (scores.path == "offline")]
+    between = scores[(scores.noise != "none") & ~scores.noisy.astype(bool) & (scores.path == "offline")]
+    between_v = between[between.true == "V"]
     false_v = noisy[(noisy.model == "V") & (noisy.true != "V")]
     rows = []
     for t in thresholds:
@@ -447,5 +457,6 @@ def gate_tradeoff(scores: pd.DataFrame, thresholds: Sequence[float], min_similar
             row[f"clean_{c}_gated_%"] = 100 * float(gated(clean[clean.true == c], t, min_similarity).mean())
         row["noisy_false_V_removed_%"] = 100 * float(gated(false_v, t, min_similarity).mean()) if len(false_v) else None
         row["noisy_beats_gated_%"] = 100 * float(gated(noisy, t, min_similarity).mean()) if len(noisy) else None
+        row["between_V_gated_%"] = 100 * float(gated(between_v, t, min_similarity).mean()) if len(between_v) else None
         rows.append(row)
     return pd.DataFrame(rows)

@@ -25,7 +25,9 @@ streaming classifier and the service:
   ECG repeats it, ventricular beats included (they repeat earlier ventricular beats).
   A single beat's figure is noisy; each score is the median over the beat and the `beats - 1`
   beats before it, so a noisy stretch is recognised as a whole and an odd-looking beat among clean ones is
-  not. Beats whose SNR score is below `min_snr_db` (and, with `min_similarity`, whose similarity score is below that
+  not. A median of 15 beats holds a noisy stretch's low figures for about 8 beats after it ends; with
+  `recover_beats`, each score is the higher of that median and the median of the last `recover_beats` beats, so
+  the gate still needs a long run of low figures to call a stretch noise, and lets go a few beats after it ends. Beats whose SNR score is below `min_snr_db` (and, with `min_similarity`, whose similarity score is below that
   too) are unreadable, once the SNR score is the median of `beats` beats: a
   record's first beats (its first seconds) are never gated for noise, so that a start with few beats to
   compare (record 208 opens with a run of wide ventricular beats) cannot gate clean ones.
@@ -71,6 +73,7 @@ class GateConfig:
     window_s: float = 2.5  # noise measured over this stretch, ending at the beat window's end
     qrs_s: tuple[float, float] = (0.0, 0.0)  # left out of the noise: this long before and after each R peak
     beats: int = 15  # the score is the median local SNR of this many beats (the beat and those before)
+    recover_beats: int | None = None  # with it, the score is the higher of that and the median of this many (fewer)
     min_snr_db: float | None = None  # beats scoring below are unreadable (None: score only, gate nothing)
     shape_s: float = 0.15  # each QRS shape: the signal this long either side of the R peak, its mean removed
     shape_beats: int = 8  # each beat's shape is compared with this many beats before it
@@ -93,6 +96,9 @@ class GateConfig:
             problems.append(f"window_s={self.window_s}, flat_s={self.flat_s}, clip_s={self.clip_s} (need > 0)")
         if self.beats < 1:
             problems.append(f"beats={self.beats} (need >= 1)")
+        if self.recover_beats is not None and not 1 <= self.recover_beats < self.beats:
+            problems.append(f"recover_beats={self.recover_beats} (need 1 <= recover_beats < beats={self.beats}, "
+                            "or None)")
         if problems:
             raise DataError("quality gate: " + "; ".join(problems))
 
@@ -155,7 +161,7 @@ def _medians(recent: deque[float], values: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class BeatQuality:
     r: int  # the R peak as given (samples at the gate's rate)
-    snr_db: float  # the score: median local SNR of the last `beats` beats (NaN: not measurable)
+    snr_db: float  # the score: median local SNR of the last `beats` beats (see `recover_beats`; NaN: not measurable)
     reason: str  # '' (readable) or one of REASONS
     similarity: float = math.nan  # median over the last `beats` beats of each one's best QRS correlation, %
 
@@ -193,7 +199,9 @@ class SignalQuality:
             raise DataError(f"quality gate: shape_s={config.shape_s} s reaches past the beat's window "
                             f"({after / fs:.2f} s after the R peak); give a shorter shape_s")
         self._shapes = np.full((config.shape_beats, len(self._shape_offsets)), np.nan)  # the last beats' shapes
-        self._similar: deque[float] = deque(maxlen=config.beats)
+        # The last beats' figures, for the median of `beats` of them (and of `recover_beats`, with it).
+        lengths = [config.beats] + ([config.recover_beats] if config.recover_beats else [])
+        self._similar: list[deque[float]] = [deque(maxlen=n) for n in lengths]
         self._flat = max(2, round(config.flat_s * fs))
         self._clip = max(2, round(config.clip_s * fs))
         self._second = round(fs)
@@ -206,7 +214,7 @@ class SignalQuality:
         self._n = 0
         self._waiting: list[int] = []
         self._scored_peaks: list[int] = []  # R peaks already scored whose QRS may still fall in a noise window
-        self._recent: deque[float] = deque(maxlen=config.beats)
+        self._recent: list[deque[float]] = [deque(maxlen=n) for n in lengths]
         self._measured = 0  # beats with a local SNR so far: the score is warm once it has `beats` of them
         self._run_value, self._run_len = math.nan, 0  # the constant run in progress at the end
         self.flat_samples = 0  # samples in finished flat runs (and the one in progress, at `finish`)
@@ -282,24 +290,27 @@ class SignalQuality:
         return out
 
     def _scores(self, snr: np.ndarray, similarity: np.ndarray) -> tuple[list[float], list[float]]:
-        """The beats' scores, the medians over the last beats' figures: a beat without an SNR has no SNR score, one
-        without a similarity keeps the similarity score as it stood. A stream's few beats one by one; a block's in
+        """The beats' scores, the medians over the last beats' figures (with `recover_beats`, the higher of the two
+        medians): a beat without an SNR has no SNR score, one without a similarity keeps the similarity score as it
+        stood. A stream's few beats one by one; a block's in
         array operations (`_medians`)."""
         if len(snr) <= FEW:
             score, similar = [], []
             for si, ci in zip(snr.tolist(), similarity.tolist()):
                 if not math.isnan(si):
-                    self._recent.append(si)
-                score.append(statistics.median(self._recent) if not math.isnan(si) else math.nan)
+                    for recent in self._recent:
+                        recent.append(si)
+                score.append(max(statistics.median(d) for d in self._recent) if not math.isnan(si) else math.nan)
                 if not math.isnan(ci):
-                    self._similar.append(ci)
-                similar.append(statistics.median(self._similar) if self._similar else math.nan)
+                    for recent in self._similar:
+                        recent.append(ci)
+                similar.append(max(statistics.median(d) for d in self._similar) if self._similar[0] else math.nan)
             return score, similar
         measured, shaped = ~np.isnan(snr), ~np.isnan(similarity)
         scores = np.full(len(snr), np.nan)
-        scores[measured] = _medians(self._recent, snr[measured])
-        before = statistics.median(self._similar) if self._similar else math.nan
-        medians = np.concatenate([[before], _medians(self._similar, similarity[shaped])])
+        scores[measured] = np.max([_medians(d, snr[measured]) for d in self._recent], axis=0)
+        before = max(statistics.median(d) for d in self._similar) if self._similar[0] else math.nan
+        medians = np.concatenate([[before], np.max([_medians(d, similarity[shaped]) for d in self._similar], axis=0)])
         return scores.tolist(), medians[np.cumsum(shaped)].tolist()
 
     def _similarity(self, r: np.ndarray, hi: np.ndarray, start: int) -> np.ndarray:

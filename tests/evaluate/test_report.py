@@ -394,10 +394,12 @@ def test_gate_design_markdown_gives_each_measure_its_row():
          "noisy_beats_gated_%": 56.8, "records": 22, "records_over": 2, "over": "108 3.64; 203 0.98"},
         {"gate": "with the shape", "qrs_s": "[0.0, 0.0]", "min_similarity": 94.6, "noisy": "em 6 dB",
          "threshold_db": 13.9, "clean_N_gated_%": 0.45, "clean_S_gated_%": 0.11, "clean_V_gated_%": 0.69,
-         "noisy_false_V_removed_%": 87.4, "noisy_beats_gated_%": 71.9, "records": 22, "records_over": 1,
-         "over": "108 7.29"}])  # as the report reads the file: an empty cell, not NaN, for the SNR alone
+         "noisy_false_V_removed_%": 87.4, "noisy_beats_gated_%": 71.9, "between_V_gated_%": 3.24, "records": 22,
+         "records_over": 1, "over": "108 7.29"}])  # as the report reads the file: an empty cell, not NaN, for the SNR
+    # alone; the first two rows as written before the V beats between the noisy stretches were measured
     text = gate_design_markdown(design)
     assert "3 gate designs, each calibrated on the 22 DS1 records" in text and "noisy stretches: em 6 dB" in text
-    assert "| with the shape | 13.9; 94.6 | 0.45 / 0.11 / 0.69 | 87.4 | 71.9 | 1 of 22: 108 7.29 |" in text
-    assert "| whole window (published) | 11.4 | 0.10 / 0.00 / 0.70 | 56.9 | 44.4 | 0 of 22 |" in text
-    assert "| away from the QRS (rejected) | 14.7 | 0.20 / 0.10 / 0.74 | 70.4 | 56.8 | 2 of 22: 108 3.64; 203 0.98 |" in text
+    assert "| with the shape | 13.9; 94.6 | 0.45 / 0.11 / 0.69 | 87.4 | 71.9 | 3.24 | 1 of 22: 108 7.29 |" in text
+    assert "| whole window (published) | 11.4 | 0.10 / 0.00 / 0.70 | 56.9 | 44.4 | – | 0 of 22 |" in text
+    assert ("| away from the QRS (rejected) | 14.7 | 0.20 / 0.10 / 0.74 | 70.4 | 56.8 | – | 2 of 22: 108 3.64; 203 0.98 |"
+            in text)

@@ -194,3 +194,38 @@ def test_noise_episodes_follow_the_records_own_signal_quality_annotations(mitdb_
     assert in_noise_episodes(mitdb_dir / "105", "V1", samples).tolist() == [False, True, True, False]
     assert not in_noise_episodes(mitdb_dir / "105", "MLII", samples).any()
     assert not in_noise_episodes(mitdb_dir / "100", "MLII", samples).any()  # 100 has no '~' at all
+
+
+def test_gate_design_scores_score_each_set_of_measures_once(monkeypatch):
+    # Two variants that measure alike (thresholds apart) share one scoring; one that measures otherwise gets its own.
+    from ecg_utils.evaluate import robustness
+
+    calls = []
+
+    def fake_scores(classifier, mitdb_dir, nstdb_dir, records, noises, snrs, config, progress):
+        calls.append(config)
+        return pd.DataFrame({"quality_db": [float(len(calls))]})
+
+    monkeypatch.setattr(robustness, "gate_scores", fake_scores)
+    scores = pd.DataFrame({"quality_db": [0.0]})
+    config = GateConfig(min_snr_db=13.9, min_similarity=94.6)
+    variants = gate_design_scores(None, None, None, [], ["em"], [6.0], config, scores,
+                                  {"short": ({"recover_beats": 5}, True), "short, SNR alone": ({"recover_beats": 5}, False),
+                                   "away": ({"qrs_s": (0.05, 0.1)}, False), "as it is": ({}, True)})
+    assert [c.recover_beats for c in calls] == [5, None] and calls[1].qrs_s == (0.05, 0.1)
+    assert variants["short"][1] is variants["short, SNR alone"][1] and variants["as it is"][1] is scores
+    assert variants["away"][1].quality_db[0] == 2.0
+
+
+def test_gate_tradeoff_counts_the_v_beats_gated_between_the_noisy_stretches():
+    # A record with noise added: 4 V beats and 4 N beats between its noisy stretches, two of the V beats (just after
+    # a stretch) still scored low; the clean record's beats and the noisy stretches' beats do not count.
+    between = pd.DataFrame({"true": list("VVVVNNNN"), "quality_db": [5.0, 6.0, 20.0, 21.0, 5.0, 5.0, 20.0, 20.0],
+                            "noise": "em", "path": "offline", "noisy": False, "model": "N"})
+    inside = pd.DataFrame({"true": "V", "quality_db": [3.0, 25.0], "noise": "em", "path": "offline", "noisy": True,
+                           "model": "V"})
+    clean = pd.DataFrame({"true": list("NSV"), "quality_db": [4.0, 30.0, 4.0], "noise": "none", "path": "offline",
+                          "noisy": False, "model": "N"})
+    row = gate_tradeoff(pd.concat([between, inside, clean], ignore_index=True), [10.0]).iloc[0]
+    assert row["between_V_gated_%"] == 50.0 and row["clean_V_gated_%"] == 100.0
+    assert row["noisy_beats_gated_%"] == 50.0

@@ -74,7 +74,9 @@ def test_each_kind_of_bad_stretch_is_marked_and_clean_beats_are_not(ecg):
 
 
 @pytest.mark.parametrize("config", [GATE, replace(GATE, qrs_s=(0.1, 0.15), window_s=5.0),
-                                    replace(GATE, min_snr_db=14.0, min_similarity=97.0)], ids=["whole", "away", "shape"])
+                                    replace(GATE, min_snr_db=14.0, min_similarity=97.0),
+                                    replace(GATE, min_snr_db=14.0, min_similarity=97.0, recover_beats=5)],
+                         ids=["whole", "away", "shape", "recover"])
 def test_scores_do_not_depend_on_chunk_size(ecg, config):
     x = _spoilt(ecg)
     whole, flat = _gate(x, len(x), config)
@@ -162,6 +164,25 @@ def test_a_record_that_starts_in_noise_is_gated_only_once_the_score_has_its_beat
     assert later and np.mean([b.reason == "noise" for b in later]) > 0.9
 
 
+@pytest.mark.parametrize("config", [GATE, replace(GATE, min_snr_db=14.0, min_similarity=97.0)], ids=["snr", "shape"])
+def test_the_gate_lets_go_a_few_beats_after_the_noise_ends_with_a_short_median_beside_the_long(ecg, config):
+    """The median of 15 beats holds the noise's low figures for half its length after a noisy stretch ends; the
+    higher of it and the median of the last 5 beats lets go within 3 beats, and the stretch itself stays gated."""
+    x = _spoilt(ecg)
+
+    def gated_after_the_noise(cfg: GateConfig) -> tuple[int, float]:
+        beats, _ = _gate(x, len(x), cfg)
+        after = [b for b in beats if b.r >= 95 * FS + AFTER]  # windows wholly after the noise
+        first_readable = next(i for i, b in enumerate(after) if b.reason == "")
+        assert not any(b.reason for b in after[first_readable:]), "once readable, readable until the end"
+        return first_readable, float(np.mean([b.reason == "noise" for b in _in(beats, 80, 95)]))
+
+    held, inside = gated_after_the_noise(config)
+    recovered, inside_recover = gated_after_the_noise(replace(config, recover_beats=5))
+    assert held >= 5 and recovered <= 3
+    assert inside == inside_recover == 1.0
+
+
 def test_gate_parameters_are_checked():
     with pytest.raises(DataError, match="unknown parameter"):
         GateConfig.from_dict({"min_snr": 3})
@@ -174,6 +195,8 @@ def test_gate_parameters_are_checked():
         SignalQuality(30.0, GateConfig(), 5, 10)
     with pytest.raises(DataError, match="min_similarity without min_snr_db"):
         GateConfig(min_similarity=95.0)
+    with pytest.raises(DataError, match="recover_beats=15"):
+        GateConfig(beats=15, recover_beats=15)
     with pytest.raises(DataError, match="shape_beats"):
         GateConfig(shape_beats=0)
     with pytest.raises(DataError, match="shape_s=0.5 s reaches past"):
@@ -213,15 +236,17 @@ def _reference_reason(x: np.ndarray, r: int, hi: int, flat: int, clip: int) -> s
     return found
 
 
-def test_scores_and_reasons_are_the_plain_rules_computed_beat_by_beat(ecg):
+@pytest.mark.parametrize("recover", [None, 5])
+def test_scores_and_reasons_are_the_plain_rules_computed_beat_by_beat(ecg, recover):
     """What the gate computes in array operations and with its shortcuts (the clipping rule reads the window's
     median only where a run could be that far from it) is, beat by beat, the stated rule: the local SNR from the
     QRS amplitude and the median |band-passed signal| of the noise window, the score the median of the last
-    beats' figures, and the flat and clipping rules run over the samples."""
+    beats' figures (with `recover_beats`, the higher of it and the median of the last few), and the flat and clipping
+    rules run over the samples."""
     # Plateaus of every kind: quantised T-wave tops and R peaks, runs on slopes and in the baseline.
     x = np.round(_spoilt(ecg) * 40) / 40
     peaks = detect_r_peaks(x, FS)
-    gate = GateConfig()
+    gate = GateConfig(recover_beats=recover)
     beats = _gate_peaks(x, peaks, gate)
     flat, clip = round(gate.flat_s * FS), round(gate.clip_s * FS)
     reasons = [_reference_reason(x, b.r, min(b.r + AFTER, len(x)), flat, clip) for b in beats]
@@ -238,7 +263,7 @@ def test_scores_and_reasons_are_the_plain_rules_computed_beat_by_beat(ecg):
         sigma = np.sort(np.abs(filt[hi - win:hi]))[win // 2] / 0.6745  # the upper middle of an even count
         amp = np.ptp(filt[b.r - half: min(b.r + half + round(0.02 * FS), hi)])
         local.append(20 * np.log10(amp / (2 * np.sqrt(2) * sigma)))
-        expected = np.median(local[-gate.beats:])
+        expected = max(np.median(local[-gate.beats:]), np.median(local[-(recover or gate.beats):]))
         assert b.snr_db == pytest.approx(expected, abs=1e-9)
     assert len(local) > 100
 
