@@ -25,12 +25,13 @@ streaming classifier and the service:
   ECG repeats it, ventricular beats included (they repeat earlier ventricular beats).
   A single beat's figure is noisy; each score is the median over the beat and the `beats - 1`
   beats before it, so a noisy stretch is recognised as a whole and an odd-looking beat among clean ones is
-  not. A median of 15 beats holds a noisy stretch's low figures for about 8 beats after it ends; with
-  `recover_beats`, each score is the higher of that median and the median of the last `recover_beats` beats, so
-  the gate still needs a long run of low figures to call a stretch noise, and lets go a few beats after it ends. Beats whose SNR score is below `min_snr_db` (and, with `min_similarity`, whose similarity score is below that
-  too) are unreadable, once the SNR score is the median of `beats` beats: a
-  record's first beats (its first seconds) are never gated for noise, so that a start with few beats to
-  compare (record 208 opens with a run of wide ventricular beats) cannot gate clean ones.
+  not. That median holds a noisy stretch's low figures for half its beats after the stretch ends; with
+  `recover_beats`, each score is the higher of it and the median of the last `recover_beats` beats, so that a
+  stretch is still called noise only after a long run of low figures, and let go a few beats after it ends.
+  Beats whose SNR score is below `min_snr_db` (and, with `min_similarity`, whose similarity score is below that
+  too) are unreadable, once the SNR score is the median of `beats` beats: a record's first beats (its first
+  seconds) are never gated for noise, so that a start with few beats to compare (record 208 opens with a run of
+  wide ventricular beats) cannot gate clean ones.
 - **Flat line.** A run of identical samples at least `flat_s` long.
 - **Clipping.** A flat top or bottom: a run of identical samples at least `clip_s` long, higher (or
   lower) than the samples on both sides of it and in the outer half of the range of the beat's
@@ -163,7 +164,7 @@ class BeatQuality:
     r: int  # the R peak as given (samples at the gate's rate)
     snr_db: float  # the score: median local SNR of the last `beats` beats (see `recover_beats`; NaN: not measurable)
     reason: str  # '' (readable) or one of REASONS
-    similarity: float = math.nan  # median over the last `beats` beats of each one's best QRS correlation, %
+    similarity: float = math.nan  # the score of each one's best QRS correlation (%), as `snr_db` is of the SNR
 
 
 class SignalQuality:
@@ -292,8 +293,7 @@ class SignalQuality:
     def _scores(self, snr: np.ndarray, similarity: np.ndarray) -> tuple[list[float], list[float]]:
         """The beats' scores, the medians over the last beats' figures (with `recover_beats`, the higher of the two
         medians): a beat without an SNR has no SNR score, one without a similarity keeps the similarity score as it
-        stood. A stream's few beats one by one; a block's in
-        array operations (`_medians`)."""
+        stood. A stream's few beats one by one; a block's in array operations (`_medians`)."""
         if len(snr) <= FEW:
             score, similar = [], []
             for si, ci in zip(snr.tolist(), similarity.tolist()):
