@@ -382,8 +382,8 @@ MAX_CLEAN_UNREADABLE_PCT = 0.2
 #: The gate designs `gate_design` compares: the SNR alone, its noise measured over the whole window, QRS complexes
 #: included (published until 2026-12-07), or with each QRS complex left out (`GateConfig.qrs_s`: 50 ms before to 100 ms
 #: after each R peak); the whole-window SNR with the QRS-shape similarity, each score the median of 15 beats (published
-#: until the next one), and the same with each score the higher of that and the median of the last 5 beats
-#: (`GateConfig.recover_beats`; published): (changes to the config, whether the similarity is calibrated too).
+#: until 2026-12-07), and the same with each score the higher of that and the median of the last 5 beats
+#: (`GateConfig.recover_beats`; published since): (changes to the config, whether the similarity is calibrated too).
 DESIGN_GATES = {"SNR, whole window": ({"recover_beats": None}, False),
                 "SNR, away from the QRS (rejected)": ({"qrs_s": (0.05, 0.10), "recover_beats": None}, False),
                 "SNR and QRS-shape similarity, medians of 15 beats": ({"recover_beats": None}, True),
